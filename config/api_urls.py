@@ -1,0 +1,7 @@
+"""All REST endpoints, one include per app, under /api/."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("accounts/", include("accounts.api_urls")),
+]

@@ -1,0 +1,84 @@
+"""GET /healthz: database and broker status as JSON, 200 when both answer, 503 otherwise."""
+
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config.celery import app as celery_app
+from core.models import WorkerHeartbeat
+
+
+def check_database() -> dict:
+    started = time.monotonic()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down"; report it, don't raise
+        return {"ok": False, "vendor": connection.vendor, "error": str(exc)[:300]}
+    return {"ok": True, "vendor": connection.vendor, "ms": _ms_since(started)}
+
+
+def check_broker() -> dict:
+    started = time.monotonic()
+    if settings.CELERY_EMBEDDED_BROKER:
+        return _check_filesystem_broker(started)
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            transport = conn.transport_cls
+    except Exception as exc:
+        return {"ok": False, "transport": _scheme(), "error": str(exc)[:300]}
+    return {"ok": True, "transport": str(transport), "ms": _ms_since(started)}
+
+
+def _check_filesystem_broker(started: float) -> dict:
+    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])
+    ok = folder.is_dir() and _is_writable(folder)
+    result = {"ok": ok, "transport": "filesystem", "ms": _ms_since(started)}
+    if not ok:
+        result["error"] = f"broker folder {folder} is missing or not writable"
+    return result
+
+
+def worker_status() -> dict:
+    """Last heartbeat per queue; informational, it does not change the status code."""
+    return {
+        beat.queue: {"hostname": beat.hostname, "seen_at": beat.seen_at.isoformat()}
+        for beat in WorkerHeartbeat.objects.all()
+    }
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    database = check_database()
+    broker = check_broker()
+    healthy = database["ok"] and broker["ok"]
+    body = {"status": "ok" if healthy else "unavailable", "database": database, "broker": broker}
+    if database["ok"]:
+        body["workers"] = worker_status()
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _is_writable(folder: Path) -> bool:
+    probe = folder / ".healthz-probe"
+    try:
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def _scheme() -> str:
+    return settings.CELERY_BROKER_URL.split("://", 1)[0]
+
+
+def _ms_since(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 2)

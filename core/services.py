@@ -1,0 +1,14 @@
+"""Writes owned by the core app."""
+
+from datetime import datetime
+
+from core.models import WorkerHeartbeat
+
+
+def worker_heartbeat_record(
+    *, queue: str, hostname: str, token: str, seen_at: datetime
+) -> WorkerHeartbeat:
+    heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
+        queue=queue, defaults={"hostname": hostname, "token": token, "seen_at": seen_at}
+    )
+    return heartbeat

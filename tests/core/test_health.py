@@ -1,0 +1,46 @@
+import pytest
+from django.urls import reverse
+
+from core import health
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker(client):
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["broker"]["ok"] is True
+    assert body["workers"] == {}
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_broker_is_down(client, settings, monkeypatch):
+    settings.CELERY_EMBEDDED_BROKER = False
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr(health.celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["broker"]["ok"] is False
+    assert body["database"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
+    monkeypatch.setattr(health, "check_database", lambda: {"ok": False, "error": "refused"})
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 503
+    assert response.json()["database"] == {"ok": False, "error": "refused"}
+    assert "workers" not in response.json()
+
+
+def test_healthz_rejects_post(client):
+    assert client.post(reverse("healthz")).status_code == 405

@@ -1,0 +1,529 @@
+"""The learned LinFiK proxy: a small regression head on (frozen or fine-tuned) sentence embeddings.
+
+Training regresses z-normalised exact LinFiK scores with MSE (plus an optional pairwise
+ranking term) and keeps the epoch with the best validation Spearman. A trained proxy
+saves to one safetensors file whose metadata JSON records everything needed to trust
+and reproduce its scores.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from valuation.engine.embeddings import DEFAULT_MAX_LENGTH, SentenceEncoder
+from valuation.engine.metrics import spearman
+
+__all__ = [
+    "FORMAT_VERSION",
+    "HeadConfig",
+    "LinFiKProxy",
+    "ProxyFileError",
+    "ProxyMetadata",
+    "RegressionHead",
+    "TargetScaler",
+    "TrainConfig",
+    "TrainingReport",
+    "pairwise_ranking_loss",
+    "train_finetuned",
+    "train_head",
+]
+
+FORMAT_VERSION = 1
+_METADATA_KEY = "alinfik"
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """MLP architecture: input_dim -> hidden_dims (GELU, dropout) -> 1."""
+
+    input_dim: int = 384
+    hidden_dims: tuple[int, ...] = (256,)
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.input_dim < 1 or any(width < 1 for width in self.hidden_dims):
+            raise ValueError(f"layer widths must be positive, got {self}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+class RegressionHead(nn.Module):
+    """Maps an embedding [B, input_dim] to one z-normalised score per row [B]."""
+
+    def __init__(self, config: HeadConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        width = config.input_dim
+        for hidden in config.hidden_dims:
+            layers += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(config.dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; ``ranking_weight`` > 0 adds the pairwise ranking term."""
+
+    max_epochs: int = 300
+    patience: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-2
+    ranking_weight: float = 0.0
+    # Only used when the encoder is fine-tuned; None tunes every transformer layer.
+    finetune_layers: int | None = 2
+    encoder_learning_rate: float = 3e-5
+    finetune_max_epochs: int = 20
+    finetune_patience: int = 5
+    max_length: int = DEFAULT_MAX_LENGTH
+
+    def __post_init__(self) -> None:
+        positive = ("max_epochs", "patience", "batch_size", "finetune_max_epochs",
+                    "finetune_patience", "max_length")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be at least 1, got {getattr(self, name)}")
+        if self.ranking_weight < 0:
+            raise ValueError(f"ranking_weight must be >= 0, got {self.ranking_weight}")
+        if self.finetune_layers is not None and self.finetune_layers < 1:
+            raise ValueError(f"finetune_layers must be >= 1 or None, got {self.finetune_layers}")
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    best_epoch: int
+    epochs_run: int
+    best_val_spearman: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TargetScaler:
+    """z-normalisation of LinFiK scores, fitted on the training labels only."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, targets: np.ndarray) -> TargetScaler:
+        targets = np.asarray(targets, dtype=np.float64)
+        std = float(targets.std())
+        # A constant target set would divide by zero; any scale then gives the same ranking.
+        return cls(mean=float(targets.mean()), std=std if std > 0 else 1.0)
+
+    def transform(self, targets: np.ndarray) -> np.ndarray:
+        return (np.asarray(targets, dtype=np.float64) - self.mean) / self.std
+
+    def inverse(self, normalised: np.ndarray) -> np.ndarray:
+        return np.asarray(normalised, dtype=np.float64) * self.std + self.mean
+
+
+def pairwise_ranking_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean logistic loss over the batch's ordered pairs: penalise pairs ranked the wrong way."""
+    wanted = target.unsqueeze(1) > target.unsqueeze(0)
+    if not bool(wanted.any()):
+        return predicted.sum() * 0.0
+    margins = predicted.unsqueeze(1) - predicted.unsqueeze(0)
+    return nn.functional.softplus(-margins[wanted]).mean()
+
+
+def _validation_key(predicted: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """Early-stopping order: higher Spearman, then lower MSE (Spearman is coarse on few items)."""
+    rho = spearman(target, predicted) if len(target) >= 2 else math.nan
+    mse = float(np.mean((predicted - target) ** 2))
+    return (-math.inf if math.isnan(rho) else rho, -mse)
+
+
+def _fit(
+    *,
+    trainable: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    predict_train_rows: Callable[[np.ndarray], torch.Tensor],
+    predict_validation: Callable[[], np.ndarray],
+    train_targets: np.ndarray,
+    val_targets: np.ndarray,
+    config: TrainConfig,
+    max_epochs: int,
+    patience: int,
+    generator: torch.Generator,
+) -> TrainingReport:
+    """Mini-batch training with early stopping; ``trainable`` ends at its best epoch."""
+    started = time.perf_counter()
+    targets = torch.as_tensor(train_targets, dtype=torch.float32)
+    best_key: tuple[float, float] = (-math.inf, -math.inf)
+    best_state = copy.deepcopy(trainable.state_dict())
+    best_epoch, epoch = -1, -1
+    for epoch in range(max_epochs):
+        trainable.train()
+        order = torch.randperm(len(targets), generator=generator).numpy()
+        for start in range(0, len(order), config.batch_size):
+            rows = order[start : start + config.batch_size]
+            predicted = predict_train_rows(rows)
+            loss = nn.functional.mse_loss(predicted, targets[rows])
+            if config.ranking_weight > 0:
+                loss = loss + config.ranking_weight * pairwise_ranking_loss(predicted, targets[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        trainable.eval()
+        key = _validation_key(predict_validation(), val_targets)
+        if key > best_key:
+            best_key, best_epoch = key, epoch
+            best_state = copy.deepcopy(trainable.state_dict())
+        elif epoch - best_epoch >= patience:
+            break
+    trainable.load_state_dict(best_state)
+    trainable.eval()
+    return TrainingReport(
+        best_epoch=best_epoch,
+        epochs_run=epoch + 1,
+        best_val_spearman=best_key[0] if best_key[0] > -math.inf else math.nan,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _check_split(features: Any, targets: np.ndarray, name: str) -> np.ndarray:
+    targets = np.asarray(targets, dtype=np.float64)
+    if targets.ndim != 1 or len(features) != len(targets):
+        raise ValueError(f"{name}: {len(features)} inputs for targets of shape {targets.shape}")
+    if len(targets) == 0:
+        raise ValueError(f"{name}: no samples")
+    if not np.all(np.isfinite(targets)):
+        raise ValueError(f"{name}: targets contain a non-finite value")
+    return targets
+
+
+def train_head(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    *,
+    head_config: HeadConfig | None = None,
+    config: TrainConfig | None = None,
+    seed: int = 0,
+) -> tuple[RegressionHead, TargetScaler, TrainingReport]:
+    """Train a head on frozen embeddings; returns it with the target scaler it expects."""
+    config = config or TrainConfig()
+    train_x = np.asarray(train_x, dtype=np.float32)
+    val_x = np.asarray(val_x, dtype=np.float32)
+    head_config = head_config or HeadConfig(input_dim=train_x.shape[1])
+    if train_x.ndim != 2 or train_x.shape[1] != head_config.input_dim:
+        raise ValueError(f"train_x has shape {train_x.shape}, head expects [N, {head_config.input_dim}]")
+    if val_x.shape[1:] != train_x.shape[1:]:
+        raise ValueError(f"val_x shape {val_x.shape} does not match train_x {train_x.shape}")
+    train_y = _check_split(train_x, train_y, "training set")
+    val_y = _check_split(val_x, val_y, "validation set")
+    scaler = TargetScaler.fit(train_y)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = RegressionHead(head_config)
+        generator = torch.Generator().manual_seed(seed)
+        train_features = torch.from_numpy(train_x)
+        val_features = torch.from_numpy(val_x)
+
+        def predict_validation() -> np.ndarray:
+            with torch.no_grad():
+                return head(val_features).double().numpy()
+
+        report = _fit(
+            trainable=head,
+            optimizer=torch.optim.AdamW(
+                head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+            ),
+            predict_train_rows=lambda rows: head(train_features[rows]),
+            predict_validation=predict_validation,
+            train_targets=scaler.transform(train_y),
+            val_targets=scaler.transform(val_y),
+            config=config,
+            max_epochs=config.max_epochs,
+            patience=config.patience,
+            generator=generator,
+        )
+    return head, scaler, report
+
+
+def _unfreeze(encoder: SentenceEncoder, last_layers: int | None) -> list[nn.Parameter]:
+    """Make the last ``last_layers`` transformer layers (all weights if None) trainable."""
+    model = encoder.model
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    if last_layers is None:
+        modules: Sequence[nn.Module] = [model]
+    else:
+        layers = model.encoder.layer
+        if last_layers > len(layers):
+            raise ValueError(f"cannot fine-tune {last_layers} layers of a {len(layers)}-layer encoder")
+        modules = list(layers[len(layers) - last_layers :])
+    trainable = [p for module in modules for p in module.parameters()]
+    for parameter in trainable:
+        parameter.requires_grad_(True)
+    return trainable
+
+
+class _EncoderWithHead(nn.Module):
+    def __init__(self, encoder: SentenceEncoder, head: RegressionHead) -> None:
+        super().__init__()
+        self.encoder_model = encoder.model
+        self.head = head
+
+
+def train_finetuned(
+    encoder: SentenceEncoder,
+    train_texts: Sequence[str],
+    train_y: np.ndarray,
+    val_texts: Sequence[str],
+    val_y: np.ndarray,
+    *,
+    head_config: HeadConfig | None = None,
+    config: TrainConfig | None = None,
+    seed: int = 0,
+) -> tuple[SentenceEncoder, RegressionHead, TargetScaler, TrainingReport]:
+    """Fine-tune a copy of ``encoder`` (last ``config.finetune_layers`` layers) with a head.
+
+    The head is first fitted on the frozen embeddings, so fine-tuning starts from a
+    sensible regressor instead of letting random head gradients disturb the encoder.
+    The caller's encoder is left untouched.
+    """
+    config = config or TrainConfig()
+    train_y = _check_split(train_texts, train_y, "training set")
+    val_y = _check_split(val_texts, val_y, "validation set")
+    frozen_train = encoder.encode(train_texts, config.batch_size, config.max_length)
+    frozen_val = encoder.encode(val_texts, config.batch_size, config.max_length)
+    head, scaler, head_report = train_head(
+        frozen_train, train_y, frozen_val, val_y, head_config=head_config, config=config, seed=seed
+    )
+    tuned = encoder.copy()
+    encoder_params = _unfreeze(tuned, config.finetune_layers)
+    combined = _EncoderWithHead(tuned, head)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+
+        def predict_train_rows(rows: np.ndarray) -> torch.Tensor:
+            batch = tuned.tokenize([train_texts[i] for i in rows], config.max_length)
+            return head(tuned.embed(batch))
+
+        def predict_validation() -> np.ndarray:
+            features = tuned.encode(val_texts, config.batch_size, config.max_length)
+            with torch.no_grad():
+                return head(torch.from_numpy(features)).double().numpy()
+
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": encoder_params, "lr": config.encoder_learning_rate},
+                {"params": list(head.parameters()), "lr": config.learning_rate * 0.1},
+            ],
+            weight_decay=config.weight_decay,
+        )
+        report = _fit(
+            trainable=combined,
+            optimizer=optimizer,
+            predict_train_rows=predict_train_rows,
+            predict_validation=predict_validation,
+            train_targets=scaler.transform(train_y),
+            val_targets=scaler.transform(val_y),
+            config=config,
+            max_epochs=config.finetune_max_epochs,
+            patience=config.finetune_patience,
+            generator=generator,
+        )
+    for parameter in tuned.model.parameters():
+        parameter.requires_grad_(False)
+    tuned.identity = f"{encoder.base_identity}+finetuned:sha256:{tuned.weights_digest()}"
+    report = TrainingReport(
+        best_epoch=report.best_epoch,
+        epochs_run=report.epochs_run,
+        best_val_spearman=report.best_val_spearman,
+        seconds=report.seconds + head_report.seconds,
+    )
+    return tuned, head, scaler, report
+
+
+class ProxyFileError(ValueError):
+    """A proxy file that is missing, malformed, or needs a different encoder."""
+
+
+@dataclass
+class ProxyMetadata:
+    """Everything recorded next to the weights; serialised as JSON in the safetensors header."""
+
+    head: HeadConfig
+    target_mean: float
+    target_std: float
+    encoder_identity: str
+    base_encoder_identity: str
+    finetuned_layers: int | None = None
+    encoder_finetuned: bool = False
+    max_length: int = DEFAULT_MAX_LENGTH
+    model_identity: str = ""
+    target_hash: str = ""
+    seed: int = 0
+    label_fraction: float = 0.0
+    n_labelled: int = 0
+    fidelity: dict[str, float] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ProxyMetadata:
+        raw = json.loads(text)
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise ProxyFileError(f"unsupported proxy format_version {raw.get('format_version')!r}")
+        head = raw.pop("head")
+        head["hidden_dims"] = tuple(head["hidden_dims"])
+        return cls(head=HeadConfig(**head), **raw)
+
+
+class LinFiKProxy:
+    """A trained head (plus fine-tuned encoder weights, if any) that predicts LinFiK scores."""
+
+    def __init__(
+        self,
+        head: RegressionHead,
+        metadata: ProxyMetadata,
+        encoder: SentenceEncoder | None = None,
+    ) -> None:
+        if metadata.encoder_finetuned and encoder is None:
+            raise ValueError("a proxy with a fine-tuned encoder needs that encoder")
+        self.head = head.eval()
+        self.metadata = metadata
+        # Only set for fine-tuned proxies: stored embeddings cannot serve them.
+        self.encoder = encoder
+
+    @property
+    def scaler(self) -> TargetScaler:
+        return TargetScaler(self.metadata.target_mean, self.metadata.target_std)
+
+    def predict(self, embeddings: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
+        """LinFiK-scale scores (float64) for embeddings [N, dim], in fixed-size chunks.
+
+        Memory stays constant in N, so a memory-mapped matrix of any size can be scored.
+        """
+        dim = self.metadata.head.input_dim
+        if embeddings.ndim != 2 or embeddings.shape[1] != dim:
+            raise ValueError(f"embeddings have shape {embeddings.shape}, proxy expects [N, {dim}]")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        out = np.empty(embeddings.shape[0], dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, embeddings.shape[0], chunk_size):
+                chunk = np.asarray(embeddings[start : start + chunk_size], dtype=np.float32)
+                if not np.all(np.isfinite(chunk)):
+                    bad = start + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
+                    raise ValueError(f"embedding row {bad} has a non-finite value")
+                out[start : start + len(chunk)] = self.head(torch.from_numpy(chunk)).double().numpy()
+        return self.scaler.inverse(out)
+
+    def predict_texts(
+        self, texts: Sequence[str], encoder: SentenceEncoder | None = None, batch_size: int = 64
+    ) -> np.ndarray:
+        """Embed ``texts`` with the proxy's own encoder (or a matching frozen one) and score them."""
+        encoder = self.encoder or encoder
+        if encoder is None:
+            raise ValueError("predict_texts needs the encoder the proxy was trained on")
+        if encoder.identity != self.metadata.encoder_identity:
+            raise ValueError(
+                f"encoder {encoder.identity} does not match the proxy's "
+                f"{self.metadata.encoder_identity}"
+            )
+        return self.predict(encoder.encode(texts, batch_size, self.metadata.max_length))
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {f"head.{k}": v.detach().contiguous() for k, v in self.head.state_dict().items()}
+        if self.encoder is not None:
+            prefixes = _finetuned_prefixes(self.encoder, self.metadata.finetuned_layers)
+            for key, value in self.encoder.model.state_dict().items():
+                if key.startswith(prefixes):
+                    tensors[f"encoder.{key}"] = value.detach().contiguous()
+        return tensors
+
+    def save(self, path: str | Path) -> Path:
+        """Write weights and metadata to one .safetensors file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(self._tensors(), str(path), metadata={_METADATA_KEY: self.metadata.to_json()})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, encoder: SentenceEncoder | None = None) -> LinFiKProxy:
+        """Load a saved proxy; a fine-tuned one rebuilds its encoder from the base encoder.
+
+        ``encoder`` is the base encoder to start from (default: the packaged MiniLM);
+        it must have the identity recorded at training time and is not modified.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ProxyFileError(f"{path}: file not found")
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                header = (handle.metadata() or {}).get(_METADATA_KEY)
+                tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        except Exception as exc:  # safetensors raises its own error types
+            raise ProxyFileError(f"{path}: not a readable safetensors file ({exc})") from None
+        if header is None:
+            raise ProxyFileError(f"{path}: no {_METADATA_KEY!r} metadata; not an ALinFiK proxy")
+        try:
+            metadata = ProxyMetadata.from_json(header)
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ProxyFileError(f"{path}: malformed proxy metadata ({exc})") from None
+        head = RegressionHead(metadata.head)
+        head.load_state_dict(_strip(tensors, "head."))
+        tuned = None
+        if metadata.encoder_finetuned:
+            tuned = _restore_encoder(path, metadata, encoder, _strip(tensors, "encoder."))
+        return cls(head, metadata, tuned)
+
+
+def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {key[len(prefix) :]: value for key, value in tensors.items() if key.startswith(prefix)}
+
+
+def _finetuned_prefixes(encoder: SentenceEncoder, last_layers: int | None) -> tuple[str, ...]:
+    if last_layers is None:
+        return ("",)
+    first = encoder.n_layers - last_layers
+    return tuple(f"encoder.layer.{index}." for index in range(first, encoder.n_layers))
+
+
+def _restore_encoder(
+    path: Path,
+    metadata: ProxyMetadata,
+    base: SentenceEncoder | None,
+    state: dict[str, torch.Tensor],
+) -> SentenceEncoder:
+    base = base or SentenceEncoder()
+    if base.base_identity != metadata.base_encoder_identity:
+        raise ProxyFileError(
+            f"{path}: proxy was fine-tuned from encoder {metadata.base_encoder_identity}, "
+            f"got {base.base_identity}"
+        )
+    tuned = base.copy()
+    unexpected = tuned.model.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
+        raise ProxyFileError(f"{path}: unknown encoder weights, e.g. {unexpected[0]!r}")
+    tuned.identity = f"{base.base_identity}+finetuned:sha256:{tuned.weights_digest()}"
+    if tuned.identity != metadata.encoder_identity:
+        raise ProxyFileError(f"{path}: restored encoder weights do not match the recorded identity")
+    return tuned
