@@ -74,7 +74,7 @@ class MeApi(APIView):
     def get(self, request: Request) -> Response:
         user = request.user
         profile = profile_for(user)
-        roles = user_roles(user)
+        roles = user_roles(user, profile=profile)
         data = {
             "id": user.pk,
             "username": user.get_username(),

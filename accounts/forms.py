@@ -6,10 +6,7 @@ from django.contrib.auth.forms import UsernameField
 
 from accounts.selectors import email_taken, username_taken
 
-ROLE_CHOICES = [
-    ("provider", "Data provider — list datasets and get paid for the value they deliver"),
-    ("buyer", "Data buyer — find and buy the samples that improve your model"),
-]
+ROLE_CHOICES = [("provider", "Provider (sell data)"), ("buyer", "Buyer (buy data)")]
 
 
 class RolesField(forms.MultipleChoiceField):

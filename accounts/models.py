@@ -19,4 +19,5 @@ class Profile(models.Model):
 
     @property
     def roles(self) -> list[str]:
-        return [name for name, held in (("provider", self.is_provider), ("buyer", self.is_buyer)) if held]
+        held = (("provider", self.is_provider), ("buyer", self.is_buyer))
+        return [name for name, has_role in held if has_role]

@@ -22,11 +22,17 @@ def user_has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
     return profile is not None and role in profile.roles
 
 
-def user_roles(user: AbstractBaseUser | AnonymousUser) -> list[str]:
-    """Every role the user holds, in display order: provider, buyer, staff."""
+def user_roles(
+    user: AbstractBaseUser | AnonymousUser, *, profile: Profile | None = None
+) -> list[str]:
+    """Every role the user holds, in display order: provider, buyer, staff.
+
+    Pass ``profile`` when already loaded to save the query.
+    """
     if not user.is_authenticated:
         return []
-    profile = profile_for(user)
+    if profile is None:
+        profile = profile_for(user)
     roles = list(profile.roles) if profile is not None else []
     if user.is_staff:
         roles.append("staff")

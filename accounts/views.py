@@ -35,7 +35,8 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Welcome to DataMarket — your account is ready.")
             return redirect("core:home")
     else:
-        preselected = [role for role in request.GET.getlist("role") if role in ("provider", "buyer")]
+        roles = request.GET.getlist("role")
+        preselected = [role for role in roles if role in ("provider", "buyer")]
         form = SignUpForm(initial={"roles": preselected})
     return render(request, "registration/signup.html", {"form": form})
 

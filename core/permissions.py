@@ -86,11 +86,14 @@ def check_roles(request: HttpRequest, roles: Iterable[str]) -> HttpResponse | No
     return None
 
 
-def role_required(*roles: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+ViewFunc = Callable[..., HttpResponse]
+
+
+def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
     """Decorate a function view so only users holding one of ``roles`` reach it."""
     required = _validated(roles)
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             denied = check_roles(request, required)

@@ -17,7 +17,6 @@ Rules in short, for the samples sold (duplicates never are; non-positive ones on
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from fractions import Fraction
@@ -26,6 +25,8 @@ from typing import Any
 PRICING_FORMULA_VERSION = "2026-11-v1"
 BPS_PER_UNIT = 10_000
 TOKENS_PER_FLOOR_UNIT = 1_000
+
+_ZERO = Fraction(0)
 
 EXCLUDED_DUPLICATE = "duplicate"
 EXCLUDED_NON_POSITIVE = "non_positive_value"
@@ -251,7 +252,7 @@ def _guaranteed_amounts(
     """Tier 1 of the payout: each positively valued sample's floor price less the fee rate."""
     kept = Fraction(BPS_PER_UNIT - fee_bps, BPS_PER_UNIT)
     return {
-        s.sample_id: floor_price(s, terms[s.listing_id]) * kept if s.exact_value > 0 else Fraction(0)
+        s.sample_id: floor_price(s, terms[s.listing_id]) * kept if s.exact_value > 0 else _ZERO
         for s in sold
     }
 
@@ -264,12 +265,9 @@ def _exact_payouts(
     # Never negative: net >= total x (1 - fee rate) >= sum of sold floors x (1 - fee rate).
     if rest < 0:
         raise RuntimeError(f"pricing invariant broken: guarantees exceed the net by {-rest}")
-    total_value = sum(s.exact_value for s in sold if s.exact_value > 0)
-    return {
-        s.sample_id: guaranteed[s.sample_id] + rest * s.exact_value / total_value
-        if s.exact_value > 0 else Fraction(0)
-        for s in sold
-    }
+    positive = _positive_values(sold)
+    total_value = sum(positive.values())
+    return {key: guaranteed[key] + rest * positive[key] / total_value for key in positive}
 
 
 def _payout_lines(
@@ -278,43 +276,32 @@ def _payout_lines(
     guaranteed: Mapping[str, Fraction],
     net: int,
 ) -> tuple[tuple[ProviderLine, ...], tuple[DatasetVersionLine, ...], dict[str, int]]:
-    """Round top-down: the net over providers, each provider over its dataset versions, each
-    dataset version over its samples, so every level sums exactly to its parent."""
-    by_provider: dict[str, dict[str, list[CandidateSample]]] = defaultdict(lambda: defaultdict(list))
-    for s in sold:
-        by_provider[s.provider_id][s.dataset_version_id].append(s)
-    total_value = sum(s.exact_value for s in sold if s.exact_value > 0)
-
-    def share(group: Iterable[CandidateSample]) -> Fraction:
-        return sum((s.exact_value for s in group if s.exact_value > 0), Fraction(0)) / total_value
-
-    def exact_sum(group: Iterable[CandidateSample]) -> Fraction:
-        return sum((exact[s.sample_id] for s in group), Fraction(0))
-
+    """Round top-down: the net over providers, each provider's amount over its dataset versions,
+    each version's amount over its samples, so every level sums exactly to its parent."""
+    tree = _group_ids(sold)
+    positive = _positive_values(sold)
+    total_value = sum(positive.values())
     provider_amounts = _largest_remainder(
-        net, {p: exact_sum(_flatten(v)) for p, v in by_provider.items()}
+        net, {provider: _total(exact, _ids(versions)) for provider, versions in tree.items()}
     )
     providers, versions, payouts = [], [], {}
-    for provider_id in sorted(by_provider):
-        groups = by_provider[provider_id]
-        everything = list(_flatten(groups))
+    for provider_id, by_version in tree.items():
+        ids, amount = _ids(by_version), provider_amounts[provider_id]
         providers.append(ProviderLine(
             provider_id=provider_id,
-            amount=provider_amounts[provider_id],
-            value_share=share(everything),
-            guaranteed_minimum=math.floor(sum(guaranteed[s.sample_id] for s in everything)),
+            amount=amount,
+            value_share=_total(positive, ids) / total_value,
+            guaranteed_minimum=math.floor(_total(guaranteed, ids)),
         ))
         version_amounts = _largest_remainder(
-            provider_amounts[provider_id], {v: exact_sum(g) for v, g in groups.items()}
+            amount, {version: _total(exact, ids) for version, ids in by_version.items()}
         )
-        for version_id in sorted(groups):
-            versions.append(DatasetVersionLine(
-                provider_id, version_id, version_amounts[version_id], share(groups[version_id])
-            ))
-            payouts.update(_largest_remainder(
-                version_amounts[version_id], {s.sample_id: exact[s.sample_id] for s in
-                                              groups[version_id]}
-            ))
+        for version_id, ids in by_version.items():
+            share = _total(positive, ids) / total_value
+            versions.append(
+                DatasetVersionLine(provider_id, version_id, version_amounts[version_id], share)
+            )
+            payouts |= _largest_remainder(version_amounts[version_id], {i: exact[i] for i in ids})
     return tuple(providers), tuple(versions), payouts
 
 
@@ -454,9 +441,25 @@ def _require_int(
         raise PricingInputError(f"{name} must be >= {minimum}{upper}, got {value}")
 
 
-def _flatten(groups: Mapping[str, list[CandidateSample]]) -> Iterable[CandidateSample]:
-    for group in groups.values():
-        yield from group
+def _positive_values(sold: list[CandidateSample]) -> dict[str, Fraction]:
+    """Value counted for payouts, by sample id: non-positive values count as zero."""
+    return {s.sample_id: max(s.exact_value, _ZERO) for s in sold}
+
+
+def _group_ids(sold: list[CandidateSample]) -> dict[str, dict[str, list[str]]]:
+    """Sample ids by provider, then dataset version, every level in sorted order."""
+    tree: dict[str, dict[str, list[str]]] = {}
+    for s in sorted(sold, key=lambda s: (s.provider_id, s.dataset_version_id, s.sample_id)):
+        tree.setdefault(s.provider_id, {}).setdefault(s.dataset_version_id, []).append(s.sample_id)
+    return tree
+
+
+def _ids(by_version: Mapping[str, list[str]]) -> list[str]:
+    return [key for ids in by_version.values() for key in ids]
+
+
+def _total(amounts: Mapping[str, Fraction], keys: Iterable[str]) -> Fraction:
+    return sum((amounts[key] for key in keys), _ZERO)
 
 
 def _json_safe(obj: Any) -> Any:

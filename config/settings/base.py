@@ -115,6 +115,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root
 STORAGE_ROOT = Path(env.str("STORAGE_ROOT", default=str(VAR_DIR / "storage")))
 MEDIA_ROOT = STORAGE_ROOT
 MEDIA_URL = "/media/"
@@ -149,8 +150,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600),
     }
 )
-CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None) or None
-CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
+# Results are needed by canvas chords (the valuation pipeline); business results live in
+# the application's own tables. Embedded: a SQLite file; with Redis: the broker's Redis.
+CELERY_RESULT_BACKEND = env.str(
+    "CELERY_RESULT_BACKEND",
+    default=(
+        f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}"
+        if CELERY_EMBEDDED_BROKER
+        else CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+    ),
+) or None
+CELERY_RESULT_EXPIRES = 7 * 24 * 3600
+CELERY_RESULT_EXTENDED = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {

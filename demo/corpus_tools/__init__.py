@@ -1,0 +1,1 @@
+"""Helpers that turn installable public text into the marketplace's demo corpora."""

@@ -1,0 +1,42 @@
+"""Marketplace settings, each overridable in Django settings under the same name."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+DEFAULTS: dict[str, object] = {
+    # Uploads at least this big are validated and ingested by a Celery worker;
+    # smaller ones are processed inside the request.
+    "INGEST_ASYNC_THRESHOLD_BYTES": 2 * 1024 * 1024,
+    # Rows inserted per bulk insert (and per transaction) while ingesting.
+    "INGEST_BATCH_SIZE": 1000,
+    # How many row errors a validation report lists (totals always count every error).
+    "INGEST_REPORT_MAX_ERRORS": 100,
+    # Near-duplicate threshold on the Jaccard similarity of word 3-shingle sets.
+    "NEAR_DUPLICATE_THRESHOLD": 0.8,
+    # Target sets are small: a buyer's examples of the task.
+    "TARGET_MAX_SAMPLES": 10_000,
+    "TARGET_UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
+    "PREVIEW_MAX_SIZE": 20,
+    "SUPPORTED_CURRENCIES": ("usd", "eur", "gbp"),
+}
+
+
+def get(name: str):
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown marketplace setting {name!r}")
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def upload_max_bytes() -> int:
+    return int(settings.UPLOAD_MAX_BYTES)
+
+
+def sample_max_chars() -> int:
+    return int(settings.SAMPLE_MAX_CHARS)
+
+
+def supported_currencies() -> tuple[str, ...]:
+    currencies = tuple(get("SUPPORTED_CURRENCIES"))
+    platform = str(getattr(settings, "PLATFORM_CURRENCY", "usd")).lower()
+    return currencies if platform in currencies else (platform, *currencies)

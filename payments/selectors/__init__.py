@@ -1,0 +1,1 @@
+"""Reads of the payments app: ledger balances, orders and reports."""

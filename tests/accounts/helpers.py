@@ -1,0 +1,3 @@
+"""Constants shared by the accounts tests."""
+
+PASSWORD = "correct-horse-battery-9"

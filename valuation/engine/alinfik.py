@@ -1,0 +1,316 @@
+"""ALinFiK: value a whole pool from exact LinFiK labels on a small stratified sample.
+
+Pipeline: pick a stratified random fraction of the pool, label it with exact LinFiK
+(``label_fn``), split the labels into train / validation / holdout, fit the proxy
+(early-stopped on validation Spearman), report fidelity on the untouched holdout and
+predict every unlabelled sample. Labelled samples keep their exact scores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from valuation.engine.data import Sample
+from valuation.engine.embeddings import SentenceEncoder
+from valuation.engine.metrics import kendall_tau, precision_at_k_fraction, spearman
+from valuation.engine.proxy import (
+    HeadConfig,
+    LinFiKProxy,
+    ProxyMetadata,
+    TrainConfig,
+    TrainingReport,
+    train_finetuned,
+    train_head,
+)
+
+__all__ = [
+    "MIN_LABELS",
+    "AlinfikResult",
+    "LabelSplit",
+    "fidelity_report",
+    "length_strata",
+    "run_alinfik",
+    "split_labelled",
+    "stratified_selection",
+]
+
+# Train, validation and holdout each need at least two items for a rank correlation.
+MIN_LABELS = 6
+DEFAULT_SPLIT = (0.6, 0.2, 0.2)
+LabelFn = Callable[[Sequence[int]], np.ndarray]
+
+
+def length_strata(samples: Sequence[Sample], n_buckets: int = 4) -> np.ndarray:
+    """Quantile buckets of word count ("length-q0" shortest ... ), used when no strata are given."""
+    if n_buckets < 1:
+        raise ValueError(f"n_buckets must be at least 1, got {n_buckets}")
+    lengths = np.array([len(sample.display_text.split()) for sample in samples], dtype=np.float64)
+    edges = np.quantile(lengths, np.linspace(0.0, 1.0, n_buckets + 1)[1:-1])
+    buckets = np.searchsorted(edges, lengths, side="right")
+    return np.array([f"length-q{bucket}" for bucket in buckets], dtype=object)
+
+
+def _round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def _allocate(sizes: dict[str, int], n_label: int) -> dict[str, int]:
+    """Labels per stratum: one each when possible, the rest by largest remainder on spare size."""
+    names = sorted(sizes)
+    if n_label < len(names):
+        # Too few labels for every stratum: cover the largest ones (name breaks ties).
+        covered = sorted(names, key=lambda name: (-sizes[name], name))[:n_label]
+        return {name: int(name in covered) for name in names}
+    spare = {name: sizes[name] - 1 for name in names}
+    extra = n_label - len(names)
+    total_spare = sum(spare.values())
+    quotas = {name: extra * spare[name] / total_spare if total_spare else 0.0 for name in names}
+    counts = {name: 1 + math.floor(quotas[name]) for name in names}
+    leftover = n_label - sum(counts.values())
+    by_remainder = sorted(names, key=lambda name: (-(quotas[name] % 1.0), name))
+    for name in by_remainder[:leftover]:
+        counts[name] += 1
+    return counts
+
+
+def stratified_selection(strata: Sequence[str], fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a stratified random ``fraction`` of the pool (round half up, >= 1).
+
+    Every stratum gets at least one label when there are enough labels; the rest are
+    spread in proportion to stratum size. Deterministic given ``seed``.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"label_fraction must be in (0, 1], got {fraction}")
+    labels = np.asarray([str(label) for label in strata], dtype=object)
+    if labels.size == 0:
+        raise ValueError("cannot select labels from an empty pool")
+    n_label = min(labels.size, max(1, _round_half_up(fraction * labels.size)))
+    members = {name: np.flatnonzero(labels == name) for name in sorted(set(labels.tolist()))}
+    counts = _allocate({name: len(rows) for name, rows in members.items()}, n_label)
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(rows, size=counts[name], replace=False) for name, rows in members.items()]
+    return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class LabelSplit:
+    """Positions into the labelled set; holdout never takes part in training or stopping."""
+
+    train: np.ndarray
+    validation: np.ndarray
+    holdout: np.ndarray
+
+
+def split_labelled(
+    n_labelled: int, seed: int, fractions: tuple[float, float, float] = DEFAULT_SPLIT
+) -> LabelSplit:
+    """Randomly split ``n_labelled`` positions into train / validation / holdout (>= 2 each)."""
+    if n_labelled < MIN_LABELS:
+        raise ValueError(
+            f"ALinFiK needs at least {MIN_LABELS} labelled samples (2 each for train, "
+            f"validation and holdout), got {n_labelled}; raise label_fraction or the pool size"
+        )
+    if len(fractions) != 3 or min(fractions) <= 0 or not math.isclose(sum(fractions), 1.0):
+        raise ValueError(
+            f"split fractions must be 3 positive numbers summing to 1, got {fractions}"
+        )
+    # A seed stream separate from the selection's, so the two draws are independent.
+    order = np.random.default_rng([seed, 1]).permutation(n_labelled)
+    n_validation = max(2, _round_half_up(fractions[1] * n_labelled))
+    n_holdout = max(2, _round_half_up(fractions[2] * n_labelled))
+    # Small pools: give train its two items back from the larger of the other parts.
+    while n_labelled - n_validation - n_holdout < 2:
+        if n_validation >= n_holdout:
+            n_validation -= 1
+        else:
+            n_holdout -= 1
+    n_train = n_labelled - n_validation - n_holdout
+    return LabelSplit(
+        train=np.sort(order[:n_train]),
+        validation=np.sort(order[n_train : n_train + n_validation]),
+        holdout=np.sort(order[n_train + n_validation :]),
+    )
+
+
+def fidelity_report(exact: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Holdout agreement between exact and proxy scores."""
+    return {
+        "spearman": spearman(exact, predicted),
+        "kendall_tau": kendall_tau(exact, predicted),
+        "precision_at_10pct": precision_at_k_fraction(exact, predicted, 0.1),
+        "n_holdout": float(len(exact)),
+    }
+
+
+@dataclass
+class AlinfikResult:
+    """Scores for every sample (input order) and how they were obtained."""
+
+    scores: np.ndarray
+    is_exact: np.ndarray
+    fidelity: dict[str, float]
+    labelled_indices: np.ndarray
+    split: LabelSplit
+    proxy: LinFiKProxy
+    training: TrainingReport
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _call_label_fn(label_fn: LabelFn, indices: np.ndarray) -> np.ndarray:
+    labels = np.asarray(label_fn([int(index) for index in indices]), dtype=np.float64)
+    if labels.shape != (len(indices),):
+        raise ValueError(
+            f"label_fn returned shape {labels.shape} for {len(indices)} indices; "
+            "it must return one exact score per index"
+        )
+    bad = np.flatnonzero(~np.isfinite(labels))
+    if bad.size:
+        raise ValueError(f"label_fn returned a non-finite score for sample index {indices[bad[0]]}")
+    return labels
+
+
+def _validated_embeddings(embeddings: np.ndarray, n_samples: int) -> np.ndarray:
+    if embeddings.ndim != 2 or embeddings.shape[0] != n_samples:
+        raise ValueError(
+            f"embeddings have shape {embeddings.shape}; expected one row per sample ({n_samples})"
+        )
+    return embeddings
+
+
+def _resolve_strata(samples: Sequence[Sample], strata: Sequence[str] | None) -> np.ndarray:
+    if strata is None:
+        return length_strata(samples)
+    if len(strata) != len(samples):
+        raise ValueError(f"{len(strata)} strata labels for {len(samples)} samples")
+    return np.asarray([str(label) for label in strata], dtype=object)
+
+
+def run_alinfik(
+    *,
+    samples: Sequence[Sample],
+    label_fn: LabelFn,
+    label_fraction: float = 0.1,
+    seed: int = 0,
+    strata: Sequence[str] | None = None,
+    embeddings: np.ndarray | None = None,
+    encoder: SentenceEncoder | None = None,
+    encoder_identity: str | None = None,
+    finetune_encoder: bool = False,
+    head_config: HeadConfig | None = None,
+    train_config: TrainConfig | None = None,
+    split_fractions: tuple[float, float, float] = DEFAULT_SPLIT,
+    model_identity: str = "",
+    target_hash: str = "",
+    embed_batch_size: int = 64,
+    progress: bool = False,
+) -> AlinfikResult:
+    """Score every sample: exact LinFiK on a stratified sample, the proxy on the rest.
+
+    ``label_fn(indices)`` must return exact LinFiK scores for those sample indices.
+    ``embeddings`` (rows in sample order, e.g. loaded from the ingest-time store) skips
+    encoding; otherwise ``encoder`` (default: packaged MiniLM) embeds the texts.
+    ``finetune_encoder`` also tunes the encoder's last layers (``train_config``) and then
+    re-embeds the pool with it, which costs an encoder pass per task.
+    """
+    if not samples:
+        raise ValueError("run_alinfik needs at least one sample")
+    config = train_config or TrainConfig()
+    timings: dict[str, float] = {}
+    texts = [sample.display_text for sample in samples]
+    strata_labels = _resolve_strata(samples, strata)
+
+    started = time.perf_counter()
+    if embeddings is None or finetune_encoder:
+        encoder = encoder or SentenceEncoder()
+    if embeddings is None:
+        embeddings = encoder.encode(texts, embed_batch_size, config.max_length, progress=progress)
+    embeddings = _validated_embeddings(embeddings, len(samples))
+    timings["embed_seconds"] = time.perf_counter() - started
+    identity = encoder.identity if encoder is not None else (encoder_identity or "unknown")
+
+    labelled = stratified_selection(strata_labels, label_fraction, seed)
+    split = split_labelled(len(labelled), seed, split_fractions)
+    started = time.perf_counter()
+    exact = _call_label_fn(label_fn, labelled)
+    timings["label_seconds"] = time.perf_counter() - started
+
+    train_rows, val_rows = labelled[split.train], labelled[split.validation]
+    tuned = None
+    if finetune_encoder:
+        tuned, head, scaler, report = train_finetuned(
+            encoder,
+            [texts[i] for i in train_rows],
+            exact[split.train],
+            [texts[i] for i in val_rows],
+            exact[split.validation],
+            head_config=head_config,
+            config=config,
+            seed=seed,
+            frozen_embeddings=(embeddings[train_rows], embeddings[val_rows]),
+        )
+    else:
+        head, scaler, report = train_head(
+            embeddings[train_rows],
+            exact[split.train],
+            embeddings[val_rows],
+            exact[split.validation],
+            head_config=head_config,
+            config=config,
+            seed=seed,
+        )
+    timings["train_seconds"] = report.seconds
+
+    metadata = ProxyMetadata(
+        head=head.config,
+        target_mean=scaler.mean,
+        target_std=scaler.std,
+        encoder_identity=tuned.identity if tuned is not None else identity,
+        base_encoder_identity=identity,
+        finetuned_layers=config.finetune_layers if tuned is not None else None,
+        encoder_finetuned=tuned is not None,
+        max_length=config.max_length,
+        model_identity=model_identity,
+        target_hash=target_hash,
+        seed=seed,
+        label_fraction=label_fraction,
+        n_labelled=len(labelled),
+        training={
+            "config": _config_dict(config),
+            "best_epoch": report.best_epoch,
+            "epochs_run": report.epochs_run,
+            "best_val_spearman": report.best_val_spearman,
+        },
+    )
+    proxy = LinFiKProxy(head, metadata, tuned)
+
+    started = time.perf_counter()
+    if tuned is not None:
+        scores = proxy.predict_texts(texts, batch_size=embed_batch_size)
+    else:
+        scores = proxy.predict(embeddings)
+    timings["predict_seconds"] = time.perf_counter() - started
+
+    holdout_rows = labelled[split.holdout]
+    metadata.fidelity = fidelity_report(exact[split.holdout], scores[holdout_rows])
+    scores[labelled] = exact
+    is_exact = np.zeros(len(samples), dtype=bool)
+    is_exact[labelled] = True
+    return AlinfikResult(
+        scores=scores,
+        is_exact=is_exact,
+        fidelity=dict(metadata.fidelity),
+        labelled_indices=labelled,
+        split=split,
+        proxy=proxy,
+        training=report,
+        timings=timings,
+    )
+
+
+def _config_dict(config: TrainConfig) -> dict[str, object]:
+    return {name: getattr(config, name) for name in config.__dataclass_fields__}

@@ -1,0 +1,342 @@
+"""Exact LinFiK scores: LinFiK(z) = <grad l(z), g_T>, g_T the mean target-sample gradient.
+
+Featurize, then score: ``ExactLinFiK.target_gradient`` computes g_T once with plain
+backward passes; ``ExactLinFiK.score`` then scores a whole batch at once without
+materialising per-sample gradients, by one forward-mode JVP of the per-sample loss vector
+L(theta) in R^B along g_T (its tangent output is <grad l(z_i), g_T> for every i).
+``score_vmap`` (torch.func per-sample gradients) and ``score_loop`` (batch-size-1
+backward passes, as LESS and RapidIn do) are the explicit references, and
+``one_step_oracle`` measures the definition: the target loss decrease after one SGD step.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, grad, jvp, vmap
+from tqdm import tqdm
+
+from valuation.engine.data import (
+    DEFAULT_MAX_LENGTH,
+    IGNORE_INDEX,
+    Sample,
+    TokenizedSample,
+    collate,
+    length_sorted_batches,
+    pad_token_id,
+    tokenize_sample,
+)
+
+ParamFilter = str | Callable[[str], bool] | None
+Params = dict[str, torch.Tensor]
+FAST_METHODS = ("jvp", "double_backward")
+_MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids")
+
+
+def select_parameters(model: torch.nn.Module, param_filter: ParamFilter = None) -> Params:
+    """Trainable parameters by name; ``param_filter`` is a regex (re.search) or a predicate.
+
+    Tied weights appear once, under their first name.
+    """
+    if isinstance(param_filter, str):
+        pattern = re.compile(param_filter)
+        keep: Callable[[str], bool] = lambda name: pattern.search(name) is not None  # noqa: E731
+    else:
+        keep = param_filter or (lambda name: True)
+    params = {
+        name: param
+        for name, param in model.named_parameters()
+        if param.requires_grad and keep(name)
+    }
+    if not params:
+        raise ValueError(f"parameter filter {param_filter!r} selects no trainable parameter")
+    return params
+
+
+def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy of each row over its own labelled positions, [B]."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # half-precision log-softmax over a large vocabulary is lossy
+    shifted_labels = labels[:, 1:]
+    token_loss = F.cross_entropy(
+        logits[:, :-1].transpose(1, 2), shifted_labels, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    counts = (shifted_labels != IGNORE_INDEX).sum(dim=1)
+    return token_loss.sum(dim=1) / counts
+
+
+@dataclass(frozen=True)
+class TargetGradient:
+    """g_T: the mean over target samples of each sample's loss gradient."""
+
+    grads: dict[str, torch.Tensor]
+    n_samples: int
+
+    def norm(self) -> float:
+        return float(torch.sqrt(sum((g.double() ** 2).sum() for g in self.grads.values())))
+
+
+def dot_params(left: Mapping[str, torch.Tensor], right: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over parameters of elementwise products; a leading batch dim on ``left`` is kept."""
+    total = None
+    for name, tensor in left.items():
+        other = right[name].to(tensor.dtype)
+        if tensor.dim() == other.dim() + 1:
+            term = tensor.flatten(1) @ other.flatten()
+        else:
+            term = (tensor * other).sum()
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+class ExactLinFiK:
+    """Exact LinFiK scorer for one causal LM at its current parameters."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        *,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        batch_size: int = 8,
+        param_filter: ParamFilter = None,
+        progress: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.params = select_parameters(model, param_filter)
+        self.progress = progress
+        self.pad_id = pad_token_id(tokenizer)
+        first = next(iter(self.params.values()))
+        self.device, self.dtype = first.device, first.dtype
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.params.values())
+
+    # ----- inputs -------------------------------------------------------------------------
+
+    def tokenize(self, samples: Sequence[Sample | TokenizedSample]) -> list[TokenizedSample]:
+        return [
+            s
+            if isinstance(s, TokenizedSample)
+            else tokenize_sample(s, self.tokenizer, self.max_length)
+            for s in samples
+        ]
+
+    def _batches(
+        self, tokenized: Sequence[TokenizedSample], desc: str, batch_size: int | None = None
+    ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+        groups = length_sorted_batches(tokenized, batch_size or self.batch_size)
+        bar = tqdm(
+            total=len(tokenized),
+            desc=desc,
+            unit="sample",
+            file=sys.stderr,
+            disable=not self.progress,
+        )
+        with bar:
+            for indices in groups:
+                batch = collate([tokenized[i] for i in indices], self.pad_id)
+                yield indices, {k: v.to(self.device) for k, v in batch.items()}
+                bar.update(len(indices))
+
+    def _losses(
+        self, params: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
+        inputs = {key: batch[key] for key in _MODEL_INPUTS}
+        output = functional_call(
+            self.model, dict(params), args=(), kwargs={**inputs, "use_cache": False}
+        )
+        return per_sample_loss(output.logits, batch["labels"])
+
+    def _primals(self) -> Params:
+        return {name: p.detach() for name, p in self.params.items()}
+
+    def _tangents(self, target: TargetGradient) -> Params:
+        missing = self.params.keys() - target.grads.keys()
+        if missing:
+            raise ValueError(f"target gradient lacks parameters {sorted(missing)[:3]}...")
+        return {
+            name: target.grads[name].to(device=p.device, dtype=p.dtype)
+            for name, p in self.params.items()
+        }
+
+    # ----- featurize: target gradient ------------------------------------------------------
+
+    def target_gradient(self, targets: Sequence[Sample | TokenizedSample]) -> TargetGradient:
+        """g_T = mean_i grad l(z'_i), by plain backward passes over target batches."""
+        tokenized = self.tokenize(targets)
+        if not tokenized:
+            raise ValueError("target set is empty")
+        # Half-precision models accumulate g_T in float32.
+        accum_dtype = torch.float32 if self.dtype in (torch.float16, torch.bfloat16) else self.dtype
+        total = {
+            n: torch.zeros(p.shape, dtype=accum_dtype, device=p.device)
+            for n, p in self.params.items()
+        }
+        for _, batch in self._batches(tokenized, "target gradient"):
+            with torch.enable_grad():
+                loss_sum = self._losses(self.params, batch).sum()
+                grads = torch.autograd.grad(loss_sum, list(self.params.values()), allow_unused=True)
+            for name, g in zip(self.params, grads, strict=True):
+                if g is not None:
+                    total[name] += g.to(accum_dtype)
+        return TargetGradient({n: t / len(tokenized) for n, t in total.items()}, len(tokenized))
+
+    # ----- score: fast paths ---------------------------------------------------------------
+
+    def score(
+        self,
+        samples: Sequence[Sample | TokenizedSample],
+        target: TargetGradient,
+        *,
+        method: str = "jvp",
+    ) -> np.ndarray:
+        """LinFiK of every sample, float64, in input order, without per-sample gradients."""
+        batch_scores = {"jvp": self._jvp_scores, "double_backward": self._double_backward_scores}
+        if method not in batch_scores:
+            raise ValueError(f"unknown fast method {method!r}; use one of {FAST_METHODS}")
+        tokenized = self.tokenize(samples)
+        tangents = self._tangents(target)
+        scores = np.empty(len(tokenized), dtype=np.float64)
+        for indices, batch in self._batches(tokenized, f"LinFiK ({method})"):
+            scores[indices] = batch_scores[method](batch, tangents).double().cpu().numpy()
+        return scores
+
+    def _jvp_scores(self, batch: Mapping[str, torch.Tensor], tangents: Params) -> torch.Tensor:
+        # Forward-mode AD stores no activations for a backward pass, so no_grad is safe.
+        # torch's own JVP decompositions use torch.jit.script, deprecated: not our warning.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "`torch.jit.script` is deprecated", DeprecationWarning
+            )
+            _, scores = jvp(lambda p: self._losses(p, batch), (self._primals(),), (tangents,))
+        return scores
+
+    def _double_backward_scores(
+        self, batch: Mapping[str, torch.Tensor], tangents: Params
+    ) -> torch.Tensor:
+        # d/du <grad_theta sum_i u_i l_i, g_T> = (<grad l_i, g_T>)_i, by reverse-over-reverse.
+        with torch.enable_grad():
+            losses = self._losses(self.params, batch)
+            weights = torch.ones_like(losses, requires_grad=True)
+            grads = torch.autograd.grad(
+                (losses * weights).sum(),
+                list(self.params.values()),
+                create_graph=True,
+                allow_unused=True,
+            )
+            used = {n: g for n, g in zip(self.params, grads, strict=True) if g is not None}
+            (scores,) = torch.autograd.grad(dot_params(used, tangents), weights)
+        return scores.detach()
+
+    # ----- references: explicit per-sample gradients ---------------------------------------
+
+    def per_sample_gradients(
+        self, samples: Sequence[Sample | TokenizedSample], *, chunk_size: int | None = None
+    ) -> Iterator[tuple[list[int], Params]]:
+        """(indices, {name: [b, *shape]}) per batch, by torch.func vmap(grad(.))."""
+        tokenized = self.tokenize(samples)
+        per_sample_grad = vmap(
+            grad(self._single_loss), in_dims=(None, 0, 0, 0, 0), chunk_size=chunk_size
+        )
+        for indices, batch in self._batches(tokenized, "per-sample gradients"):
+            columns = [batch[key] for key in (*_MODEL_INPUTS, "labels")]
+            yield indices, per_sample_grad(self._primals(), *columns)
+
+    def _single_loss(
+        self,
+        params: Params,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        labels: torch.Tensor,
+    ) -> torch.Tensor:
+        # Under vmap each row is its own batch of one, padding included (masked).
+        batch = {
+            "input_ids": input_ids[None],
+            "attention_mask": attention_mask[None],
+            "position_ids": position_ids[None],
+            "labels": labels[None],
+        }
+        return self._losses(params, batch)[0]
+
+    def sample_gradient(self, sample: Sample | TokenizedSample) -> Params:
+        """grad l(z) of one unpadded sample by a plain backward pass."""
+        (tokenized,) = self.tokenize([sample])
+        batch = {k: v.to(self.device) for k, v in collate([tokenized], self.pad_id).items()}
+        with torch.enable_grad():
+            loss = self._losses(self.params, batch)[0]
+            grads = torch.autograd.grad(loss, list(self.params.values()), allow_unused=True)
+        return {
+            name: torch.zeros_like(p) if g is None else g
+            for (name, p), g in zip(self.params.items(), grads, strict=True)
+        }
+
+    def score_vmap(
+        self,
+        samples: Sequence[Sample | TokenizedSample],
+        target: TargetGradient,
+        *,
+        chunk_size: int | None = None,
+    ) -> np.ndarray:
+        """Reference: materialise per-sample gradients with vmap, then dot with g_T."""
+        tangents = self._tangents(target)
+        scores = np.empty(len(samples), dtype=np.float64)
+        for indices, grads in self.per_sample_gradients(samples, chunk_size=chunk_size):
+            scores[indices] = dot_params(grads, tangents).double().cpu().numpy()
+        return scores
+
+    def score_loop(
+        self, samples: Sequence[Sample | TokenizedSample], target: TargetGradient
+    ) -> np.ndarray:
+        """Reference: one backward pass per sample (batch size 1), then dot with g_T."""
+        tangents = self._tangents(target)
+        iterator = tqdm(samples, desc="LinFiK (loop)", file=sys.stderr, disable=not self.progress)
+        return np.array(
+            [float(dot_params(self.sample_gradient(s), tangents)) for s in iterator],
+            dtype=np.float64,
+        )
+
+    # ----- losses and the one-step oracle ---------------------------------------------------
+
+    def losses(
+        self, samples: Sequence[Sample | TokenizedSample], params: Params | None = None
+    ) -> np.ndarray:
+        """Per-sample losses l(z), float64, in input order."""
+        tokenized = self.tokenize(samples)
+        params = self._primals() if params is None else params
+        out = np.empty(len(tokenized), dtype=np.float64)
+        with torch.no_grad():
+            for indices, batch in self._batches(tokenized, "losses"):
+                out[indices] = self._losses(params, batch).double().cpu().numpy()
+        return out
+
+    def one_step_oracle(
+        self,
+        sample: Sample | TokenizedSample,
+        targets: Sequence[Sample | TokenizedSample],
+        lr: float,
+    ) -> float:
+        """(L_T(theta) - L_T(theta - lr * grad l(z))) / lr, which tends to LinFiK(z) as lr -> 0."""
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        step = self.sample_gradient(sample)
+        stepped = {name: p - lr * step[name] for name, p in self._primals().items()}
+        before = self.losses(targets).mean()
+        after = self.losses(targets, stepped).mean()
+        return float((before - after) / lr)
