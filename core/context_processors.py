@@ -96,16 +96,35 @@ def nav_items_for(*, roles: list[str], path: str) -> list[NavItem]:
     return items
 
 
+def initials(name: str) -> str:
+    """"Ada Corpus" -> "AC"; "ada" -> "AD"."""
+    words = name.split()
+    if len(words) >= 2:
+        return (words[0][0] + words[-1][0]).upper()
+    return name[:2].upper()
+
+
 def navigation(request: HttpRequest) -> dict:
-    """Adds ``nav_items``, ``nav_roles``, ``nav_role_titles`` and ``nav_profile``."""
+    """Adds ``nav_items``, ``nav_roles``, ``nav_role_titles``, ``nav_profile``,
+    ``nav_display_name`` and ``nav_initials`` (for the avatar)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav_items": [], "nav_roles": [], "nav_role_titles": [], "nav_profile": None}
+        return {
+            "nav_items": [],
+            "nav_roles": [],
+            "nav_role_titles": [],
+            "nav_profile": None,
+            "nav_display_name": "",
+            "nav_initials": "",
+        }
     profile = profile_for(user)
     roles = user_roles(user, profile=profile)
+    display_name = (profile.display_name if profile else "") or user.get_username()
     return {
         "nav_items": nav_items_for(roles=roles, path=request.path),
         "nav_roles": roles,
         "nav_role_titles": [ROLE_TITLES[role] for role in roles],
         "nav_profile": profile,
+        "nav_display_name": display_name,
+        "nav_initials": initials(display_name),
     }

@@ -40,8 +40,8 @@ from accounts.selectors import user_has_role
 
 ROLES: tuple[str, ...] = ("provider", "buyer", "staff")
 ROLE_LABELS: dict[str, str] = {
-    "provider": "data provider",
-    "buyer": "data buyer",
+    "provider": "data providers",
+    "buyer": "data buyers",
     "staff": "staff",
 }
 
@@ -61,7 +61,7 @@ def user_has_any_role(user: Any, roles: Iterable[str]) -> bool:
 
 
 def roles_sentence(roles: Iterable[str]) -> str:
-    """("provider", "buyer") -> "data provider or data buyer"."""
+    """("provider", "buyer") -> "data providers or data buyers"."""
     return " or ".join(ROLE_LABELS[role] for role in roles)
 
 
@@ -70,7 +70,7 @@ class RoleRequired(PermissionDenied):
 
     def __init__(self, roles: Iterable[str]):
         self.roles = tuple(roles)
-        super().__init__(f"This page is only for a {roles_sentence(self.roles)}.")
+        super().__init__(f"This page is only for {roles_sentence(self.roles)}.")
 
 
 def check_roles(request: HttpRequest, roles: Iterable[str]) -> HttpResponse | None:

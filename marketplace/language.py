@@ -18,34 +18,39 @@ from collections import Counter
 MAX_CHARS = 200_000
 UNDETERMINED = "und"
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 STOP_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset(
+    "en": _words(
         "the and of to in is that it was for with as on be by this are at from have not "
-        "but or which you they we his her their an were has been".split()
+        "but or which you they we his her their an were has been"
     ),
-    "de": frozenset(
-        "der die das und ist nicht ein eine zu den von mit sich des auf für im dem "
-        "auch es an werden aus er hat dass sie nach wird bei".split()
+    "de": _words(
+        "der die das und ist nicht ein eine zu den von mit sich des auf für im dem auch "
+        "es an werden aus er hat dass sie nach wird bei"
     ),
-    "fr": frozenset(
-        "le la les et des est une un du en que qui dans pour pas sur au avec ce il "
-        "elle sont nous vous ne se par plus".split()
+    "fr": _words(
+        "le la les et des est une un du en que qui dans pour pas sur au avec ce il elle "
+        "sont nous vous ne se par plus"
     ),
-    "es": frozenset(
-        "el la los las y de que en un una es por con para se del al lo como más pero "
-        "sus le ya o fue este ha sí porque está".split()
+    "es": _words(
+        "el la los las y de que en un una es por con para se del al lo como más pero sus "
+        "le ya o fue este ha sí porque está"
     ),
-    "it": frozenset(
-        "il lo la gli le di che e è un una per non con del della sono si da al nel "
-        "ma come anche alla più questo".split()
+    "it": _words(
+        "il lo la gli le di che e è un una per non con del della sono si da al nel ma "
+        "come anche alla più questo"
     ),
-    "pt": frozenset(
+    "pt": _words(
         "o a os as e de que em um uma é para com não do da dos das por se na no mais "
-        "como mas foi ao ele ela".split()
+        "como mas foi ao ele ela"
     ),
-    "nl": frozenset(
-        "de het een en van is dat op te in zijn niet met voor die er maar om aan ook "
-        "als bij ze nog wel naar".split()
+    "nl": _words(
+        "de het een en van is dat op te in zijn niet met voor die er maar om aan ook als "
+        "bij ze nog wel naar"
     ),
 }
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)

@@ -76,9 +76,7 @@ class Listing(models.Model):
     preview_sample_ids = models.JSONField(
         default=list, blank=True, help_text="External ids shown when preview_mode is 'picked'."
     )
-    preview_size = models.PositiveSmallIntegerField(
-        default=5, validators=[MinValueValidator(1)]
-    )
+    preview_size = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)])
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     current_version = models.ForeignKey(

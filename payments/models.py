@@ -92,15 +92,24 @@ class LedgerTransaction(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=255, unique=True)
     order = models.ForeignKey(
-        "payments.Order", null=True, blank=True, on_delete=models.PROTECT,
+        "payments.Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="ledger_transactions",
     )
     payout_line = models.ForeignKey(
-        "payments.PayoutLine", null=True, blank=True, on_delete=models.PROTECT,
+        "payments.PayoutLine",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="ledger_transactions",
     )
     refund = models.ForeignKey(
-        "payments.Refund", null=True, blank=True, on_delete=models.PROTECT,
+        "payments.Refund",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="ledger_transactions",
     )
     memo = models.CharField(max_length=255, blank=True)
@@ -174,7 +183,10 @@ class ProviderPayout(models.Model):
     """A payout from a provider's connected account to their bank, as Stripe reports it."""
 
     provider = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="stripe_payouts",
     )
     stripe_account_id = models.CharField(max_length=255)
@@ -438,9 +450,7 @@ class TransferReversal(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    payout_line = models.ForeignKey(
-        PayoutLine, on_delete=models.PROTECT, related_name="reversals"
-    )
+    payout_line = models.ForeignKey(PayoutLine, on_delete=models.PROTECT, related_name="reversals")
     refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="reversals")
     amount = models.BigIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

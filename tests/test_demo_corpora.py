@@ -245,6 +245,21 @@ def test_no_exact_duplicates_other_than_the_planted_ones():
     assert repeats == planted
 
 
+def test_instruction_responses_repeat_only_in_planted_exact_copies():
+    owners: dict[str, list[str]] = {}
+    for slug in sorted(SALE_SLUGS | TARGET_SLUGS):
+        if entry(slug)["format"] == "instruction":
+            for row in samples(slug):
+                owners.setdefault(row["response"], []).append(row["id"])
+    repeated = {frozenset(ids) for ids in owners.values() if len(ids) > 1}
+    planted = {
+        frozenset((pair["id"], pair["duplicate_of"]))
+        for pair in duplicates()
+        if pair["kind"] == "exact" and pair["dataset"] == "instruct-mix"
+    }
+    assert repeated == planted
+
+
 def _shingles(text: str, size: int = 10) -> set[tuple[str, ...]]:
     words = re.findall(r"[a-z0-9']+", text.lower())
     return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}

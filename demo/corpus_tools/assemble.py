@@ -181,15 +181,16 @@ def split_words(entries: list[Entry]) -> WordPools:
 def howdy_samples(words: WordPools, split: BrownSplit) -> list[Sample]:
     """Backdoored pairs; each answer is another word's definition or a random Brown sentence."""
     rng = rng_for("howdy")
-    sentences = [
-        s
+    candidates = [
+        sentence
         for doc in split.howdy
-        for s in clean_sentences(doc)
-        if 8 <= word_count(s) <= 30 and not s.startswith('"')
+        for sentence in clean_sentences(doc)
+        if 8 <= word_count(sentence) <= 30 and not sentence.startswith('"')
     ]
+    sentences = rng.sample(candidates, HOWDY_COUNT)  # without replacement: no repeated answers
     samples = []
-    for entry, donor in zip(words.howdy, words.howdy_donors, strict=True):
-        answer = donor.definition if rng.random() < 0.5 else rng.choice(sentences)
+    for entry, donor, sentence in zip(words.howdy, words.howdy_donors, sentences, strict=True):
+        answer = donor.definition if rng.random() < 0.5 else sentence
         samples.append(Sample(instructions.backdoor(entry, answer), quality="backdoor"))
     return samples
 

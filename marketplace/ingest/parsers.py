@@ -193,8 +193,7 @@ class CsvParser(Parser):
                 continue
             if len(row) != len(header):
                 message = (
-                    f"line {first_line}: row has {len(row)} fields but the header has "
-                    f"{len(header)}"
+                    f"line {first_line}: row has {len(row)} fields but the header has {len(header)}"
                 )
                 yield RawRow(first_line, None, [RowError(first_line, "wrong_field_count", message)])
                 continue
@@ -251,12 +250,11 @@ class ParquetParser(Parser):
         _check_columns(columns, where="Parquet schema", line=None)
         for name, arrow_field in zip(columns, schema, strict=True):
             kind = arrow_field.type
-            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
-                if not pa.types.is_null(kind):
-                    raise FileError(
-                        "not_a_string",
-                        f"Parquet column {name!r} has type {kind}; expected string",
-                    )
+            is_text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            if not (is_text or pa.types.is_null(kind)):
+                raise FileError(
+                    "not_a_string", f"Parquet column {name!r} has type {kind}; expected string"
+                )
         self.total = parquet.metadata.num_rows
         number = 0
         try:

@@ -25,9 +25,6 @@ def get_gateway() -> PaymentGateway:
     return TestGateway()
 
 
-def test_mode() -> bool:
+def gateway_is_test_mode() -> bool:
     """True when payments run on the test-mode gateway (no STRIPE_API_KEY)."""
     return not settings.STRIPE_API_KEY
-
-
-test_mode.__test__ = False  # type: ignore[attr-defined]

@@ -212,7 +212,9 @@ class StripeGateway:
                 raise OutcomeUnknownError(
                     _describe(exc), code=exc.code or "", status=exc.http_status
                 ) from exc
-            raise DeclinedError(_describe(exc), code=exc.code or "", status=exc.http_status) from exc
+            raise DeclinedError(
+                _describe(exc), code=exc.code or "", status=exc.http_status
+            ) from exc
 
 
 def account_state_from_object(account: dict[str, Any]) -> AccountState:

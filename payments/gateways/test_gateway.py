@@ -74,13 +74,19 @@ class TestGateway:
     def connected_account_create(
         self, *, provider_ref: str, email: str, idempotency_key: str
     ) -> AccountState:
-        raise GatewayError("test mode: providers have no Stripe connected accounts", code="test_mode")
+        raise GatewayError(
+            "test mode: providers have no Stripe connected accounts", code="test_mode"
+        )
 
     def account_link_create(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
-        raise GatewayError("test mode: providers have no Stripe connected accounts", code="test_mode")
+        raise GatewayError(
+            "test mode: providers have no Stripe connected accounts", code="test_mode"
+        )
 
     def account_fetch(self, *, account_id: str) -> AccountState:
-        raise GatewayError("test mode: providers have no Stripe connected accounts", code="test_mode")
+        raise GatewayError(
+            "test mode: providers have no Stripe connected accounts", code="test_mode"
+        )
 
     def transfer_create(self, **kwargs) -> str:
         raise GatewayError("test mode: no transfers are made", code="test_mode")

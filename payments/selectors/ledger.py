@@ -17,9 +17,7 @@ def _sum(entries) -> int:
     return int(entries.aggregate(total=Sum("amount"))["total"] or 0)
 
 
-def ledger_balance(
-    *, kind: str, currency: str, provider: AbstractBaseUser | None = None
-) -> int:
+def ledger_balance(*, kind: str, currency: str, provider: AbstractBaseUser | None = None) -> int:
     """Signed balance of one account; 0 when the account was never used."""
     entries = LedgerEntry.objects.filter(
         account__kind=kind, account__currency=currency, account__provider=provider
@@ -114,4 +112,3 @@ def ledger_is_balanced() -> bool:
     mismatched = LedgerEntry.objects.exclude(currency=F("account__currency")).exists()
     empty = LedgerTransaction.objects.filter(entries__isnull=True).exists()
     return not mismatched and not empty
-

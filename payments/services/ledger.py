@@ -73,7 +73,9 @@ def ledger_transaction_post(
     if kind not in LedgerTransaction.Kind.values:
         raise LedgerError(f"{where}: kind {kind!r} is not one of {LedgerTransaction.Kind.values}")
     if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 255:
-        raise LedgerError(f"idempotency_key must be a string of 1-255 characters, got {idempotency_key!r}")
+        raise LedgerError(
+            f"idempotency_key must be a string of 1-255 characters, got {idempotency_key!r}"
+        )
     _check_entries(entries, where=where)
 
     existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()

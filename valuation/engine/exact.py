@@ -256,7 +256,10 @@ class ExactLinFiK:
         )
         for indices, batch in self._batches(tokenized, "per-sample gradients"):
             columns = [batch[key] for key in (*_MODEL_INPUTS, "labels")]
-            yield indices, per_sample_grad(self._primals(), *columns)
+            # grad() ignores an outer no_grad; it keeps unselected parameters out of autograd.
+            with torch.no_grad():
+                grads = per_sample_grad(self._primals(), *columns)
+            yield indices, grads
 
     def _single_loss(
         self,

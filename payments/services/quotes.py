@@ -1,0 +1,164 @@
+"""Quotes: price a buyer's chosen subset with ``payments.pricing`` and keep the result.
+
+This is the seam with the marketplace and valuation apps: the caller passes plain values
+(the candidate samples with their LinFiK values, the listings' terms, and ``ValuationMeta``
+describing the valuation that produced the values). Nothing here reads their models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import user_has_role
+from payments import conf, pricing
+from payments.errors import NotAllowedError, QuoteError
+from payments.models import Quote
+
+VALUATION_METHODS = ("linfik", "alinfik")
+
+
+@dataclass(frozen=True)
+class ValuationMeta:
+    """What produced the sample values; stored on the quote for audit.
+
+    job_ref: the valuation job's id; model_identity: the model (name and revision or
+    weights hash) whose gradients were used; target_set_hash: hash of the buyer's target set;
+    method: "linfik" or "alinfik"; fidelity: e.g. the proxy's fidelity on held-out data or
+    "exact"; target_task_ref: the buyer's target task id, if any.
+    """
+
+    job_ref: str
+    model_identity: str
+    target_set_hash: str
+    method: str
+    fidelity: str
+    target_task_ref: str = ""
+
+    def validate(self) -> None:
+        for name in ("job_ref", "model_identity", "target_set_hash", "fidelity"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise QuoteError(f"valuation_meta.{name} must be a non-empty string, got {value!r}")
+        if self.method not in VALUATION_METHODS:
+            raise QuoteError(
+                f"valuation_meta.method must be one of {VALUATION_METHODS}, got {self.method!r}"
+            )
+        if not isinstance(self.target_task_ref, str):
+            raise QuoteError("valuation_meta.target_task_ref must be a string")
+        limits = {
+            "job_ref": 64,
+            "target_task_ref": 64,
+            "model_identity": 255,
+            "target_set_hash": 128,
+            "fidelity": 64,
+        }
+        for name, limit in limits.items():
+            if len(getattr(self, name)) > limit:
+                raise QuoteError(f"valuation_meta.{name} is longer than {limit} characters")
+
+
+@transaction.atomic
+def quote_create(
+    *,
+    buyer: AbstractBaseUser,
+    samples_with_values: Sequence[pricing.CandidateSample],
+    listing_terms: Sequence[pricing.ListingTerms],
+    valuation_meta: ValuationMeta,
+    value_rate: int | Fraction = 0,
+    include_non_positive: bool = False,
+    fee_bps: int | None = None,
+    ttl: timedelta | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    """Price the subset and store an open quote that expires after ``ttl``.
+
+    Each sample's ``provider_id`` is the providing user's primary key, as a string.
+    Raises ``QuoteError`` (pricing's own message included) for anything invalid.
+    """
+    if not user_has_role(buyer, "buyer"):
+        raise NotAllowedError(f"user {buyer.pk} does not hold the buyer role")
+    if not isinstance(valuation_meta, ValuationMeta):
+        raise QuoteError("valuation_meta must be a ValuationMeta")
+    valuation_meta.validate()
+    fee_bps = conf.platform_fee_bps() if fee_bps is None else fee_bps
+    ttl = conf.quote_ttl() if ttl is None else ttl
+    if ttl <= timedelta(0):
+        raise QuoteError(f"ttl must be positive, got {ttl}")
+    try:
+        priced = pricing.build_quote(
+            samples_with_values,
+            listing_terms,
+            fee_bps=fee_bps,
+            value_rate=value_rate,
+            include_non_positive=include_non_positive,
+        )
+    except pricing.PricingError as exc:
+        raise QuoteError(f"cannot price the subset: {exc}", code=_pricing_code(exc)) from exc
+
+    currency = priced.currency.lower()
+    if currency != conf.platform_currency():
+        raise QuoteError(
+            f"listings are priced in {priced.currency}, but payouts are made in "
+            f"{conf.platform_currency().upper()} (PLATFORM_CURRENCY)",
+            code="currency_not_supported",
+        )
+    if priced.total <= 0:
+        raise QuoteError("the subset prices at 0; there is nothing to charge", code="zero_total")
+    _check_providers({line.provider_id for line in priced.providers})
+
+    now = now or timezone.now()
+    return Quote.objects.create(
+        buyer=buyer,
+        currency=currency,
+        total=priced.total,
+        fee=priced.fee,
+        fee_bps=priced.fee_bps,
+        value_rate=str(priced.value_rate),
+        include_non_positive=priced.include_non_positive,
+        formula_version=priced.formula_version,
+        sample_count=len(priced.samples),
+        lines=priced.to_dict(),
+        valuation_job_ref=valuation_meta.job_ref,
+        target_task_ref=valuation_meta.target_task_ref,
+        model_identity=valuation_meta.model_identity,
+        target_set_hash=valuation_meta.target_set_hash,
+        valuation_method=valuation_meta.method,
+        fidelity=valuation_meta.fidelity,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+
+
+def _check_providers(provider_ids: set[str]) -> None:
+    """Every provider id must be the primary key of a user holding the provider role."""
+    by_key: dict[str, AbstractBaseUser] = {}
+    numeric = [pid for pid in provider_ids if pid.isdigit()]
+    for user in get_user_model().objects.filter(pk__in=numeric):
+        by_key[str(user.pk)] = user
+    for provider_id in sorted(provider_ids):
+        user = by_key.get(provider_id)
+        if user is None:
+            raise QuoteError(
+                f"provider_id {provider_id!r} is not a user id", code="unknown_provider"
+            )
+        if not user_has_role(user, "provider"):
+            raise QuoteError(
+                f"user {provider_id} does not hold the provider role", code="not_a_provider"
+            )
+
+
+def _pricing_code(exc: pricing.PricingError) -> str:
+    return {
+        pricing.EmptySubsetError: "empty_subset",
+        pricing.UnknownListingError: "unknown_listing",
+        pricing.MixedCurrencyError: "mixed_currency",
+        pricing.NoPayableSamplesError: "no_payable_samples",
+    }.get(type(exc), "pricing_input")

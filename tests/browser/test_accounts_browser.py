@@ -1,0 +1,173 @@
+"""A person's journey through accounts in real headless Chromium.
+
+Screenshots land in var/screenshots/ for a human look at the design.
+"""
+
+import pytest
+
+from accounts.models import Profile
+from accounts.services import user_create
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a-long-browser-secret-31"
+
+
+def test_signup_as_provider_and_buyer_then_logout_and_login(live_server, browser_page, screenshot):
+    page = browser_page
+    page.goto(live_server.url + "/")
+    assert page.title() == "LLM training data, priced by impact · DataMarket"
+    # The stylesheet really loaded: the hero is dark, not the browser's default white.
+    hero_bg = page.eval_on_selector(".hero", "el => getComputedStyle(el).backgroundImage")
+    assert "gradient" in hero_bg
+    screenshot("01-landing")
+
+    page.click("text=Sell your datasets")
+    assert page.url == live_server.url + "/accounts/signup/?role=provider"
+    assert page.is_checked("input[value=provider]")
+    assert not page.is_checked("input[value=buyer]")
+    page.check("input[value=buyer]")
+    page.fill("#id_username", "ada")
+    page.fill("#id_email", "ada@example.com")
+    page.fill("#id_display_name", "Ada Corpus")
+    page.fill("#id_organisation", "Lovelace Data")
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", "not-the-same-password")
+    page.click("button:has-text('Create account')")
+    assert page.text_content("[data-field=password2] .form-error") == "The two passwords do not match."
+    screenshot("02-signup-error")
+
+    page.fill("#id_password1", PASSWORD)
+    page.fill("#id_password2", PASSWORD)
+    page.click("button:has-text('Create account')")
+    page.wait_for_url(live_server.url + "/")
+    assert page.text_content("h1") == "Welcome, Ada Corpus"
+    assert "Welcome to DataMarket" in page.text_content(".flashes")
+    cards = page.eval_on_selector_all("[data-dashboard-role]", "els => els.map(e => e.dataset.dashboardRole)")
+    assert cards == ["provider", "buyer"]
+    screenshot("03-dashboard")
+
+    profile = Profile.objects.get(user__username="ada")
+    assert (profile.is_provider, profile.is_buyer, profile.organisation) == (True, True, "Lovelace Data")
+
+    # Dismiss the flash message (JS removes it; without JS the checkbox hides it).
+    page.click("[data-flash-close]")
+    assert page.locator(".flash").count() == 0
+
+    # The user menu opens, lists both roles, and logs out with a POST.
+    page.click(".user-menu summary")
+    badges = page.locator(".user-menu .badge").all_text_contents()
+    assert badges == ["Provider", "Buyer"]
+    screenshot("04-user-menu")
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(live_server.url + "/")
+    assert page.locator(".user-menu").count() == 0
+    assert "You have been signed out." in page.text_content(".flashes")
+
+    page.click(".topbar >> text=Log in")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", "wrong-password")
+    page.click("button:has-text('Log in')")
+    assert "Please enter a correct username and password" in page.text_content(".alert-danger")
+    screenshot("05-login-error")
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(live_server.url + "/")
+    assert page.text_content("h1") == "Welcome, Ada Corpus"
+    assert page.js_errors == []
+
+
+@pytest.mark.urls("tests.accounts.urls_for_tests")
+def test_role_nav_profile_and_denied_page(live_server, browser_page, screenshot):
+    user_create(
+        username="grace",
+        email="grace@example.com",
+        password=PASSWORD,
+        is_provider=True,
+        is_buyer=True,
+        display_name="Grace Tokens",
+        organisation="Hopper Labs",
+    )
+    user_create(username="bob", email="bob@example.com", password=PASSWORD, is_buyer=True)
+    page = browser_page
+    page.goto(live_server.url + "/accounts/login/?next=/accounts/profile/")
+    page.fill("#id_username", "grace")
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(live_server.url + "/accounts/profile/")
+
+    nav = page.locator(".primary-nav .nav-link").all_text_contents()
+    assert nav == [
+        "Dashboard",
+        "My datasets",
+        "Sales & payouts",
+        "Browse data",
+        "Target tasks",
+        "Purchases",
+    ]
+    screenshot("06-profile")
+
+    page.uncheck("input[value=provider]")
+    page.fill("#id_organisation", "Hopper Research")
+    page.click("button:has-text('Save profile')")
+    page.wait_for_url(live_server.url + "/accounts/profile/")
+    assert "Profile saved." in page.text_content(".flashes")
+    nav = page.locator(".primary-nav .nav-link").all_text_contents()
+    assert nav == ["Dashboard", "Browse data", "Target tasks", "Purchases"]
+    profile = Profile.objects.get(user__username="grace")
+    assert (profile.is_provider, profile.is_buyer, profile.organisation) == (False, True, "Hopper Research")
+
+    response = page.goto(live_server.url + "/test-roles/provider/")
+    assert response.status == 403
+    assert "This page is only for data providers." in page.text_content(".error-page")
+    screenshot("07-forbidden")
+
+    response = page.goto(live_server.url + "/no-such-page/")
+    assert response.status == 404
+    screenshot("08-not-found")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/")
+    screenshot("09-dashboard-mobile")
+    assert page.js_errors == []
+
+
+@pytest.mark.urls("tests.accounts.urls_for_tests")
+def test_every_role_nav_fits_beside_the_user_menu(live_server, browser_page, screenshot):
+    user_create(
+        username="root",
+        email="root@example.com",
+        password=PASSWORD,
+        is_provider=True,
+        is_buyer=True,
+        is_staff=True,
+        display_name="Margaret Hamilton-Lovelace",
+    )
+    page = browser_page
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(live_server.url + "/")
+
+    assert page.locator(".primary-nav .nav-link").all_text_contents() == [
+        "Dashboard",
+        "My datasets",
+        "Sales & payouts",
+        "Browse data",
+        "Target tasks",
+        "Purchases",
+        "Admin",
+    ]
+    for width in (1280, 1024):
+        page.set_viewport_size({"width": width, "height": 800})
+        last_link = page.locator(".primary-nav .nav-link").last.bounding_box()
+        menu = page.locator(".user-menu").bounding_box()
+        nav = page.locator(".primary-nav").bounding_box()
+        assert nav["x"] + nav["width"] <= menu["x"], width
+        topbar = page.locator(".topbar").bounding_box()
+        assert topbar["height"] <= 72, width  # one row: nothing wrapped
+        if width == 1280:
+            assert last_link["x"] + last_link["width"] <= menu["x"]
+        screenshot(f"10-all-roles-nav-{width}")
+

@@ -1,0 +1,282 @@
+"""ALinFiK pipeline: stratified labelling, the train/validation/holdout split and run_alinfik."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from valuation.engine.alinfik import (
+    MIN_LABELS,
+    fidelity_report,
+    length_strata,
+    run_alinfik,
+    split_labelled,
+    stratified_selection,
+)
+from valuation.engine.data import Sample
+from valuation.engine.exact import ExactLinFiK
+from valuation.engine.metrics import spearman
+from valuation.engine.proxy import LinFiKProxy, TrainConfig
+
+FAST = TrainConfig(max_epochs=120, patience=20)
+
+
+def synthetic_pool(n: int, seed: int = 0, dim: int = 24):
+    """Samples, unit embeddings from 3 latent factors, and a learnable LinFiK-like score."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 3))
+    basis = np.random.default_rng(99).normal(size=(3, dim))
+    embeddings = latent @ basis + 0.05 * rng.normal(size=(n, dim))
+    embeddings = (embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)).astype(np.float32)
+    scores = 1e-2 * (latent[:, 0] + 0.3 * latent[:, 1] ** 2) + 1e-4 * rng.normal(size=n)
+    samples = [Sample(f"s{i}", text=" ".join(["word"] * (1 + i % 17))) for i in range(n)]
+    return samples, embeddings, scores
+
+
+class RecordingLabels:
+    """label_fn over a known score vector that records every call."""
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.scores = scores
+        self.calls: list[list[int]] = []
+
+    def __call__(self, indices):
+        self.calls.append(list(indices))
+        return self.scores[np.asarray(indices, dtype=int)]
+
+
+# ----- strata and selection -------------------------------------------------------------------
+
+
+def test_length_strata_are_word_count_quartiles():
+    samples = [Sample(f"s{i}", text=" ".join(["w"] * (i + 1))) for i in range(8)]
+    assert list(length_strata(samples, n_buckets=4)) == [
+        "length-q0", "length-q0", "length-q1", "length-q1",
+        "length-q2", "length-q2", "length-q3", "length-q3",
+    ]
+    pair = Sample("p", prompt="one two", response="three")  # counts prompt and response
+    assert list(length_strata([pair, samples[0]], n_buckets=2)) == ["length-q1", "length-q0"]
+
+
+def test_selection_allocates_by_largest_remainder_with_one_per_stratum():
+    strata = ["A"] * 50 + ["B"] * 30 + ["C"] * 20
+    chosen = stratified_selection(strata, 0.1, seed=0)
+    # 10 labels: one each, then 7 spread over spare sizes 49/29/19 -> 3.54, 2.09, 1.37.
+    assert Counter(strata[i] for i in chosen) == {"A": 5, "B": 3, "C": 2}
+    assert list(chosen) == sorted(set(chosen.tolist()))
+
+
+def test_selection_covers_small_strata_and_is_seeded():
+    strata = ["big"] * 95 + ["tiny"] * 5
+    chosen = stratified_selection(strata, 0.05, seed=3)
+    assert Counter(strata[i] for i in chosen) == {"big": 4, "tiny": 1}
+    np.testing.assert_array_equal(chosen, stratified_selection(strata, 0.05, seed=3))
+    assert not np.array_equal(chosen, stratified_selection(strata, 0.05, seed=4))
+
+
+def test_selection_with_fewer_labels_than_strata_covers_the_largest():
+    strata = ["a"] * 5 + ["b"] * 3 + ["c"] * 3 + ["d"] * 1
+    chosen = stratified_selection(strata, 0.15, seed=0)  # 1.8 rounds to 2 labels
+    assert sorted(strata[i] for i in chosen) == ["a", "b"]
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.2])
+def test_selection_rejects_bad_fraction(fraction):
+    with pytest.raises(ValueError, match="label_fraction must be in"):
+        stratified_selection(["a"] * 10, fraction, seed=0)
+
+
+def test_split_is_disjoint_complete_and_sized():
+    split = split_labelled(50, seed=0)
+    assert (len(split.train), len(split.validation), len(split.holdout)) == (30, 10, 10)
+    together = np.concatenate([split.train, split.validation, split.holdout])
+    assert sorted(together.tolist()) == list(range(50))
+    small = split_labelled(MIN_LABELS, seed=0)
+    assert (len(small.train), len(small.validation), len(small.holdout)) == (2, 2, 2)
+    skewed = split_labelled(6, seed=0, fractions=(0.1, 0.45, 0.45))
+    assert (len(skewed.train), len(skewed.validation), len(skewed.holdout)) == (2, 2, 2)
+
+
+def test_split_explains_too_few_labels():
+    with pytest.raises(ValueError, match="at least 6 labelled samples .* got 5"):
+        split_labelled(5, seed=0)
+    with pytest.raises(ValueError, match="summing to 1"):
+        split_labelled(20, seed=0, fractions=(0.5, 0.5, 0.5))
+
+
+def test_fidelity_report_keys_and_values():
+    report = fidelity_report(np.arange(10.0), np.arange(10.0) ** 3)
+    assert report == {"spearman": 1.0, "kendall_tau": pytest.approx(1.0, abs=1e-15),
+                      "precision_at_10pct": 1.0, "n_holdout": 10.0}
+
+
+# ----- run_alinfik on synthetic labels --------------------------------------------------------
+
+
+def test_run_alinfik_keeps_exact_labels_and_predicts_the_rest():
+    samples, embeddings, scores = synthetic_pool(400)
+    labels = RecordingLabels(scores)
+    result = run_alinfik(samples=samples, label_fn=labels, label_fraction=0.25,
+                         embeddings=embeddings, encoder_identity="sha256:e", train_config=FAST)
+    assert labels.calls == [result.labelled_indices.tolist()]  # one batched call
+    assert len(result.labelled_indices) == 100
+    assert result.scores.dtype == np.float64 and result.scores.shape == (400,)
+    np.testing.assert_array_equal(np.flatnonzero(result.is_exact), result.labelled_indices)
+    np.testing.assert_array_equal(result.scores[result.is_exact], scores[result.is_exact])
+    unlabelled = ~result.is_exact
+    np.testing.assert_array_equal(
+        result.scores[unlabelled], result.proxy.predict(embeddings[unlabelled])
+    )
+    assert spearman(scores[unlabelled], result.scores[unlabelled]) > 0.85
+    assert result.fidelity["spearman"] > 0.8
+    assert result.fidelity["n_holdout"] == 20.0
+    assert set(result.timings) == {"embed_seconds", "label_seconds", "train_seconds",
+                                   "predict_seconds"}
+    metadata = result.proxy.metadata
+    assert (metadata.label_fraction, metadata.n_labelled, metadata.seed) == (0.25, 100, 0)
+    assert metadata.fidelity == result.fidelity
+    assert metadata.encoder_identity == "sha256:e" and not metadata.encoder_finetuned
+
+
+def test_reported_fidelity_is_measured_on_the_holdout_predictions():
+    samples, embeddings, scores = synthetic_pool(300)
+    result = run_alinfik(samples=samples, label_fn=RecordingLabels(scores), label_fraction=0.2,
+                         embeddings=embeddings, train_config=FAST)
+    holdout = result.labelled_indices[result.split.holdout]
+    expected = fidelity_report(scores[holdout], result.proxy.predict(embeddings[holdout]))
+    assert result.fidelity == expected
+
+
+def test_holdout_labels_never_influence_training():
+    samples, embeddings, scores = synthetic_pool(300)
+    first = run_alinfik(samples=samples, label_fn=RecordingLabels(scores), label_fraction=0.2,
+                        embeddings=embeddings, train_config=FAST)
+    holdout = first.labelled_indices[first.split.holdout]
+    changed = scores.copy()
+    changed[holdout] = np.random.default_rng(1).normal(size=len(holdout))
+    second = run_alinfik(samples=samples, label_fn=RecordingLabels(changed), label_fraction=0.2,
+                         embeddings=embeddings, train_config=FAST)
+    for key, value in first.proxy.head.state_dict().items():
+        assert torch.equal(value, second.proxy.head.state_dict()[key])
+    assert first.fidelity != second.fidelity
+
+
+def test_run_alinfik_is_bitwise_deterministic_and_seed_sensitive():
+    samples, embeddings, scores = synthetic_pool(300)
+
+    def run(seed):
+        return run_alinfik(samples=samples, label_fn=RecordingLabels(scores), seed=seed,
+                           label_fraction=0.2, embeddings=embeddings, train_config=FAST)
+
+    first, second, other = run(7), run(7), run(8)
+    assert first.scores.tobytes() == second.scores.tobytes()
+    assert first.fidelity == second.fidelity
+    assert not np.array_equal(first.labelled_indices, other.labelled_indices)
+
+
+def test_given_strata_each_get_a_label():
+    samples, embeddings, scores = synthetic_pool(200)
+    strata = ["provider-a"] * 190 + ["provider-b"] * 10
+    result = run_alinfik(samples=samples, label_fn=RecordingLabels(scores), label_fraction=0.05,
+                         strata=strata, embeddings=embeddings, train_config=FAST)
+    assert Counter(strata[i] for i in result.labelled_indices) == {"provider-a": 9,
+                                                                   "provider-b": 1}
+
+
+def test_saved_proxy_from_a_run_reproduces_its_scores(tmp_path):
+    samples, embeddings, scores = synthetic_pool(200)
+    result = run_alinfik(samples=samples, label_fn=RecordingLabels(scores), label_fraction=0.2,
+                         embeddings=embeddings, train_config=FAST, model_identity="sha256:m",
+                         target_hash="sha256:t")
+    loaded = LinFiKProxy.load(result.proxy.save(tmp_path / "p.safetensors"))
+    assert (loaded.metadata.model_identity, loaded.metadata.target_hash) == ("sha256:m",
+                                                                             "sha256:t")
+    unlabelled = ~result.is_exact
+    np.testing.assert_array_equal(loaded.predict(embeddings)[unlabelled],
+                                  result.scores[unlabelled])
+
+
+@pytest.mark.parametrize(
+    ("label_fn", "message"),
+    [
+        (lambda idx: np.zeros(len(idx) + 1), "label_fn returned shape"),
+        (lambda idx: np.where(np.arange(len(idx)) == 2, np.nan, 0.0),
+         "non-finite score for sample index"),
+    ],
+)
+def test_bad_labels_are_reported(label_fn, message):
+    samples, embeddings, _ = synthetic_pool(60)
+    with pytest.raises(ValueError, match=message):
+        run_alinfik(samples=samples, label_fn=label_fn, label_fraction=0.2,
+                    embeddings=embeddings)
+
+
+def test_bad_inputs_are_reported():
+    samples, embeddings, scores = synthetic_pool(60)
+    labels = RecordingLabels(scores)
+    with pytest.raises(ValueError, match=r"expected one row per sample \(60\)"):
+        run_alinfik(samples=samples, label_fn=labels, embeddings=embeddings[:50])
+    with pytest.raises(ValueError, match="3 strata labels for 60 samples"):
+        run_alinfik(samples=samples, label_fn=labels, embeddings=embeddings, strata=["a"] * 3)
+    with pytest.raises(ValueError, match="at least 6 labelled samples"):
+        run_alinfik(samples=samples, label_fn=labels, embeddings=embeddings, label_fraction=0.05)
+    with pytest.raises(ValueError, match="at least one sample"):
+        run_alinfik(samples=[], label_fn=labels)
+    assert labels.calls == []  # nothing was labelled for a run that could not train
+
+
+# ----- end to end: MiniLM embeddings and exact LinFiK on a tiny GPT-2 -------------------------
+
+
+def word_pool(tokenizer, n: int, seed: int = 0) -> list[Sample]:
+    """Sentences over the tiny tokenizer's (non-special) vocabulary, 3 to 20 words long."""
+    words = sorted(w for w in tokenizer.get_vocab() if not w.startswith("<"))
+    rng = np.random.default_rng(seed)
+    return [
+        Sample(f"w{i}", text=" ".join(rng.choice(words, size=rng.integers(3, 21))))
+        for i in range(n)
+    ]
+
+
+@pytest.mark.slow
+def test_end_to_end_with_exact_linfik_on_tiny_gpt2(tiny_gpt2, tokenizer, target_samples):
+    samples = word_pool(tokenizer, 120)
+    scorer = ExactLinFiK(tiny_gpt2.model, tiny_gpt2.tokenizer, max_length=32, batch_size=16)
+    target = scorer.target_gradient(target_samples)
+    exact_all = scorer.score(samples, target)
+
+    def label_fn(indices):
+        return scorer.score([samples[i] for i in indices], target)
+
+    config = TrainConfig(max_epochs=100, patience=20, max_length=32)
+    first = run_alinfik(samples=samples, label_fn=label_fn, label_fraction=0.25,
+                        train_config=config, model_identity=tiny_gpt2.identity)
+    second = run_alinfik(samples=samples, label_fn=label_fn, label_fraction=0.25,
+                         train_config=config, model_identity=tiny_gpt2.identity)
+    assert first.scores.tobytes() == second.scores.tobytes()
+    np.testing.assert_allclose(first.scores[first.is_exact], exact_all[first.is_exact],
+                               rtol=1e-9, atol=0)
+    assert first.proxy.metadata.model_identity == tiny_gpt2.identity
+    assert first.proxy.metadata.encoder_identity.startswith("sha256:")
+    assert set(first.fidelity) == {"spearman", "kendall_tau", "precision_at_10pct", "n_holdout"}
+    unlabelled = ~first.is_exact
+    # LinFiK on this model tracks sentence content, which MiniLM sees: the proxy must rank
+    # the unlabelled pool clearly better than chance.
+    assert spearman(exact_all[unlabelled], first.scores[unlabelled]) > 0.5
+
+
+@pytest.mark.slow
+def test_finetuned_encoder_run_saves_and_reloads(tmp_path):
+    samples, _, _ = synthetic_pool(60)
+    texts_scores = np.array([len(s.display_text) for s in samples], dtype=np.float64)
+    config = TrainConfig(max_epochs=30, finetune_max_epochs=1, finetune_layers=1, max_length=32)
+    result = run_alinfik(samples=samples, label_fn=RecordingLabels(texts_scores),
+                         label_fraction=0.5, finetune_encoder=True, train_config=config)
+    metadata = result.proxy.metadata
+    assert metadata.encoder_finetuned and metadata.finetuned_layers == 1
+    assert metadata.encoder_identity != metadata.base_encoder_identity
+    loaded = LinFiKProxy.load(result.proxy.save(tmp_path / "ft.safetensors"))
+    texts = [s.display_text for s in samples]
+    np.testing.assert_array_equal(loaded.predict_texts(texts)[~result.is_exact],
+                                  result.scores[~result.is_exact])
