@@ -11,6 +11,32 @@ from rest_framework.views import APIView
 from accounts.selectors import profile_for, user_roles
 from accounts.services import auth_token_get_or_create
 
+# Serializer names are unique project-wide: drf-spectacular names schema components after them.
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    display_name = serializers.CharField()
+    organisation = serializers.CharField()
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=["provider", "buyer", "staff"])
+    )
+    is_provider = serializers.BooleanField()
+    is_buyer = serializers.BooleanField()
+    is_staff = serializers.BooleanField()
+    date_joined = serializers.DateTimeField()
+
 
 class TokenObtainApi(APIView):
     """Exchange a username and password for the account's API token.
@@ -21,24 +47,17 @@ class TokenObtainApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
-
-    class OutputSerializer(serializers.Serializer):
-        token = serializers.CharField()
-
     @extend_schema(
-        request=InputSerializer,
-        responses={200: OutputSerializer},
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer},
         auth=[],
         operation_id="accounts_token_create",
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(
-            request=request._request,
+            request=request,
             username=serializer.validated_data["username"],
             password=serializer.validated_data["password"],
         )
@@ -48,7 +67,7 @@ class TokenObtainApi(APIView):
                 code="authorization",
             )
         token = auth_token_get_or_create(user=user)
-        return Response(self.OutputSerializer({"token": token.key}).data)
+        return Response(TokenSerializer({"token": token.key}).data)
 
 
 class MeApi(APIView):
@@ -56,21 +75,7 @@ class MeApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        username = serializers.CharField()
-        email = serializers.EmailField()
-        display_name = serializers.CharField()
-        organisation = serializers.CharField()
-        roles = serializers.ListField(
-            child=serializers.ChoiceField(choices=["provider", "buyer", "staff"])
-        )
-        is_provider = serializers.BooleanField()
-        is_buyer = serializers.BooleanField()
-        is_staff = serializers.BooleanField()
-        date_joined = serializers.DateTimeField()
-
-    @extend_schema(responses={200: OutputSerializer}, operation_id="accounts_me_retrieve")
+    @extend_schema(responses={200: MeSerializer}, operation_id="accounts_me_retrieve")
     def get(self, request: Request) -> Response:
         user = request.user
         profile = profile_for(user)
@@ -87,4 +92,4 @@ class MeApi(APIView):
             "is_staff": bool(user.is_staff),
             "date_joined": user.date_joined,
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(MeSerializer(data).data)

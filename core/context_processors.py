@@ -97,7 +97,7 @@ def nav_items_for(*, roles: list[str], path: str) -> list[NavItem]:
 
 
 def initials(name: str) -> str:
-    """"Ada Corpus" -> "AC"; "ada" -> "AD"."""
+    """ "Ada Corpus" -> "AC"; "ada" -> "AD"."""
     words = name.split()
     if len(words) >= 2:
         return (words[0][0] + words[-1][0]).upper()

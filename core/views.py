@@ -14,7 +14,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.selectors import profile_for, user_roles
 from core.context_processors import ROLE_TITLES, nav_items_for
-from core.permissions import RoleRequired
+from core.permissions import RoleRequired, role_required
 
 ROLE_BLURBS = {
     "provider": "List text datasets, see what each sample is worth to real buyers, get paid "
@@ -44,6 +44,28 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard.html", {"sections": sections, "profile": profile})
 
 
+@require_safe
+@role_required("staff")
+def styleguide(request: HttpRequest) -> HttpResponse:
+    """Every UI component on one page, for the people building pages (staff only)."""
+    chart = {
+        "type": "bar",
+        "data": {
+            "labels": ["Brown news", "Shakespeare", "KJV", "WordNet glosses"],
+            "datasets": [
+                {
+                    "label": "Value delivered (LinFiK)",
+                    "data": [41.2, 18.7, 9.4, 27.9],
+                    "backgroundColor": "#6366f1",
+                    "borderRadius": 6,
+                }
+            ],
+        },
+        "options": {"plugins": {"legend": {"display": False}}},
+    }
+    return render(request, "styleguide.html", {"chart": chart})
+
+
 @requires_csrf_token
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     context = {"required_roles": (), "reason": ""}
@@ -57,6 +79,17 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     html = loader.render_to_string("404.html", {"request_path": request.path}, request=request)
     return HttpResponseNotFound(html)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """For ``CSRF_FAILURE_VIEW``: the styled 403 page instead of Django's plain one."""
+    context = {
+        "required_roles": (),
+        "reason": "Your session expired or the form came from another site. "
+        "Go back, reload the page and try again.",
+    }
+    html = loader.render_to_string("403.html", context, request=request)
+    return HttpResponseForbidden(html)
 
 
 @requires_csrf_token

@@ -62,7 +62,9 @@ class Listing(models.Model):
     )
     intended_use = models.TextField(blank=True)
     known_limitations = models.TextField(blank=True)
-    licence = models.CharField(max_length=64, help_text="SPDX licence id, see licences.py.")
+    licence = models.CharField(
+        max_length=128, help_text="SPDX licence id or AND/OR expression, see licences.py."
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="listings")
 
     floor_price_per_1k_tokens = models.PositiveBigIntegerField(
@@ -283,10 +285,11 @@ class Sample(SampleContent):
 
 
 class SampleBand(models.Model):
-    """One LSH band hash of a sample's MinHash signature (the near-duplicate index).
+    """One near-duplicate index key of a sample (see ``marketplace.fingerprints``).
 
-    ``key`` mixes the band number into a signed 64-bit hash, so one index on ``key`` finds
-    every sample sharing a band with a new one, across all listings, with plain lookups.
+    Keys are signed 64-bit hashes: the 16 LSH bands of the MinHash signature (band number
+    mixed in), plus one-edit keys for short texts. One index on ``key`` finds every sample
+    sharing a key with a new one, across all listings, with plain lookups.
     """
 
     sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="bands")

@@ -275,7 +275,9 @@ def listing_preview_samples(*, listing: Listing, size: int | None = None) -> lis
     chosen = [by_position[position] for position in wanted if position in by_position][:size]
     if len(chosen) < size:
         chosen_ids = {sample.pk for sample in chosen}
-        chosen += list(samples.exclude(pk__in=chosen_ids).order_by("position")[: size - len(chosen)])
+        chosen += list(
+            samples.exclude(pk__in=chosen_ids).order_by("position")[: size - len(chosen)]
+        )
     return chosen
 
 
@@ -292,9 +294,7 @@ def versions_for_viewer(*, listing: Listing, user: User) -> QuerySet[DatasetVers
 
 def version_get_for_owner(*, version_id: int, user: User) -> DatasetVersion | None:
     """A version with its validation report, for its listing's provider and staff only."""
-    version = (
-        DatasetVersion.objects.select_related("listing").filter(pk=version_id).first()
-    )
+    version = DatasetVersion.objects.select_related("listing").filter(pk=version_id).first()
     if version is None or not listing_can_manage(user=user, listing=version.listing):
         return None
     return version

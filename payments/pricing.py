@@ -58,7 +58,10 @@ class NoPayableSamplesError(PricingError):
 
 @dataclass(frozen=True)
 class ListingTerms:
-    """A listing's price terms: floor price per 1,000 tokens, in minor units of `currency`."""
+    """A listing's price terms: floor price per 1,000 tokens, in minor units of `currency`.
+
+    `currency` is an ISO 4217 code in either case, kept in lower case ("usd").
+    """
 
     listing_id: str
     floor_per_1k_tokens: int
@@ -69,11 +72,12 @@ class ListingTerms:
         where = f"listing {self.listing_id!r}"
         _require_int(self.floor_per_1k_tokens, f"{where}: floor_per_1k_tokens", minimum=0)
         code = self.currency
-        if not (isinstance(code, str) and len(code) == 3 and code.isascii()
-                and code.isalpha() and code.isupper()):
+        if not (isinstance(code, str) and len(code) == 3 and code.isascii() and code.isalpha()):
             raise PricingInputError(
-                f"{where}: currency must be a 3-letter upper-case ISO 4217 code, got {code!r}"
+                f"{where}: currency must be a 3-letter ISO 4217 code, got {code!r}"
             )
+        # Lower case, as the marketplace models and Stripe store it, so "USD" and "usd" agree.
+        object.__setattr__(self, "currency", code.lower())
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,7 @@ def build_quote(
     fee = total * fee_bps // BPS_PER_UNIT
     guaranteed = _guaranteed_amounts(sold, terms, fee_bps)
     exact_payouts = _exact_payouts(sold, guaranteed, total - fee)
-    prices = _largest_remainder(total, exact_prices)
+    prices = _largest_remainder(total, exact_prices, {s.sample_id: s.exact_value for s in sold})
     providers, versions, payouts = _payout_lines(sold, exact_payouts, guaranteed, total - fee)
     return Quote(
         formula_version=PRICING_FORMULA_VERSION,
@@ -281,12 +285,15 @@ def _payout_lines(
     tree = _group_ids(sold)
     positive = _positive_values(sold)
     total_value = sum(positive.values())
+    provider_ids = {provider: _ids(by_version) for provider, by_version in tree.items()}
     provider_amounts = _largest_remainder(
-        net, {provider: _total(exact, _ids(versions)) for provider, versions in tree.items()}
+        net,
+        {provider: _total(exact, ids) for provider, ids in provider_ids.items()},
+        {provider: _total(positive, ids) for provider, ids in provider_ids.items()},
     )
     providers, versions, payouts = [], [], {}
     for provider_id, by_version in tree.items():
-        ids, amount = _ids(by_version), provider_amounts[provider_id]
+        ids, amount = provider_ids[provider_id], provider_amounts[provider_id]
         providers.append(ProviderLine(
             provider_id=provider_id,
             amount=amount,
@@ -294,29 +301,33 @@ def _payout_lines(
             guaranteed_minimum=math.floor(_total(guaranteed, ids)),
         ))
         version_amounts = _largest_remainder(
-            amount, {version: _total(exact, ids) for version, ids in by_version.items()}
+            amount,
+            {version: _total(exact, ids) for version, ids in by_version.items()},
+            {version: _total(positive, ids) for version, ids in by_version.items()},
         )
         for version_id, ids in by_version.items():
+            amount = version_amounts[version_id]
             share = _total(positive, ids) / total_value
-            versions.append(
-                DatasetVersionLine(provider_id, version_id, version_amounts[version_id], share)
-            )
-            payouts |= _largest_remainder(version_amounts[version_id], {i: exact[i] for i in ids})
+            versions.append(DatasetVersionLine(provider_id, version_id, amount, share))
+            payouts |= _largest_remainder(amount, {i: exact[i] for i in ids}, positive)
     return tuple(providers), tuple(versions), payouts
 
 
-def _largest_remainder(target: int, exact: Mapping[str, Fraction]) -> dict[str, int]:
+def _largest_remainder(
+    target: int, exact: Mapping[str, Fraction], values: Mapping[str, Fraction]
+) -> dict[str, int]:
     """Round `exact` amounts to integers summing to `target` (largest remainder method).
 
     Each key gets floor(amount); the units still missing go one each to the largest fractional
-    parts, ties to the smaller key. With target in {floor, ceil} of the exact sum, as every caller
-    guarantees, each result is floor or ceil of its exact amount.
+    parts. Ties go to the higher value, so more value never earns or costs less, then to the
+    smaller key. With target in {floor, ceil} of the exact sum, as every caller guarantees, each
+    result is the floor or the ceiling of its exact amount.
     """
     amounts = {key: math.floor(amount) for key, amount in exact.items()}
     missing = target - sum(amounts.values())
     if not 0 <= missing <= len(exact):
         raise RuntimeError(f"cannot round {len(exact)} amounts to {target}: {missing} units off")
-    by_remainder = sorted(exact, key=lambda key: (amounts[key] - exact[key], key))
+    by_remainder = sorted(exact, key=lambda key: (amounts[key] - exact[key], -values[key], key))
     for key in by_remainder[:missing]:
         amounts[key] += 1
     return amounts

@@ -72,7 +72,10 @@ class Parser:
     unit = "bytes"
 
     def __init__(self, fileobj: IO[bytes], *, size: int):
-        self.fileobj = fileobj
+        # Django's File wrappers split lines on a lone "\r" too; read the raw file object.
+        self.fileobj = getattr(fileobj, "file", fileobj)
+        if hasattr(self.fileobj, "seek"):
+            self.fileobj.seek(0)
         self.total = size
         self.done = 0
 

@@ -1,5 +1,6 @@
-"""Duplicate detection: exact (normalised hash) and near (MinHash/LSH), within a version and
-against every other listed dataset. See ``marketplace.fingerprints`` for the fingerprints.
+"""Duplicate detection: exact (normalised hash) and near (MinHash/LSH over word 3-shingles,
+plus one-edit keys for short texts), within a version and against every other listed dataset.
+See ``marketplace.fingerprints`` for the fingerprints and the near-duplicate test.
 
 Rules
 -----
@@ -276,7 +277,7 @@ class _Detector:
         if not wanted:
             return
         wanted.update(own_ids)
-        shingles = self._shingles(wanted)
+        texts = self._normalised_texts(wanted)
         self._load(wanted)
         for info in own:
             matches = []
@@ -284,25 +285,25 @@ class _Detector:
                 other = self.infos[candidate]
                 if other.version_id == self.version.pk and other.position >= info.position:
                     continue
-                similarity = fingerprints.jaccard(shingles[info.id], shingles[candidate])
-                if similarity >= self.threshold:
+                if fingerprints.is_near_duplicate(
+                    texts[info.id], texts[candidate], threshold=self.threshold
+                ):
                     matches.append((candidate, NEAR))
             if matches:
                 self._decide(info, matches)
 
     @staticmethod
-    def _shingles(ids: set[int]) -> dict[int, set[str]]:
-        result: dict[int, set[str]] = {}
+    def _normalised_texts(ids: set[int]) -> dict[int, str]:
+        result: dict[int, str] = {}
         id_list = list(ids)
         for start in range(0, len(id_list), 900):
             rows = Sample.objects.filter(pk__in=id_list[start : start + 900]).values_list(
                 "id", "text", "prompt", "response"
             )
             for pk, text, prompt, response in rows:
-                normalised = fingerprints.normalise(
+                result[pk] = fingerprints.normalise(
                     fingerprints.joined_text(text=text, prompt=prompt, response=response)
                 )
-                result[pk] = fingerprints.shingles(normalised)
         return result
 
 

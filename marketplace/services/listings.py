@@ -46,6 +46,10 @@ def _require_owner(*, listing: Listing, actor: AbstractBaseUser) -> None:
 
 def _unique_slug(title: str) -> str:
     base = slugify(title)[:200].strip("-") or "dataset"
+    return _uniquify(base)
+
+
+def _uniquify(base: str) -> str:
     slug, counter = base, 2
     while Listing.objects.filter(slug=slug).exists():
         slug = f"{base}-{counter}"
@@ -186,10 +190,20 @@ def listing_create(
     preview_mode: str = Listing.PreviewMode.RANDOM,
     preview_sample_ids: Iterable[str] = (),
     preview_size: int = 5,
+    slug: str | None = None,
 ) -> Listing:
-    """Create a draft listing. Only users with the provider role may list data."""
+    """Create a draft listing. Only users with the provider role may list data.
+
+    The slug is made from the title (made unique with -2, -3...) unless ``slug`` is given,
+    which must then be free.
+    """
     if not user_has_role(provider, "provider"):
         raise PermissionDenied("Only data providers can create listings.")
+    if slug is not None:
+        if slugify(slug) != slug or not slug:
+            raise ValidationError({"slug": f"{slug!r} is not a slug (lowercase, digits, -)."})
+        if Listing.objects.filter(slug=slug).exists():
+            raise ValidationError({"slug": f"The slug {slug!r} is taken."})
     fields = _clean_fields(
         {
             "title": title,
@@ -212,7 +226,7 @@ def listing_create(
         listing=None,
     )
     tag_names = fields.pop("tags")
-    listing = Listing(provider=provider, slug=_unique_slug(fields["title"]), **fields)
+    listing = Listing(provider=provider, slug=slug or _unique_slug(fields["title"]), **fields)
     listing.full_clean()
     listing.save()
     _set_tags(listing, tag_names)

@@ -59,7 +59,7 @@ def _require_owner(*, listing: Listing, actor: AbstractBaseUser) -> None:
         raise PermissionDenied("Only the listing's provider may manage its versions.")
 
 
-def _file_size(file: IO[bytes]) -> int:
+def file_size(file: IO[bytes]) -> int:
     size = getattr(file, "size", None)
     if size is not None:
         return int(size)
@@ -127,11 +127,11 @@ def _open_scan(version: DatasetVersion) -> tuple[IO[bytes], Scan]:
     return fileobj, scan
 
 
-def _dispatch(version: DatasetVersion, *, step: str) -> None:
+def _dispatch(version: DatasetVersion, *, step: str, inline: bool = False) -> None:
     """Run ``step`` ("process" or "ingest") inline for small files, else on a Celery worker."""
     from marketplace import tasks
 
-    if version.file_size >= conf.get("INGEST_ASYNC_THRESHOLD_BYTES"):
+    if not inline and version.file_size >= conf.get("INGEST_ASYNC_THRESHOLD_BYTES"):
         task = tasks.version_process if step == "process" else tasks.version_ingest
         task.delay(version_id=version.pk)
     elif step == "process":
@@ -151,8 +151,11 @@ def version_upload(
     file: IO[bytes],
     filename: str,
     declared_format: str | None = None,
+    inline: bool = False,
 ) -> DatasetVersion:
     """Store an uploaded file as a new ``STAGED`` version of ``listing`` and start processing.
+
+    ``inline=True`` processes it in this call whatever its size (management commands).
 
     Refused, with nothing stored: not the owner, a taken-down listing, another version still
     being processed, unknown format, an empty file or one above ``UPLOAD_MAX_BYTES``. A version
@@ -164,7 +167,7 @@ def version_upload(
         fmt = format_for(filename=filename, declared=declared_format)
     except FileError as exc:
         raise ValidationError({"file": exc.message}) from exc
-    size = _file_size(file)
+    size = file_size(file)
     limit = conf.upload_max_bytes()
     if size > limit:
         raise ValidationError(
@@ -207,7 +210,7 @@ def version_upload(
             status=Status.STAGED,
         )
         transaction.on_commit(lambda: version_files_delete(versions=replaced))
-    _dispatch(version, step="process")
+    _dispatch(version, step="process", inline=inline)
     return version
 
 
@@ -325,12 +328,15 @@ def _insert_batch(
     token_counts = count_sample_tokens([(r.text, r.prompt, r.response) for r in records])
     samples: list[Sample] = []
     digests: list[bytes] = []
+    keys: list[list[int]] = []
     for offset, (record, tokens) in enumerate(zip(records, token_counts, strict=True)):
         normalised = fingerprints.normalise(
             fingerprints.joined_text(
                 text=record.text, prompt=record.prompt, response=record.response
             )
         )
+        signature = fingerprints.minhash_signature(fingerprints.shingles(normalised))
+        keys.append(fingerprints.near_keys(normalised, signature))
         samples.append(
             Sample(
                 version=version,
@@ -342,7 +348,7 @@ def _insert_batch(
                 response=record.response,
                 token_count=tokens,
                 norm_hash=fingerprints.norm_hash(normalised),
-                minhash=fingerprints.minhash_signature(fingerprints.shingles(normalised)),
+                minhash=signature,
             )
         )
         digests.append(
@@ -355,8 +361,8 @@ def _insert_batch(
         SampleBand.objects.bulk_create(
             [
                 SampleBand(sample_id=sample.pk, key=key)
-                for sample in created
-                for key in fingerprints.band_keys(sample.minhash)
+                for sample, sample_keys in zip(created, keys, strict=True)
+                for key in sample_keys
             ]
         )
     return sum(token_counts), digests

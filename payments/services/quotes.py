@@ -106,7 +106,7 @@ def quote_create(
     currency = priced.currency.lower()
     if currency != conf.platform_currency():
         raise QuoteError(
-            f"listings are priced in {priced.currency}, but payouts are made in "
+            f"listings are priced in {currency.upper()}, but payouts are made in "
             f"{conf.platform_currency().upper()} (PLATFORM_CURRENCY)",
             code="currency_not_supported",
         )

@@ -120,6 +120,14 @@ def test_accounts_endpoints_are_in_the_openapi_schema(api_client, provider):
     response = api_client.get("/api/schema/", {"format": "json"})
 
     assert response.status_code == 200
-    paths = response.json()["paths"]
+    schema = response.json()
+    paths = schema["paths"]
     assert set(paths[TOKEN]) == {"post"}
     assert set(paths[ME]) == {"get"}
+    assert "security" not in paths[TOKEN]["post"]  # no credentials needed to get a token
+    assert {"tokenAuth": []} in paths[ME]["get"]["security"]
+    components = schema["components"]["schemas"]
+    assert set(components["TokenRequest"]["required"]) == {"username", "password"}
+    assert components["Me"]["properties"]["roles"]["items"]["$ref"] == (
+        "#/components/schemas/RolesEnum"
+    )

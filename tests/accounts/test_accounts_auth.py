@@ -53,8 +53,7 @@ def test_login_with_wrong_password_shows_error_and_stays_anonymous(client, provi
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == [
-        "Please enter a correct username and password. Note that both fields may be "
-        "case-sensitive."
+        "Please enter a correct username and password. Note that both fields may be case-sensitive."
     ]
     assert "_auth_user_id" not in client.session
 

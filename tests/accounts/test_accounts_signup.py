@@ -73,9 +73,17 @@ def test_signup_with_buyer_role_only(client):
     ("overrides", "field", "error"),
     [
         ({"roles": []}, "roles", "Choose at least one role: provider, buyer or both."),
-        ({"roles": ["admin"]}, "roles", "Select a valid choice. admin is not one of the available choices."),
+        (
+            {"roles": ["admin"]},
+            "roles",
+            "Select a valid choice. admin is not one of the available choices.",
+        ),
         ({"password2": "something-else-42"}, "password2", "The two passwords do not match."),
-        ({"password1": "12345678", "password2": "12345678"}, "password1", "This password is too common."),
+        (
+            {"password1": "12345678", "password2": "12345678"},
+            "password1",
+            "This password is too common.",
+        ),
         ({"email": "not-an-email"}, "email", "Enter a valid email address."),
         ({"username": "bad name!"}, "username", None),
     ],

@@ -4,8 +4,11 @@ Uses Debian's /usr/bin/chromium (or $CHROMIUM_PATH): Playwright never downloads 
 Without Chromium or Playwright the tests skip, or fail when REQUIRE_SERVICES=1 (as in CI).
 
 Fixtures:
-    browser_page   a fresh Playwright page (1280x800) in its own context
-    screenshot     screenshot("name") saves var/screenshots/name.png (full page)
+    chromium       the launched Playwright browser
+    page_factory   page_factory(**context_options) -> a page in a fresh context
+    browser_page   page_factory() (1280x800); page.js_errors lists uncaught page errors
+    screenshot     screenshot("name") saves var/screenshots/name.png of browser_page
+    screenshot_dir var/screenshots/, created
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ def chromium_path() -> str | None:
 
 
 @pytest.fixture
-def browser_page(monkeypatch) -> Iterator:
+def chromium(monkeypatch) -> Iterator:
+    """A launched Playwright Chromium browser; make contexts with ``new_context(...)``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -59,25 +63,50 @@ def browser_page(monkeypatch) -> Iterator:
         browser = playwright.chromium.launch(
             executable_path=executable, args=CHROMIUM_ARGS, headless=True
         )
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.js_errors = errors  # read by tests that assert a clean console
         try:
-            yield page
+            yield browser
         finally:
-            context.close()
             browser.close()
 
 
 @pytest.fixture
-def screenshot(browser_page) -> Callable[[str], Path]:
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+def page_factory(chromium) -> Iterator[Callable]:
+    """page_factory(**context_options) -> a page in a fresh context (1280x800 unless told),
+    e.g. ``page_factory(java_script_enabled=False)``. Uncaught JS errors go to
+    ``page.js_errors``. Contexts close after the test."""
+    contexts = []
 
+    def make(**context_options):
+        context_options.setdefault("viewport", {"width": 1280, "height": 800})
+        context = chromium.new_context(**context_options)
+        contexts.append(context)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.js_errors = errors
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def browser_page(page_factory):
+    return page_factory()
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOT_DIR
+
+
+@pytest.fixture
+def screenshot(browser_page, screenshot_dir) -> Callable[[str], Path]:
     def take(name: str) -> Path:
-        path = SCREENSHOT_DIR / f"{name}.png"
+        path = screenshot_dir / f"{name}.png"
         browser_page.screenshot(path=str(path), full_page=True)
         return path
 

@@ -34,7 +34,9 @@ def test_signup_as_provider_and_buyer_then_logout_and_login(live_server, browser
     page.fill("#id_password1", PASSWORD)
     page.fill("#id_password2", "not-the-same-password")
     page.click("button:has-text('Create account')")
-    assert page.text_content("[data-field=password2] .form-error") == "The two passwords do not match."
+    assert (
+        page.text_content("[data-field=password2] .form-error") == "The two passwords do not match."
+    )
     screenshot("02-signup-error")
 
     page.fill("#id_password1", PASSWORD)
@@ -43,12 +45,18 @@ def test_signup_as_provider_and_buyer_then_logout_and_login(live_server, browser
     page.wait_for_url(live_server.url + "/")
     assert page.text_content("h1") == "Welcome, Ada Corpus"
     assert "Welcome to DataMarket" in page.text_content(".flashes")
-    cards = page.eval_on_selector_all("[data-dashboard-role]", "els => els.map(e => e.dataset.dashboardRole)")
+    cards = page.eval_on_selector_all(
+        "[data-dashboard-role]", "els => els.map(e => e.dataset.dashboardRole)"
+    )
     assert cards == ["provider", "buyer"]
     screenshot("03-dashboard")
 
     profile = Profile.objects.get(user__username="ada")
-    assert (profile.is_provider, profile.is_buyer, profile.organisation) == (True, True, "Lovelace Data")
+    assert (profile.is_provider, profile.is_buyer, profile.organisation) == (
+        True,
+        True,
+        "Lovelace Data",
+    )
 
     # Dismiss the flash message (JS removes it; without JS the checkbox hides it).
     page.click("[data-flash-close]")
@@ -115,7 +123,11 @@ def test_role_nav_profile_and_denied_page(live_server, browser_page, screenshot)
     nav = page.locator(".primary-nav .nav-link").all_text_contents()
     assert nav == ["Dashboard", "Browse data", "Target tasks", "Purchases"]
     profile = Profile.objects.get(user__username="grace")
-    assert (profile.is_provider, profile.is_buyer, profile.organisation) == (False, True, "Hopper Research")
+    assert (profile.is_provider, profile.is_buyer, profile.organisation) == (
+        False,
+        True,
+        "Hopper Research",
+    )
 
     response = page.goto(live_server.url + "/test-roles/provider/")
     assert response.status == 403
@@ -159,15 +171,52 @@ def test_every_role_nav_fits_beside_the_user_menu(live_server, browser_page, scr
         "Purchases",
         "Admin",
     ]
-    for width in (1280, 1024):
-        page.set_viewport_size({"width": width, "height": 800})
-        last_link = page.locator(".primary-nav .nav-link").last.bounding_box()
-        menu = page.locator(".user-menu").bounding_box()
-        nav = page.locator(".primary-nav").bounding_box()
-        assert nav["x"] + nav["width"] <= menu["x"], width
-        topbar = page.locator(".topbar").bounding_box()
-        assert topbar["height"] <= 72, width  # one row: nothing wrapped
-        if width == 1280:
-            assert last_link["x"] + last_link["width"] <= menu["x"]
-        screenshot(f"10-all-roles-nav-{width}")
+    # Wide: one row, the last link ends before the user menu.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    last_link = page.locator(".primary-nav .nav-link").last.bounding_box()
+    menu = page.locator(".user-menu").bounding_box()
+    assert last_link["x"] + last_link["width"] <= menu["x"]
+    assert page.locator(".topbar").bounding_box()["height"] <= 72
+    screenshot("10-all-roles-nav-1280")
 
+    # Narrower: the nav moves to its own row and every link is still on screen.
+    page.set_viewport_size({"width": 1024, "height": 800})
+    last_link = page.locator(".primary-nav .nav-link").last.bounding_box()
+    menu = page.locator(".user-menu").bounding_box()
+    assert last_link["y"] > menu["y"] + menu["height"] - 4
+    assert last_link["x"] + last_link["width"] <= 1024
+    screenshot("10-all-roles-nav-1024")
+
+    # Staff see the component styleguide; Chart.js (vendored) draws its chart.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + "/styleguide/")
+    page.wait_for_function("document.querySelector('canvas[data-chart]').dataMarketChart")
+    chart_type = page.eval_on_selector("canvas[data-chart]", "c => c.dataMarketChart.config.type")
+    assert chart_type == "bar"
+    assert page.js_errors == []
+    screenshot("11-styleguide")
+
+
+def test_everything_works_without_javascript(live_server, page_factory, screenshot_dir):
+    user_create(username="nojs", email="nojs@example.com", password=PASSWORD, is_buyer=True)
+    page = page_factory(java_script_enabled=False)
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "nojs")
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(live_server.url + "/")
+    assert page.is_visible(".flash")
+
+    # The close control is a <label> for a hidden checkbox: CSS hides the message.
+    page.click("[data-flash-close]")
+    assert not page.is_visible(".flash")
+
+    # The user menu is a <details>: it opens without JS and logs out with a real POST.
+    assert not page.is_visible("button:has-text('Log out')")
+    page.click(".user-menu summary")
+    assert page.is_visible("button:has-text('Log out')")
+    page.screenshot(path=str(screenshot_dir / "12-no-js-menu.png"))
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(live_server.url + "/")
+    assert page.locator(".user-menu").count() == 0
+    assert "You have been signed out." in page.text_content(".flashes")

@@ -1,6 +1,7 @@
 """Home page, role navigation and the site-wide error pages."""
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import constants
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.db import connection
@@ -8,7 +9,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import user_create
-from core.context_processors import NAV_SLOTS, navigation
+from core.context_processors import NAV_SLOTS, initials, navigation
 from core.views import server_error
 
 STUB_URLS = "tests.accounts.urls_for_tests"
@@ -179,7 +180,8 @@ def test_500_renders_without_database_or_request_context():
 def test_flash_messages_are_dismissible_without_js(client):
     make("flashy", ("buyer",))
     response = client.post(
-        "/accounts/login/", {"username": "flashy", "password": "pw-that-is-long-enough-1"},
+        "/accounts/login/",
+        {"username": "flashy", "password": "pw-that-is-long-enough-1"},
         follow=True,
     )
 
@@ -199,3 +201,45 @@ def test_message_level_maps_to_alert_class(rf):
     html = render_to_string("partials/messages.html", {"messages": storage})
 
     assert 'class="alert flash alert-error"' in html
+
+
+@pytest.mark.django_db
+def test_styleguide_is_for_staff_only(client):
+    anonymous = client.get("/styleguide/")
+    client.force_login(make("buyer", ("buyer",)))
+    denied = client.get("/styleguide/")
+    client.force_login(make("boss", staff=True))
+    allowed = client.get("/styleguide/")
+
+    assert anonymous.status_code == 302
+    assert anonymous["Location"] == "/accounts/login/?next=/styleguide/"
+    assert denied.status_code == 403
+    assert "This page is only for staff." in denied.content.decode()
+    assert allowed.status_code == 200
+    html = allowed.content.decode()
+    assert '<canvas data-chart="sg-chart-config"' in html
+    assert '<script id="sg-chart-config" type="application/json">' in html
+    assert 'src="/static/vendor/chartjs/chart.umd.min.js"' in html
+
+
+@pytest.mark.django_db
+def test_csrf_failure_view_renders_the_styled_403(rf):
+    from core.views import csrf_failure
+
+    request = rf.post("/accounts/profile/")
+    request.user = AnonymousUser()
+
+    response = csrf_failure(request, reason="CSRF token missing.")
+
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Your session expired or the form came from another site." in html
+    assert 'class="topbar"' in html
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("Ada Corpus", "AC"), ("ada", "AD"), ("Margaret Hamilton-Lovelace", "MH"), ("x", "X")],
+)
+def test_initials(name, expected):
+    assert initials(name) == expected

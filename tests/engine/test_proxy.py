@@ -26,6 +26,7 @@ from valuation.engine.proxy import (
     RegressionHead,
     TargetScaler,
     TrainConfig,
+    feature_statistics,
     pairwise_ranking_loss,
     train_finetuned,
     train_head,
@@ -161,6 +162,26 @@ def test_head_config_validation_and_output_shape():
     head = RegressionHead(HeadConfig(input_dim=7, hidden_dims=(5, 3)))
     assert head(torch.zeros(4, 7)).shape == (4,)
     assert [m.out_features for m in head.modules() if isinstance(m, torch.nn.Linear)] == [5, 3, 1]
+
+
+def test_feature_statistics_chunked_with_a_floor_for_constant_features():
+    x = np.array([[1.0, 5.0, 0.0], [3.0, 5.0, 2.0], [5.0, 5.0, 4.0]], dtype=np.float32)
+    mean, scale = feature_statistics(x, chunk_size=2)
+    np.testing.assert_allclose(mean, [3.0, 5.0, 2.0])
+    std = math.sqrt(8 / 3)
+    # Feature 1 is constant: its scale is floored at 1% of the median std.
+    np.testing.assert_allclose(scale, [std, 0.01 * std, std * 2 / 2])
+
+
+def test_head_standardises_inputs_with_its_buffers():
+    head = RegressionHead(HeadConfig(input_dim=2, hidden_dims=(3,)))
+    head.eval()
+    head.set_input_statistics(np.array([1.0, -2.0]), np.array([2.0, 0.5]))
+    raw = torch.tensor([[3.0, -1.0]])
+    with torch.no_grad():
+        expected = head.layers(torch.tensor([[1.0, 2.0]])).squeeze(-1)
+        np.testing.assert_allclose(head(raw).numpy(), expected.numpy(), rtol=1e-6)
+    assert {"input_mean", "input_scale"} <= set(head.state_dict())
 
 
 def test_target_scaler_round_trip_and_constant_targets():

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,9 +32,9 @@ from payments.pricing import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 LISTINGS = [
-    ListingTerms("lst-alpha", 50, "USD"),
-    ListingTerms("lst-beta", 20, "USD"),
-    ListingTerms("lst-gamma", 30, "USD"),
+    ListingTerms("lst-alpha", 50, "usd"),
+    ListingTerms("lst-beta", 20, "usd"),
+    ListingTerms("lst-gamma", 30, "usd"),
 ]
 SAMPLES = [
     CandidateSample("s1", "alice", "lst-alpha", "alice-v1", 2000, 3.0),
@@ -87,7 +88,7 @@ def test_example_1_records_its_inputs():
     quote = build_quote(SAMPLES, LISTINGS, fee_bps=1500, value_rate=40)
 
     assert quote.formula_version == PRICING_FORMULA_VERSION == "2026-11-v1"
-    assert (quote.currency, quote.fee_bps, quote.value_rate) == ("USD", 1500, Fraction(40))
+    assert (quote.currency, quote.fee_bps, quote.value_rate) == ("usd", 1500, Fraction(40))
     assert quote.include_non_positive is False
     assert quote.listings == tuple(LISTINGS)
 
@@ -104,6 +105,9 @@ def test_to_dict_is_json_safe_with_fractions_as_strings():
     data = build_quote(SAMPLES, LISTINGS, fee_bps=1500, value_rate=40).to_dict()
 
     assert json.loads(json.dumps(data)) == data
+    assert data["listings"][0] == {
+        "listing_id": "lst-alpha", "floor_per_1k_tokens": 50, "currency": "usd",
+    }
     assert data["value_rate"] == "40"
     assert data["providers"][0] == {
         "provider_id": "alice", "amount": 184, "value_share": "7/16", "guaranteed_minimum": 137,
@@ -132,22 +136,25 @@ def test_example_2_included_negative_sample_is_charged_its_floor_and_never_paid(
 # --- Example 3: floors only, and a rounding tie -----------------------------------------------
 
 
-def test_example_3_tie_goes_to_the_smaller_id():
-    listing = [ListingTerms("lst", 1, "EUR")]
+def test_example_3_ties_go_to_the_higher_value_then_the_smaller_id():
+    listing = [ListingTerms("lst", 1, "eur")]
     samples = [
         sample("b-1", 2.0, provider="prov-b", listing="lst", tokens=500),
         sample("a-1", 1.0, provider="prov-a", listing="lst", tokens=500),
     ]
     quote = build_quote(samples, listing, fee_bps=0)
 
-    assert (quote.total, quote.fee, quote.currency) == (1, 0, "EUR")
-    assert [(p.provider_id, p.amount) for p in quote.providers] == [("prov-a", 1), ("prov-b", 0)]
-    assert lines(quote) == [("a-1", 1, 1), ("b-1", 0, 0)]
+    assert (quote.total, quote.fee, quote.currency) == (1, 0, "eur")
+    assert [(p.provider_id, p.amount) for p in quote.providers] == [("prov-a", 0), ("prov-b", 1)]
+    assert lines(quote) == [("a-1", 0, 0), ("b-1", 1, 1)]
+
+    equal = [replace(s, value=1.0) for s in samples]
+    assert lines(build_quote(equal, listing, fee_bps=0)) == [("a-1", 1, 1), ("b-1", 0, 0)]
 
 
 def test_floor_only_pricing_charges_the_rounded_up_sum_of_floors():
     samples = [sample("s1", 1.0, tokens=333), sample("s2", 1.0, tokens=333)]
-    quote = build_quote(samples, [ListingTerms("lst-alpha", 50, "USD")], fee_bps=1000)
+    quote = build_quote(samples, [ListingTerms("lst-alpha", 50, "usd")], fee_bps=1000)
 
     # 2 x 16.65 = 33.3 -> 34; fee floor(3.4) = 3; each sample guaranteed 14.985.
     assert (quote.total, quote.fee) == (34, 3)
@@ -163,14 +170,14 @@ def test_whole_fee_leaves_providers_nothing():
 
 
 def test_free_data_gives_a_zero_quote():
-    quote = build_quote([sample("s1", 1.0)], [ListingTerms("lst-alpha", 0, "USD")], fee_bps=1500)
+    quote = build_quote([sample("s1", 1.0)], [ListingTerms("lst-alpha", 0, "usd")], fee_bps=1500)
 
     assert (quote.total, quote.fee, quote.providers[0].amount) == (0, 0, 0)
 
 
 def test_float_values_are_used_exactly():
     samples = [sample("s1", 0.1), sample("s2", 0.2)]
-    quote = build_quote(samples, [ListingTerms("lst-alpha", 0, "USD")], fee_bps=0, value_rate=10)
+    quote = build_quote(samples, [ListingTerms("lst-alpha", 0, "usd")], fee_bps=0, value_rate=10)
 
     assert quote.samples[0].value == Fraction(0.1) != Fraction(1, 10)
     assert quote.to_dict()["samples"][0]["value"] == "3602879701896397/36028797018963968"
@@ -179,7 +186,7 @@ def test_float_values_are_used_exactly():
 
 
 def test_fraction_value_rate_is_accepted():
-    quote = build_quote([sample("s1", 3.0)], [ListingTerms("lst-alpha", 0, "USD")], fee_bps=0,
+    quote = build_quote([sample("s1", 3.0)], [ListingTerms("lst-alpha", 0, "usd")], fee_bps=0,
                         value_rate=Fraction("0.35"))
 
     assert quote.total == 2  # ceil(1.05)
@@ -194,15 +201,15 @@ def test_empty_subset_is_refused():
 
 
 def test_mixed_currencies_are_refused_naming_both():
-    listings = [ListingTerms("lst-alpha", 50, "USD"), ListingTerms("lst-beta", 20, "EUR")]
+    listings = [ListingTerms("lst-alpha", 50, "usd"), ListingTerms("lst-beta", 20, "eur")]
     samples = [sample("s1", 1.0), sample("s2", 1.0, provider="bob", listing="lst-beta")]
 
-    with pytest.raises(MixedCurrencyError, match=r"EUR \(listing 'lst-beta'\), USD"):
+    with pytest.raises(MixedCurrencyError, match=r"eur \(listing 'lst-beta'\), usd"):
         build_quote(samples, listings, fee_bps=1500)
 
 
 def test_currency_of_an_excluded_sample_still_counts():
-    listings = [ListingTerms("lst-alpha", 50, "USD"), ListingTerms("lst-beta", 20, "EUR")]
+    listings = [ListingTerms("lst-alpha", 50, "usd"), ListingTerms("lst-beta", 20, "eur")]
     samples = [sample("s1", 1.0), sample("s2", 1.0, listing="lst-beta", duplicate=True)]
 
     with pytest.raises(MixedCurrencyError):
@@ -210,9 +217,17 @@ def test_currency_of_an_excluded_sample_still_counts():
 
 
 def test_unused_listing_in_another_currency_is_ignored():
-    listings = [ListingTerms("lst-alpha", 50, "USD"), ListingTerms("lst-other", 20, "EUR")]
+    listings = [ListingTerms("lst-alpha", 50, "usd"), ListingTerms("lst-other", 20, "eur")]
 
-    assert build_quote([sample("s1", 1.0)], listings, fee_bps=0).currency == "USD"
+    assert build_quote([sample("s1", 1.0)], listings, fee_bps=0).currency == "usd"
+
+
+def test_currency_case_does_not_matter():
+    listings = [ListingTerms("lst-alpha", 50, "USD"), ListingTerms("lst-beta", 20, "usd")]
+    samples = [sample("s1", 1.0), sample("s2", 1.0, provider="bob", listing="lst-beta")]
+
+    assert listings[0] == ListingTerms("lst-alpha", 50, "usd")
+    assert build_quote(samples, listings, fee_bps=0).currency == "usd"
 
 
 def test_negative_token_count_is_refused_naming_the_sample():
@@ -260,7 +275,7 @@ def test_repeated_sample_id_is_refused():
 
 
 def test_repeated_listing_id_is_refused():
-    listings = [*LISTINGS, ListingTerms("lst-alpha", 99, "USD")]
+    listings = [*LISTINGS, ListingTerms("lst-alpha", 99, "usd")]
 
     with pytest.raises(PricingInputError, match="listing 'lst-alpha' is given more than once"):
         build_quote(SAMPLES, listings, fee_bps=0)
@@ -284,13 +299,14 @@ def test_non_finite_or_non_numeric_value_is_refused(value):
     [
         ({"floor_per_1k_tokens": -1}, "listing 'l': floor_per_1k_tokens must be >= 0"),
         ({"floor_per_1k_tokens": 1.5}, "floor_per_1k_tokens must be an int"),
-        ({"currency": "usd"}, "3-letter upper-case ISO 4217 code, got 'usd'"),
-        ({"currency": "US"}, "ISO 4217"),
+        ({"currency": "US"}, "listing 'l': currency must be a 3-letter ISO 4217 code, got 'US'"),
+        ({"currency": "us1"}, "ISO 4217"),
+        ({"currency": None}, "ISO 4217"),
     ],
 )
 def test_bad_listing_terms_are_refused(kwargs, message):
     with pytest.raises(PricingInputError, match=message):
-        ListingTerms(**{"listing_id": "l", "floor_per_1k_tokens": 10, "currency": "USD", **kwargs})
+        ListingTerms(**{"listing_id": "l", "floor_per_1k_tokens": 10, "currency": "usd", **kwargs})
 
 
 @pytest.mark.parametrize("field", ["sample_id", "provider_id", "listing_id", "dataset_version_id"])

@@ -25,7 +25,7 @@ values = st.one_of(
 def markets(draw, min_samples=1, max_samples=12):
     """Listing terms for every provider's listings, and a subset of samples from them."""
     listings = [
-        ListingTerms(f"{p}-L{j}", draw(st.integers(0, 2000)), "USD")
+        ListingTerms(f"{p}-L{j}", draw(st.integers(0, 2000)), "usd")
         for p in PROVIDERS for j in range(LISTINGS_PER_PROVIDER)
     ]
     count = draw(st.integers(min_samples, max_samples))
@@ -109,12 +109,17 @@ def test_floors_are_respected_for_buyer_and_providers(market, kwargs):
     floors = {s.sample_id: floor_price(s, listing_terms[s.listing_id]) for s in samples}
 
     assert quote.total >= math.ceil(sum(floors[key] for key in sold))
+    positive_value = sum(max(line.value, 0) for line in quote.samples)
+    assert quote.total >= math.ceil(quote.value_rate * positive_value)
     kept = Fraction(10_000 - kwargs["fee_bps"], 10_000)
     for provider in quote.providers:
         guaranteed = sum(floors[s.sample_id] * kept for s in quote.samples
                          if s.provider_id == provider.provider_id and s.value > 0)
         assert provider.guaranteed_minimum == math.floor(guaranteed)
         assert provider.amount >= provider.guaranteed_minimum
+    for line in quote.samples:
+        if line.value > 0:
+            assert line.payout >= math.floor(floors[line.sample_id] * kept)
 
 
 @SETTINGS
@@ -137,20 +142,23 @@ def test_each_provider_is_within_one_unit_of_the_exact_rule(market, kwargs):
 
 
 @SETTINGS
-@given(markets(max_samples=8), terms, st.integers(0, 50_000), values, values)
-def test_higher_value_never_earns_less_all_else_equal(market, kwargs, tokens, first, second):
+@given(markets(max_samples=8), terms, st.integers(0, 50_000), values, values, st.booleans())
+def test_higher_value_never_earns_less_all_else_equal(market, kwargs, tokens, first, second, swap):
+    assume(first != second)
     samples, listings = market
     low, high = sorted([first, second])
+    # Either twin may have the smaller id, so an id tie-break cannot hide a violation.
+    high_id, low_id = ("twin-b", "twin-a") if swap else ("twin-a", "twin-b")
     twins = [
-        CandidateSample("twin-high", "p0", "p0-L0", "p0-L0-v0", tokens, high),
-        CandidateSample("twin-low", "p0", "p0-L0", "p0-L0-v0", tokens, low),
+        CandidateSample(high_id, "p0", "p0-L0", "p0-L0-v0", tokens, high),
+        CandidateSample(low_id, "p0", "p0-L0", "p0-L0-v0", tokens, low),
     ]
     quote = quote_or_skip(samples + twins, listings, kwargs)
     lines = {line.sample_id: line for line in quote.samples}
 
-    if "twin-low" in lines:
-        assert lines["twin-high"].payout >= lines["twin-low"].payout
-        assert lines["twin-high"].price >= lines["twin-low"].price
+    if low_id in lines:
+        assert lines[high_id].payout >= lines[low_id].payout
+        assert lines[high_id].price >= lines[low_id].price
 
 
 @SETTINGS

@@ -252,6 +252,7 @@ def run_alinfik(
             config=config,
             seed=seed,
             frozen_embeddings=(embeddings[train_rows], embeddings[val_rows]),
+            reference_x=embeddings,
         )
     else:
         head, scaler, report = train_head(
@@ -262,6 +263,7 @@ def run_alinfik(
             head_config=head_config,
             config=config,
             seed=seed,
+            reference_x=embeddings,
         )
     timings["train_seconds"] = report.seconds
 

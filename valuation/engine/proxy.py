@@ -40,6 +40,7 @@ __all__ = [
     "pairwise_ranking_loss",
     "single_thread",
     "train_finetuned",
+    "feature_statistics",
     "train_head",
 ]
 
@@ -63,11 +64,18 @@ class HeadConfig:
 
 
 class RegressionHead(nn.Module):
-    """Maps an embedding [B, input_dim] to one z-normalised score per row [B]."""
+    """Maps an embedding [B, input_dim] to one z-normalised score per row [B].
+
+    Inputs are standardised per feature first (buffers saved with the weights): unit
+    embeddings have coordinates of about 1/sqrt(dim) around a shared mean direction,
+    which left a plain MLP stalled for many epochs.
+    """
 
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
         self.config = config
+        self.register_buffer("input_mean", torch.zeros(config.input_dim))
+        self.register_buffer("input_scale", torch.ones(config.input_dim))
         layers: list[nn.Module] = []
         width = config.input_dim
         for hidden in config.hidden_dims:
@@ -76,8 +84,34 @@ class RegressionHead(nn.Module):
         layers.append(nn.Linear(width, 1))
         self.layers = nn.Sequential(*layers)
 
+    def set_input_statistics(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.input_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.input_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.layers(features).squeeze(-1)
+        return self.layers((features - self.input_mean) / self.input_scale).squeeze(-1)
+
+
+def feature_statistics(
+    embeddings: np.ndarray, chunk_size: int = 8192
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale, in float64 chunks (constant memory for memory-mapped input).
+
+    The scale is floored at 1% of the median feature std, so near-constant features are
+    not blown up into noise.
+    """
+    n, dim = embeddings.shape
+    if n < 1:
+        raise ValueError("cannot compute feature statistics of zero embeddings")
+    total, total_sq = np.zeros(dim), np.zeros(dim)
+    for start in range(0, n, chunk_size):
+        chunk = np.asarray(embeddings[start : start + chunk_size], dtype=np.float64)
+        total += chunk.sum(axis=0)
+        total_sq += (chunk**2).sum(axis=0)
+    mean = total / n
+    std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+    floor = max(0.01 * float(np.median(std)), 1e-12)
+    return mean, np.maximum(std, floor)
 
 
 @dataclass(frozen=True)
@@ -172,6 +206,8 @@ def single_thread() -> Iterator[None]:
 
 def _validation_key(predicted: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """Early-stopping order: higher Spearman, then lower MSE (Spearman is coarse on few items)."""
+    if not np.all(np.isfinite(predicted)):
+        return (-math.inf, -math.inf)  # a diverged epoch never counts as best
     rho = spearman(target, predicted) if len(target) >= 2 else math.nan
     mse = float(np.mean((predicted - target) ** 2))
     return (-math.inf if math.isnan(rho) else rho, -mse)
@@ -255,8 +291,13 @@ def train_head(
     head_config: HeadConfig | None = None,
     config: TrainConfig | None = None,
     seed: int = 0,
+    reference_x: np.ndarray | None = None,
 ) -> tuple[RegressionHead, TargetScaler, TrainingReport]:
-    """Train a head on frozen embeddings; returns it with the target scaler it expects."""
+    """Train a head on frozen embeddings; returns it with the target scaler it expects.
+
+    ``reference_x`` (default ``train_x``) supplies the input standardisation statistics;
+    passing the whole pool's embeddings uses no labels and gives steadier estimates.
+    """
     config = config or TrainConfig()
     train_x = np.asarray(train_x, dtype=np.float32)
     val_x = np.asarray(val_x, dtype=np.float32)
@@ -273,6 +314,9 @@ def train_head(
     with torch.random.fork_rng(devices=[]), single_thread():
         torch.manual_seed(seed)
         head = RegressionHead(head_config)
+        head.set_input_statistics(
+            *feature_statistics(train_x if reference_x is None else reference_x)
+        )
         generator = torch.Generator().manual_seed(seed)
         train_features = torch.from_numpy(train_x)
         val_features = torch.from_numpy(val_x)
@@ -336,6 +380,7 @@ def train_finetuned(
     config: TrainConfig | None = None,
     seed: int = 0,
     frozen_embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+    reference_x: np.ndarray | None = None,
 ) -> tuple[SentenceEncoder, RegressionHead, TargetScaler, TrainingReport]:
     """Fine-tune a copy of ``encoder`` (last ``config.finetune_layers`` layers) with a head.
 
@@ -353,7 +398,14 @@ def train_finetuned(
     else:
         frozen_train, frozen_val = frozen_embeddings
     head, scaler, head_report = train_head(
-        frozen_train, train_y, frozen_val, val_y, head_config=head_config, config=config, seed=seed
+        frozen_train,
+        train_y,
+        frozen_val,
+        val_y,
+        head_config=head_config,
+        config=config,
+        seed=seed,
+        reference_x=reference_x,
     )
     tuned = encoder.copy()
     encoder_params = _unfreeze(tuned, config.finetune_layers)

@@ -1,0 +1,360 @@
+"""Reads behind the payment pages: buyer receipts, provider payout reports, platform revenue.
+
+Money totals come from the ledger; per-sale detail (which samples, which dataset version)
+comes from the order lines and payout lines the sale created.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+
+from payments.models import (
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Order,
+    OrderLine,
+    PayoutLine,
+    ProviderAccount,
+    ProviderPayout,
+    Quote,
+    WebhookEvent,
+)
+from payments.selectors.ledger import (
+    PlatformLedgerSummary,
+    ProviderLedgerSummary,
+    ledger_is_balanced,
+    platform_ledger_summary,
+    provider_ledger_summary,
+)
+
+TxnKind = LedgerTransaction.Kind
+SOLD = (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED, Order.Status.REFUNDED)
+
+
+# --- Buyers ---------------------------------------------------------------------------------
+
+
+def order_list_for_buyer(*, buyer: AbstractBaseUser) -> QuerySet[Order]:
+    return Order.objects.filter(buyer=buyer).order_by("-created_at", "-pk")
+
+
+def order_get_for_viewer(*, user: AbstractBaseUser, order_id: int) -> Order | None:
+    """The order if ``user`` is its buyer or staff; None otherwise (no existence leak)."""
+    order = Order.objects.select_related("quote", "buyer").filter(pk=order_id).first()
+    if order is None or (order.buyer_id != user.pk and not user.is_staff):
+        return None
+    return order
+
+
+def quote_get_for_buyer(*, buyer: AbstractBaseUser, quote_id: int) -> Quote | None:
+    return Quote.objects.filter(pk=quote_id, buyer=buyer).first()
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    dataset_version_ref: str
+    listing_ref: str
+    samples: int
+    tokens: int
+    amount: int
+
+
+def order_receipt_lines(*, order: Order) -> list[ReceiptLine]:
+    rows = (
+        order.lines.values("dataset_version_ref", "listing_ref")
+        .annotate(samples=Count("pk"), tokens=Sum("token_count"), amount=Sum("price"))
+        .order_by("dataset_version_ref")
+    )
+    return [
+        ReceiptLine(
+            dataset_version_ref=row["dataset_version_ref"],
+            listing_ref=row["listing_ref"],
+            samples=row["samples"],
+            tokens=int(row["tokens"] or 0),
+            amount=int(row["amount"] or 0),
+        )
+        for row in rows
+    ]
+
+
+def entitled_sample_refs(*, buyer: AbstractBaseUser) -> set[str]:
+    """Every sample the buyer may download: lines of orders with a live entitlement."""
+    return set(
+        OrderLine.objects.filter(
+            order__entitlement__buyer=buyer, order__entitlement__revoked_at__isnull=True
+        ).values_list("sample_ref", flat=True)
+    )
+
+
+# --- Providers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    period: dt.date
+    earned: int = 0
+    refunded: int = 0
+    transferred: int = 0
+    reversed: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.earned - self.refunded
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    dataset_version_ref: str
+    listing_ref: str
+    samples: int
+    gross: int
+    earned: int
+
+    @property
+    def fees(self) -> int:
+        return self.gross - self.earned
+
+
+@dataclass(frozen=True)
+class PurchaseRow:
+    line: PayoutLine
+    gross: int
+    samples: int
+
+    @property
+    def fees(self) -> int:
+        return self.gross - self.line.amount
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    currency: str
+    summary: ProviderLedgerSummary
+    periods: list[PeriodRow]
+    datasets: list[DatasetRow]
+    purchases: list[PurchaseRow]
+    payouts: list[ProviderPayout]
+    account: ProviderAccount | None
+    gross: int = 0
+    chart: dict = field(default_factory=dict)
+
+    @property
+    def fees(self) -> int:
+        return self.gross - self.summary.earned
+
+
+def provider_periods(
+    *, provider: AbstractBaseUser, currency: str, since: dt.datetime | None = None
+) -> list[PeriodRow]:
+    """Month by month, from the entries on the provider's payable account."""
+    entries = LedgerEntry.objects.filter(
+        account__kind=LedgerAccount.Kind.PROVIDER_PAYABLE,
+        account__provider=provider,
+        currency=currency,
+    )
+    if since is not None:
+        entries = entries.filter(transaction__posted_at__gte=since)
+    rows = (
+        entries.annotate(period=TruncMonth("transaction__posted_at"))
+        .values("period", "transaction__kind")
+        .annotate(total=Sum("amount"))
+        .order_by("period")
+    )
+    by_period: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        period = row["period"].date() if isinstance(row["period"], dt.datetime) else row["period"]
+        by_period[period][row["transaction__kind"]] = int(row["total"])
+    return [
+        PeriodRow(
+            period=period,
+            earned=-kinds.get(TxnKind.PROVIDER_PAYABLE, 0),
+            refunded=kinds.get(TxnKind.REFUND, 0),
+            transferred=kinds.get(TxnKind.TRANSFER, 0),
+            reversed=-kinds.get(TxnKind.REVERSAL, 0),
+        )
+        for period, kinds in sorted(by_period.items())
+    ]
+
+
+def provider_dataset_rows(*, provider: AbstractBaseUser, currency: str) -> list[DatasetRow]:
+    rows = (
+        OrderLine.objects.filter(provider=provider, order__currency=currency, order__status__in=SOLD)
+        .values("dataset_version_ref", "listing_ref")
+        .annotate(samples=Count("pk"), gross=Sum("price"), earned=Sum("payout"))
+        .order_by("dataset_version_ref")
+    )
+    return [
+        DatasetRow(
+            dataset_version_ref=row["dataset_version_ref"],
+            listing_ref=row["listing_ref"],
+            samples=row["samples"],
+            gross=int(row["gross"] or 0),
+            earned=int(row["earned"] or 0),
+        )
+        for row in rows
+    ]
+
+
+def provider_purchase_rows(*, provider: AbstractBaseUser, currency: str) -> list[PurchaseRow]:
+    lines = list(
+        PayoutLine.objects.filter(provider=provider, currency=currency)
+        .select_related("order")
+        .order_by("-created_at", "-pk")
+    )
+    gross = {
+        row["order_id"]: (int(row["gross"] or 0), row["samples"])
+        for row in OrderLine.objects.filter(provider=provider, order__in=[li.order_id for li in lines])
+        .values("order_id")
+        .annotate(gross=Sum("price"), samples=Count("pk"))
+    }
+    return [
+        PurchaseRow(line=line, gross=gross.get(line.order_id, (0, 0))[0],
+                    samples=gross.get(line.order_id, (0, 0))[1])
+        for line in lines
+    ]
+
+
+def provider_report(*, provider: AbstractBaseUser, currency: str) -> ProviderReport:
+    periods = provider_periods(provider=provider, currency=currency)
+    datasets = provider_dataset_rows(provider=provider, currency=currency)
+    return ProviderReport(
+        currency=currency,
+        summary=provider_ledger_summary(provider=provider, currency=currency),
+        periods=periods,
+        datasets=datasets,
+        purchases=provider_purchase_rows(provider=provider, currency=currency),
+        payouts=list(ProviderPayout.objects.filter(provider=provider).order_by("-pk")),
+        account=ProviderAccount.objects.filter(provider=provider).first(),
+        gross=sum(row.gross for row in datasets),
+        chart=earnings_chart_data(periods),
+    )
+
+
+def chart_data(labels: list[str], series: dict[str, list[int]]) -> dict:
+    """The JSON island a chart reads: labels and named series of minor-unit amounts."""
+    return {
+        "labels": labels,
+        "series": [{"label": name, "data": data} for name, data in series.items()],
+    }
+
+
+def earnings_chart_data(periods: list[PeriodRow]) -> dict:
+    """Month by month: net earnings and net transfers."""
+    return chart_data(
+        [row.period.strftime("%Y-%m") for row in periods],
+        {
+            "Earnings (net of refunds)": [row.net for row in periods],
+            "Transferred to Stripe": [row.transferred - row.reversed for row in periods],
+        },
+    )
+
+
+CSV_HEADER = (
+    "order_id", "paid_at", "currency", "samples", "gross", "fees", "earned", "refunded",
+    "status", "transferred_amount", "stripe_transfer_id", "last_error",
+)
+
+
+def provider_payout_csv_rows(*, provider: AbstractBaseUser, currency: str) -> Iterator[tuple]:
+    """One row per sale (payout line), newest first, for the streamed CSV export."""
+    yield CSV_HEADER
+    for row in provider_purchase_rows(provider=provider, currency=currency):
+        line = row.line
+        yield (
+            line.order_id,
+            line.order.paid_at.isoformat() if line.order.paid_at else "",
+            line.currency,
+            row.samples,
+            row.gross,
+            row.fees,
+            line.amount,
+            line.amount_refunded,
+            line.status,
+            line.transferred_amount,
+            line.stripe_transfer_id,
+            line.last_error,
+        )
+
+
+# --- Staff ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    period: dt.date
+    fee_revenue: int
+    fees_refunded: int
+    buyer_payments: int
+    refunds: int
+
+    @property
+    def net(self) -> int:
+        return self.fee_revenue - self.fees_refunded
+
+
+@dataclass(frozen=True)
+class RevenueReport:
+    currency: str
+    summary: PlatformLedgerSummary
+    periods: list[RevenueRow]
+    balanced: bool
+    failed_payout_lines: list[PayoutLine]
+    failed_events: list[WebhookEvent]
+    recent_orders: list[Order]
+    chart: dict
+
+
+def platform_revenue_report(*, currency: str) -> RevenueReport:
+    accounts = {LedgerAccount.Kind.PLATFORM_FEE_REVENUE, LedgerAccount.Kind.FEE_REFUNDS,
+                LedgerAccount.Kind.PLATFORM_CASH}
+    rows = (
+        LedgerEntry.objects.filter(currency=currency, account__kind__in=accounts)
+        .annotate(period=TruncMonth("transaction__posted_at"))
+        .values("period", "account__kind", "transaction__kind")
+        .annotate(total=Sum("amount"))
+        .order_by("period")
+    )
+    by_period: dict[dt.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for row in rows:
+        period = row["period"].date() if isinstance(row["period"], dt.datetime) else row["period"]
+        kinds = by_period[period]
+        total = int(row["total"])
+        if row["account__kind"] == LedgerAccount.Kind.PLATFORM_FEE_REVENUE:
+            kinds["fee_revenue"] -= total
+        elif row["account__kind"] == LedgerAccount.Kind.FEE_REFUNDS:
+            kinds["fees_refunded"] += total
+        elif row["transaction__kind"] == TxnKind.BUYER_PAYMENT:
+            kinds["buyer_payments"] += total
+        elif row["transaction__kind"] == TxnKind.REFUND:
+            kinds["refunds"] -= total
+    periods = [
+        RevenueRow(period=period, fee_revenue=k["fee_revenue"], fees_refunded=k["fees_refunded"],
+                   buyer_payments=k["buyer_payments"], refunds=k["refunds"])
+        for period, k in sorted(by_period.items())
+    ]
+    return RevenueReport(
+        currency=currency,
+        summary=platform_ledger_summary(currency=currency),
+        periods=periods,
+        balanced=ledger_is_balanced(),
+        failed_payout_lines=list(
+            PayoutLine.objects.filter(status=PayoutLine.Status.FAILED).select_related("provider")[:50]
+        ),
+        failed_events=list(WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)[:50]),
+        recent_orders=list(Order.objects.select_related("buyer").order_by("-pk")[:20]),
+        chart=chart_data(
+            [row.period.strftime("%Y-%m") for row in periods],
+            {
+                "Fee revenue (net of refunds)": [row.net for row in periods],
+                "Buyer payments (net of refunds)": [row.buyer_payments - row.refunds for row in periods],
+            },
+        ),
+    )

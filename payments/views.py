@@ -1,0 +1,254 @@
+"""Payment pages and the Stripe webhook endpoint. Thin: each view calls one service or
+selector and renders; a refused action shows the service's message and changes nothing."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST, require_safe
+
+from core.permissions import role_required
+from payments import conf
+from payments.errors import GatewayNotConfiguredError, PaymentsError, WebhookPayloadError
+from payments.gateways import gateway_is_test_mode
+from payments.gateways.base import GatewayError
+from payments.models import Order, Quote
+from payments.selectors.reports import (
+    order_get_for_viewer,
+    order_list_for_buyer,
+    order_receipt_lines,
+    platform_revenue_report,
+    provider_payout_csv_rows,
+    provider_report,
+    quote_get_for_buyer,
+)
+from payments.services.connect import provider_account_refresh, provider_onboarding_link_create
+from payments.services.orders import (
+    order_checkout_start,
+    order_confirm_checkout,
+    order_create_from_quote,
+    order_test_payment_confirm,
+)
+from payments.services.webhooks import webhook_event_receive
+
+# --- Stripe webhook -------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    """Verify and store the event; processing happens in a Celery task after commit."""
+    try:
+        event, created = webhook_event_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+        )
+    except WebhookPayloadError as exc:
+        return JsonResponse({"error": {"code": exc.code, "message": str(exc)}}, status=400)
+    except GatewayNotConfiguredError as exc:
+        return JsonResponse({"error": {"code": exc.code, "message": str(exc)}}, status=503)
+    return JsonResponse({"received": event.event_id, "duplicate": not created})
+
+
+# --- Buyers ---------------------------------------------------------------------------------
+
+
+def _order_or_404(request: HttpRequest, order_id: int) -> Order:
+    order = order_get_for_viewer(user=request.user, order_id=order_id)
+    if order is None:
+        raise Http404("No such order.")
+    return order
+
+
+@require_safe
+@role_required("buyer", "staff")
+def order_list(request: HttpRequest) -> HttpResponse:
+    orders = order_list_for_buyer(buyer=request.user)
+    return render(request, "payments/order_list.html", {"orders": orders})
+
+
+@require_safe
+@role_required("buyer", "staff")
+def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = _order_or_404(request, order_id)
+    context = {
+        "order": order,
+        "lines": order_receipt_lines(order=order),
+        "refunds": order.refunds.order_by("created_at"),
+        "entitlement": getattr(order, "entitlement", None),
+        "test_mode": order.gateway == Order.Gateway.TEST,
+    }
+    return render(request, "payments/order_detail.html", context)
+
+
+@require_safe
+@role_required("buyer")
+def quote_detail(request: HttpRequest, quote_id: int) -> HttpResponse:
+    quote = quote_get_for_buyer(buyer=request.user, quote_id=quote_id)
+    if quote is None:
+        raise Http404("No such quote.")
+    context = {
+        "quote": quote,
+        "expired": quote.expires_at <= timezone.now(),
+        "order": getattr(quote, "order", None) if quote.status == Quote.Status.ACCEPTED else None,
+        "test_mode": gateway_is_test_mode(),
+    }
+    return render(request, "payments/quote_detail.html", context)
+
+
+@require_POST
+@role_required("buyer")
+def quote_accept(request: HttpRequest, quote_id: int) -> HttpResponse:
+    """Accept the quote, open the order and go to checkout."""
+    try:
+        order = order_create_from_quote(quote_id=quote_id, buyer=request.user)
+    except PaymentsError as exc:
+        messages.error(request, str(exc))
+        return redirect("payments:quote_detail", quote_id=quote_id)
+    return _start_checkout(request, order.pk)
+
+
+@require_POST
+@role_required("buyer")
+def order_checkout(request: HttpRequest, order_id: int) -> HttpResponse:
+    return _start_checkout(request, order_id)
+
+
+def _start_checkout(request: HttpRequest, order_id: int) -> HttpResponse:
+    try:
+        start = order_checkout_start(order_id=order_id, buyer=request.user)
+    except (PaymentsError, GatewayError) as exc:
+        messages.error(request, f"Checkout could not start: {exc}")
+        return redirect("payments:order_detail", order_id=order_id)
+    return HttpResponseRedirect(start.redirect_url)
+
+
+@require_GET
+@role_required("buyer")
+def checkout_success(request: HttpRequest, order_id: int) -> HttpResponse:
+    """Stripe's success redirect: confirm through the same service as the webhook."""
+    order = _order_or_404(request, order_id)
+    session_id = request.GET.get("session_id", "")
+    if order.status == Order.Status.PENDING:
+        if not session_id or session_id != order.checkout_session_id:
+            messages.error(request, "This payment confirmation does not belong to this order.")
+            return redirect("payments:order_detail", order_id=order.pk)
+        try:
+            order = order_confirm_checkout(session_id=session_id)
+        except (PaymentsError, GatewayError) as exc:
+            messages.error(request, f"We could not confirm the payment yet: {exc}")
+            return redirect("payments:order_detail", order_id=order.pk)
+    if order.status == Order.Status.PENDING:
+        messages.info(request, "Stripe has not confirmed the payment yet; refresh in a moment.")
+    else:
+        messages.success(request, "Payment received. Your samples are ready.")
+    return redirect("payments:order_detail", order_id=order.pk)
+
+
+@require_safe
+@role_required("buyer")
+def test_checkout(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = _order_or_404(request, order_id)
+    if order.gateway != Order.Gateway.TEST:
+        raise Http404("This order is not paid in test mode.")
+    context = {"order": order, "lines": order_receipt_lines(order=order)}
+    return render(request, "payments/test_checkout.html", context)
+
+
+@require_POST
+@role_required("buyer")
+def test_checkout_pay(request: HttpRequest, order_id: int) -> HttpResponse:
+    try:
+        order_test_payment_confirm(order_id=order_id, buyer=request.user)
+    except PaymentsError as exc:
+        messages.error(request, str(exc))
+        return redirect("payments:order_detail", order_id=order_id)
+    messages.success(request, "Test payment confirmed (no card was charged).")
+    return redirect("payments:order_detail", order_id=order_id)
+
+
+# --- Providers ------------------------------------------------------------------------------
+
+
+@require_safe
+@role_required("provider")
+def payouts(request: HttpRequest) -> HttpResponse:
+    report = provider_report(provider=request.user, currency=conf.platform_currency())
+    context = {"report": report, "test_mode": gateway_is_test_mode()}
+    return render(request, "payments/payouts.html", context)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_safe
+@role_required("provider")
+def payouts_csv(request: HttpRequest) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    rows = provider_payout_csv_rows(provider=request.user, currency=conf.platform_currency())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'attachment; filename="datamarket-payouts.csv"'
+    return response
+
+
+@require_POST
+@role_required("provider")
+def connect_start(request: HttpRequest) -> HttpResponse:
+    return _onboarding_redirect(request)
+
+
+@require_GET
+@role_required("provider")
+def connect_refresh(request: HttpRequest) -> HttpResponse:
+    """Stripe's refresh_url: the old link expired or was used; make a NEW link."""
+    return _onboarding_redirect(request)
+
+
+def _onboarding_redirect(request: HttpRequest) -> HttpResponse:
+    try:
+        url = provider_onboarding_link_create(provider=request.user)
+    except (PaymentsError, GatewayError) as exc:
+        messages.error(request, f"Stripe onboarding is not available: {exc}")
+        return redirect("payments:payouts")
+    return HttpResponseRedirect(url)
+
+
+@require_GET
+@role_required("provider")
+def connect_return(request: HttpRequest) -> HttpResponse:
+    try:
+        account = provider_account_refresh(provider=request.user)
+    except (PaymentsError, GatewayError) as exc:
+        messages.error(request, f"Could not read your Stripe account: {exc}")
+        return redirect("payments:payouts")
+    if account is not None and account.payout_eligible:
+        messages.success(request, "Your Stripe account can receive payouts.")
+    else:
+        messages.info(request, "Stripe still needs some details before payouts can start.")
+    return redirect(reverse("payments:payouts"))
+
+
+# --- Staff ----------------------------------------------------------------------------------
+
+
+@require_safe
+@role_required("staff")
+def revenue(request: HttpRequest) -> HttpResponse:
+    report = platform_revenue_report(currency=conf.platform_currency())
+    return render(request, "payments/revenue.html", {"report": report})

@@ -1,0 +1,90 @@
+"""Valuation settings, each overridable in Django settings under the same name.
+
+Read them through ``get(name)`` so tests can override with the ``settings`` fixture.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+
+DEFAULT_MODEL = "smollm2-135m"
+
+DEFAULTS: dict[str, object] = {
+    # Models a buyer may choose, name -> label. Buyers never pass a file path: a local model
+    # directory is only offered when the operator sets VALUATION_LOCAL_MODEL_DIR.
+    "VALUATION_MODELS": {DEFAULT_MODEL: "SmolLM2-135M (default)"},
+    # A small local Hugging Face model directory for demos and tests; offered as "local".
+    "VALUATION_LOCAL_MODEL_DIR": "",
+    # Sentence encoder directory for the proxy; "" = the packaged all-MiniLM-L6-v2.
+    "VALUATION_ENCODER_DIR": "",
+    "VALUATION_MODEL_DTYPE": "float32",
+    # Exact LinFiK: tokens kept per sample and samples per forward-mode batch.
+    "VALUATION_MAX_LENGTH": 256,
+    "VALUATION_EXACT_BATCH_SIZE": 8,
+    # Samples per chunk (one Celery task, one row in ValuationChunk) in each stage.
+    "VALUATION_EXACT_CHUNK_SIZE": 256,
+    "VALUATION_EMBED_CHUNK_SIZE": 2_000,
+    "VALUATION_PROXY_CHUNK_SIZE": 50_000,
+    # Rows per INSERT ... ON CONFLICT statement and per streamed page.
+    "VALUATION_WRITE_BATCH_SIZE": 2_000,
+    "VALUATION_READ_BATCH_SIZE": 5_000,
+    "VALUATION_EMBED_BATCH_SIZE": 64,
+    # A chunk found interrupted (its worker died) this many times in one run fails the job.
+    "VALUATION_MAX_INTERRUPTIONS": 3,
+    # A step whose earlier stages are not finished yet waits this long, this often, then fails.
+    "VALUATION_GATE_RETRY_SECONDS": 2,
+    "VALUATION_GATE_MAX_RETRIES": 1_800,
+    # Re-send the task of a step whose worker died, when a worker starts. Needed where the
+    # broker cannot redeliver unacknowledged messages (the filesystem transport deletes a
+    # message once read); Redis redelivers by itself after the visibility timeout.
+    "VALUATION_REDISPATCH_ON_WORKER_START": None,  # None: only on the embedded broker
+    "VALUATION_HISTOGRAM_BINS": 20,
+    "VALUATION_KEEP_TARGET_GRADIENT": False,
+    "VALUATION_PROXY_HIDDEN_DIMS": (256,),
+    "VALUATION_PROXY_MAX_EPOCHS": 300,
+    "VALUATION_PROXY_PATIENCE": 30,
+}
+
+
+def get(name: str):
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown valuation setting {name!r}")
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def model_choices() -> dict[str, str]:
+    """Model specs a buyer may request, spec -> label."""
+    choices = dict(get("VALUATION_MODELS"))
+    local = str(get("VALUATION_LOCAL_MODEL_DIR") or "")
+    if local:
+        choices["local"] = f"Local model ({os.path.basename(local.rstrip('/')) or local})"
+    return choices
+
+
+def model_source(spec: str) -> str:
+    """The engine's model source for a spec: a known name, or the local directory."""
+    if spec == "local":
+        local = str(get("VALUATION_LOCAL_MODEL_DIR") or "")
+        if not local:
+            raise ValueError("no local model directory is configured (VALUATION_LOCAL_MODEL_DIR)")
+        return local
+    return spec
+
+
+def redispatch_on_worker_start() -> bool:
+    value = get("VALUATION_REDISPATCH_ON_WORKER_START")
+    if value is None:
+        return bool(getattr(settings, "CELERY_EMBEDDED_BROKER", False))
+    return bool(value)
+
+
+def test_step_sleep() -> tuple[str, int, float] | None:
+    """Test hook: ``VALUATION_TEST_STEP_SLEEP=stage:index:seconds`` makes that step sleep on
+    its first attempt, so a test can kill the worker mid-chunk. Unset in production."""
+    raw = os.environ.get("VALUATION_TEST_STEP_SLEEP", "")
+    if not raw:
+        return None
+    stage, index, seconds = raw.split(":")
+    return stage, int(index), float(seconds)

@@ -1,0 +1,506 @@
+"""The work of each pipeline step. Tasks call these between ``step_begin`` and
+``step_finish``; each is idempotent (upserts, atomic renames), so a step that runs twice
+leaves exactly what one run leaves.
+
+Plan   pick the labelled samples per version (stratified by length, seeded per version so
+       the exact-label cache is reusable), reuse cached exact labels, cut the rest of the
+       work into chunks (rows of ``ValuationChunk``).
+Embed  compute the sentence embeddings still missing in the pool.
+Target g_T, the mean target-sample gradient, saved under STORAGE_ROOT/valuation/<job id>/.
+Exact  exact LinFiK of a chunk of labelled samples (scores + cache rows).
+Train  fit the proxy head on the labels' stored embeddings; fidelity on the holdout split.
+Proxy  predict a keyset range of the pool from stored embeddings.
+Final  per-listing summary, timings, status; the buyer is told.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from marketplace.models import Sample, TargetSample
+from valuation import conf, worker_cache
+from valuation.engine.alinfik import (
+    MIN_LABELS,
+    fidelity_report,
+    split_labelled,
+    stratified_selection,
+)
+from valuation.engine.data import EmptySampleError, tokenize_sample
+from valuation.engine.data import Sample as EngineSample
+from valuation.engine.proxy import HeadConfig, LinFiKProxy, ProxyMetadata, TrainConfig, train_head
+from valuation.errors import ValuationRequestInvalid
+from valuation.lock_objects import job_qs_select_for_update
+from valuation.models import ExactLabel, ExactLabelSet, SampleScore, ValuationChunk, ValuationJob
+from valuation.selectors import job_version_ids, pool_samples, version_sample_ids
+from valuation.services.embeddings import (
+    embedding_to_bytes,
+    embeddings_from_bytes,
+    samples_embed_missing,
+    version_embeddings_compute,
+)
+from valuation.services.scores import exact_labels_upsert, job_summary_compute, scores_upsert
+
+logger = logging.getLogger(__name__)
+
+Stage = ValuationChunk.Stage
+N_LENGTH_STRATA = 4
+
+
+# ---- storage -------------------------------------------------------------------------------
+
+
+def job_storage_dir(*, job_id: int) -> Path:
+    return Path(settings.STORAGE_ROOT) / "valuation" / str(job_id)
+
+
+def target_gradient_path(*, job_id: int) -> Path:
+    return job_storage_dir(job_id=job_id) / "target_gradient.safetensors"
+
+
+def proxy_path(*, job_id: int) -> Path:
+    return job_storage_dir(job_id=job_id) / "proxy.safetensors"
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def engine_sample(sample: Sample | TargetSample) -> EngineSample:
+    """A database sample as the engine's record (id = primary key)."""
+    if sample.text is not None:
+        return EngineSample(id=str(sample.pk), text=sample.text)
+    return EngineSample(id=str(sample.pk), prompt=sample.prompt, response=sample.response)
+
+
+def version_seed(*, seed: int, version_id: int) -> int:
+    """The label-selection seed of one version: independent of the rest of the pool, so the
+    same (version, seed) always labels the same samples and the cache stays valid."""
+    digest = hashlib.sha256(f"{seed}:{version_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def token_strata(token_counts: np.ndarray, n_buckets: int = N_LENGTH_STRATA) -> np.ndarray:
+    """Quantile buckets of token count (the engine's ``length_strata``, on stored counts)."""
+    lengths = np.asarray(token_counts, dtype=np.float64)
+    edges = np.quantile(lengths, np.linspace(0.0, 1.0, n_buckets + 1)[1:-1])
+    buckets = np.searchsorted(edges, lengths, side="right")
+    return np.array([f"length-q{bucket}" for bucket in buckets], dtype=object)
+
+
+def round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def labels_for_pool(*, counts: dict[int, int], fraction: float) -> int:
+    """How many exact labels ALinFiK takes from versions of these sizes."""
+    return sum(min(n, max(1, round_half_up(fraction * n))) for n in counts.values() if n)
+
+
+def _ranges(ids: np.ndarray, size: int) -> Iterator[tuple[int, int, int]]:
+    for start in range(0, len(ids), size):
+        part = ids[start : start + size]
+        yield int(part[0]), int(part[-1]), len(part)
+
+
+def _id_arrays(version_id: int, *, missing_embedding: bool = False) -> tuple[np.ndarray, ...]:
+    batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
+    rows = version_sample_ids(
+        version_id=version_id, batch_size=batch, missing_embedding=missing_embedding
+    )
+    ids, tokens = [], []
+    for sample_id, token_count in rows:
+        ids.append(sample_id)
+        tokens.append(token_count)
+    return np.asarray(ids, dtype=np.int64), np.asarray(tokens, dtype=np.int64)
+
+
+def _chunk(job: ValuationJob, stage: str, index: int, size: int, **params: Any) -> ValuationChunk:
+    return ValuationChunk(job=job, stage=stage, index=index, size=size, params=params)
+
+
+# ---- plan ------------------------------------------------------------------------------------
+
+
+def job_plan(*, job_id: int) -> None:
+    """Cut the job into steps. All or nothing: a re-run after a crash starts over."""
+    job = ValuationJob.objects.select_related("task").get(pk=job_id)
+    if job.planned:
+        return
+    identity = worker_cache.model_identity(job.model_spec)
+    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
+    exact_size = int(conf.get("VALUATION_EXACT_CHUNK_SIZE"))
+    embed_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
+    proxy_size = int(conf.get("VALUATION_PROXY_CHUNK_SIZE"))
+    alinfik = job.method == ValuationJob.Method.ALINFIK
+    chunks: list[ValuationChunk] = []
+    counters = {"pool": 0, "labelled": 0, "cached": 0}
+    indices = {Stage.EMBED: 0, Stage.EXACT: 0, Stage.PROXY: 0}
+
+    with transaction.atomic():
+        for version_id in job_version_ids(job=job):
+            ids, tokens = _id_arrays(version_id)
+            if not len(ids):
+                continue
+            counters["pool"] += len(ids)
+            if alinfik:
+                strata = token_strata(tokens)
+                chosen = stratified_selection(
+                    strata, job.label_fraction, version_seed(seed=job.seed, version_id=version_id)
+                )
+                labelled = ids[chosen]
+                for id_min, id_max, size in _ranges(ids, proxy_size):
+                    chunks.append(
+                        _chunk(job, Stage.PROXY, indices[Stage.PROXY], size,
+                               version=version_id, id_min=id_min, id_max=id_max)
+                    )
+                    indices[Stage.PROXY] += 1
+                missing, _ = _id_arrays(version_id, missing_embedding=True)
+                for id_min, id_max, size in _ranges(missing, embed_size):
+                    chunks.append(
+                        _chunk(job, Stage.EMBED, indices[Stage.EMBED], size,
+                               version=version_id, id_min=id_min, id_max=id_max)
+                    )
+                    indices[Stage.EMBED] += 1
+            else:
+                labelled = ids
+            del ids, tokens
+            label_set, _ = ExactLabelSet.objects.get_or_create(
+                model_identity=identity, version_id=version_id,
+                target_set_hash=job.target_set_hash, seed=job.seed, max_length=max_length,
+            )
+            cached = np.fromiter(
+                ExactLabel.objects.filter(label_set=label_set)
+                .values_list("sample_id", flat=True)
+                .iterator(chunk_size=int(conf.get("VALUATION_READ_BATCH_SIZE"))),
+                dtype=np.int64,
+            )
+            hit = np.isin(labelled, cached)
+            _copy_cached_labels(job, label_set, version_id, labelled[hit])
+            counters["labelled"] += len(labelled)
+            counters["cached"] += int(hit.sum())
+            todo = labelled[~hit]
+            for start in range(0, len(todo), exact_size):
+                part = todo[start : start + exact_size]
+                chunks.append(
+                    _chunk(job, Stage.EXACT, indices[Stage.EXACT], len(part),
+                           version=version_id, label_set=label_set.pk,
+                           sample_ids=[int(i) for i in part])
+                )
+                indices[Stage.EXACT] += 1
+
+        if counters["pool"] == 0:
+            raise ValuationRequestInvalid("The pool has no samples left to value.")
+        if alinfik and counters["labelled"] < MIN_LABELS:
+            raise ValuationRequestInvalid(
+                f"ALinFiK needs at least {MIN_LABELS} exact labels, but this pool and label "
+                f"fraction give {counters['labelled']}; raise the label fraction."
+            )
+        if indices[Stage.EXACT]:
+            chunks.append(_chunk(job, Stage.TARGET, 0, counters["labelled"] - counters["cached"]))
+        if alinfik:
+            chunks.append(_chunk(job, Stage.TRAIN, 0, counters["labelled"]))
+        chunks.append(_chunk(job, Stage.FINALISE, 0, counters["pool"]))
+        ValuationChunk.objects.bulk_create(chunks, batch_size=500)
+
+        job = job_qs_select_for_update().get(pk=job_id)
+        job.planned = True
+        job.model_identity = identity
+        job.pool_size = counters["pool"]
+        job.n_labelled = counters["labelled"]
+        job.n_labels_cached = counters["cached"]
+        job.progress_total = ValuationChunk.objects.filter(job=job).count()
+        job.save(
+            update_fields=[
+                "planned", "model_identity", "pool_size", "n_labelled", "n_labels_cached",
+                "progress_total",
+            ]
+        )
+    logger.info(
+        "job %s planned: %s samples, %s labels (%s cached), %s steps",
+        job_id, counters["pool"], counters["labelled"], counters["cached"], len(chunks) + 1,
+    )
+
+
+def _copy_cached_labels(
+    job: ValuationJob, label_set: ExactLabelSet, version_id: int, sample_ids: np.ndarray
+) -> None:
+    batch = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    for start in range(0, len(sample_ids), batch):
+        part = [int(i) for i in sample_ids[start : start + batch]]
+        rows = ExactLabel.objects.filter(label_set=label_set, sample_id__in=part).values_list(
+            "sample_id", "score"
+        )
+        scores_upsert(
+            job_id=job.pk,
+            rows=((sample_id, version_id, score) for sample_id, score in rows),
+            is_exact=True,
+        )
+
+
+# ---- model steps -----------------------------------------------------------------------------
+
+
+def _check_model(job: ValuationJob) -> None:
+    identity = worker_cache.model_identity(job.model_spec)
+    if job.model_identity and identity != job.model_identity:
+        raise ValuationRequestInvalid(
+            f"The files of model {job.model_spec!r} changed after this job was planned; "
+            "request a new valuation."
+        )
+
+
+def target_gradient_compute(*, chunk: ValuationChunk) -> None:
+    job = ValuationJob.objects.select_related("task").get(pk=chunk.job_id)
+    if job.task.target_set_hash != job.target_set_hash:
+        raise ValuationRequestInvalid(
+            "The task's target set changed after this valuation was requested; "
+            "request a new valuation."
+        )
+    _check_model(job)
+    scorer = worker_cache.get_scorer(job.model_spec)
+    targets = [
+        engine_sample(sample)
+        for sample in TargetSample.objects.filter(task_id=job.task_id).order_by("position")
+    ]
+    if not targets:
+        raise ValuationRequestInvalid("The task has no target samples.")
+    gradient = scorer.target_gradient(targets)
+    worker_cache.save_target_gradient(gradient, target_gradient_path(job_id=job.pk))
+
+
+def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
+    job = ValuationJob.objects.get(pk=chunk.job_id)
+    _check_model(job)
+    scorer = worker_cache.get_scorer(job.model_spec)
+    target = worker_cache.get_target_gradient(target_gradient_path(job_id=job.pk))
+    version_id = int(chunk.params["version"])
+    samples = (
+        Sample.objects.filter(id__in=chunk.params["sample_ids"])
+        .only("id", "text", "prompt", "response")
+        .order_by("id")
+    )
+    tokenized, scored_ids, empty_ids = [], [], []
+    for sample in samples:
+        try:
+            tokenized.append(tokenize_sample(engine_sample(sample), scorer.tokenizer,
+                                             scorer.max_length))
+            scored_ids.append(sample.pk)
+        except EmptySampleError:
+            # No predicted token: the sample adds nothing to the loss, its LinFiK is 0.
+            empty_ids.append(sample.pk)
+    values = scorer.score(tokenized, target) if tokenized else np.empty(0)
+    rows = [(sample_id, float(v)) for sample_id, v in zip(scored_ids, values, strict=True)]
+    rows += [(sample_id, 0.0) for sample_id in empty_ids]
+    if not all(math.isfinite(score) for _, score in rows):
+        raise ValueError("exact LinFiK produced a non-finite score (model or data overflow)")
+    exact_labels_upsert(label_set_id=int(chunk.params["label_set"]), rows=rows)
+    scores_upsert(
+        job_id=job.pk,
+        rows=((sample_id, version_id, score) for sample_id, score in rows),
+        is_exact=True,
+    )
+
+
+def embed_chunk_compute(*, chunk: ValuationChunk) -> None:
+    version_embeddings_compute(
+        version_id=int(chunk.params["version"]),
+        id_min=int(chunk.params["id_min"]),
+        id_max=int(chunk.params["id_max"]),
+    )
+
+
+def _labelled_training_set(job: ValuationJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sample ids, exact scores, embeddings) of the job's labels, in sample id order."""
+    rows = list(
+        SampleScore.objects.filter(job=job, is_exact=True)
+        .order_by("sample_id")
+        .values_list("sample_id", "score")
+    )
+    ids = np.asarray([sample_id for sample_id, _ in rows], dtype=np.int64)
+    scores = np.asarray([score for _, score in rows], dtype=np.float64)
+    samples_embed_missing(sample_ids=ids.tolist())
+    blobs: list[bytes] = []
+    batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
+    for start in range(0, len(ids), batch):
+        part = ids[start : start + batch].tolist()
+        found = dict(Sample.objects.filter(id__in=part).values_list("id", "embedding"))
+        blobs.extend(found[sample_id] for sample_id in part)
+    return ids, scores, embeddings_from_bytes(blobs)
+
+
+def _finite_dict(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: (None if isinstance(value, float) and not math.isfinite(value) else value)
+        for key, value in values.items()
+    }
+
+
+def proxy_train(*, chunk: ValuationChunk) -> None:
+    """Fit the proxy on the exact labels (train/validation split, early stopping), measure
+    fidelity on the untouched holdout, save it under the job's storage directory."""
+    job = ValuationJob.objects.get(pk=chunk.job_id)
+    ids, exact, features = _labelled_training_set(job)
+    split = split_labelled(len(ids), job.seed)
+    config = TrainConfig(
+        max_epochs=int(conf.get("VALUATION_PROXY_MAX_EPOCHS")),
+        patience=int(conf.get("VALUATION_PROXY_PATIENCE")),
+        max_length=int(conf.get("VALUATION_MAX_LENGTH")),
+    )
+    head_config = HeadConfig(
+        input_dim=features.shape[1], hidden_dims=tuple(conf.get("VALUATION_PROXY_HIDDEN_DIMS"))
+    )
+    head, scaler, report = train_head(
+        features[split.train], exact[split.train],
+        features[split.validation], exact[split.validation],
+        head_config=head_config, config=config, seed=job.seed,
+    )
+    identity = worker_cache.current_encoder_identity()
+    metadata = ProxyMetadata(
+        head=head.config,
+        target_mean=scaler.mean,
+        target_std=scaler.std,
+        encoder_identity=identity,
+        base_encoder_identity=identity,
+        max_length=config.max_length,
+        model_identity=job.model_identity,
+        target_hash=job.target_set_hash,
+        seed=job.seed,
+        label_fraction=job.label_fraction,
+        n_labelled=len(ids),
+        training={
+            "best_epoch": report.best_epoch,
+            "epochs_run": report.epochs_run,
+            "best_val_spearman": report.best_val_spearman,
+        },
+    )
+    proxy = LinFiKProxy(head, metadata)
+    predicted = proxy.predict(features[split.holdout])
+    metadata.fidelity = fidelity_report(exact[split.holdout], predicted)
+    path = proxy_path(job_id=job.pk)
+    tmp = path.with_suffix(".tmp")
+    proxy.save(tmp)
+    tmp.replace(path)
+    fidelity = _finite_dict(
+        {
+            **metadata.fidelity,
+            "n_train": len(split.train),
+            "n_validation": len(split.validation),
+            "best_val_spearman": report.best_val_spearman,
+            "epochs_run": report.epochs_run,
+        }
+    )
+    ValuationJob.objects.filter(pk=job.pk).update(fidelity=fidelity)
+
+
+def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
+    """Score a keyset range of the pool with the proxy, page by page (bounded memory); the
+    job's exact labels keep their exact scores."""
+    job_id = chunk.job_id
+    version_id = int(chunk.params["version"])
+    proxy = worker_cache.get_proxy(proxy_path(job_id=job_id))
+    id_min, id_max = int(chunk.params["id_min"]), int(chunk.params["id_max"])
+    exact_ids = set(
+        SampleScore.objects.filter(
+            job_id=job_id, is_exact=True, sample_id__gte=id_min, sample_id__lte=id_max
+        ).values_list("sample_id", flat=True)
+    )
+    page = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    rows = (
+        pool_samples(version_ids=[version_id])
+        .filter(id__gte=id_min, id__lte=id_max)
+        .order_by("id")
+        .values_list("id", "embedding")
+        .iterator(chunk_size=page)
+    )
+    buffer: list[tuple[int, bytes | None]] = []
+    for row in rows:
+        if row[0] not in exact_ids:
+            buffer.append(row)
+        if len(buffer) >= page:
+            _score_page(job_id, version_id, proxy, buffer)
+            buffer = []
+    if buffer:
+        _score_page(job_id, version_id, proxy, buffer)
+
+
+def _score_page(
+    job_id: int, version_id: int, proxy: LinFiKProxy, rows: list[tuple[int, bytes | None]]
+) -> None:
+    ids = [sample_id for sample_id, _ in rows]
+    missing = [sample_id for sample_id, blob in rows if blob is None]
+    fresh = samples_embed_missing(sample_ids=missing) if missing else {}
+    blobs = [blob if blob is not None else embedding_to_bytes(fresh[i]) for i, blob in rows]
+    predicted = proxy.predict(embeddings_from_bytes(blobs))
+    scores_upsert(
+        job_id=job_id,
+        rows=zip(ids, [version_id] * len(ids), predicted.tolist(), strict=True),
+        is_exact=False,
+    )
+
+
+# ---- finalise --------------------------------------------------------------------------------
+
+
+def job_stage_timings(*, job_id: int) -> dict[str, dict[str, float]]:
+    """Per stage: steps, summed step seconds (work) and first start to last finish (wall)."""
+    timings: dict[str, dict[str, float]] = {}
+    for stage in ValuationChunk.ORDER:
+        rows = ValuationChunk.objects.filter(job_id=job_id, stage=stage)
+        agg = rows.aggregate(first=Min("started_at"), last=Max("finished_at"))
+        seconds = [s for s in rows.values_list("seconds", flat=True)]
+        if not seconds:
+            continue
+        wall = (
+            (agg["last"] - agg["first"]).total_seconds()
+            if agg["first"] and agg["last"]
+            else 0.0
+        )
+        timings[stage] = {
+            "steps": len(seconds),
+            "work_seconds": round(sum(seconds), 3),
+            "wall_seconds": round(max(wall, 0.0), 3),
+        }
+    return timings
+
+
+def job_finalise(*, chunk: ValuationChunk) -> None:
+    """Summarise, mark the job succeeded and tell the buyer (email after commit)."""
+    from valuation.services.notifications import job_notify_finished
+
+    job = ValuationJob.objects.get(pk=chunk.job_id)
+    version_ids = job_version_ids(job=job)
+    scored = SampleScore.objects.filter(job=job).count()
+    if scored != job.pool_size:
+        raise RuntimeError(
+            f"{scored} samples have a score but the pool has {job.pool_size}; retry the job"
+        )
+    summary = job_summary_compute(job=job, version_ids=version_ids)
+    timings = job_stage_timings(job_id=job.pk)
+    with transaction.atomic():
+        job = job_qs_select_for_update().get(pk=job.pk)
+        if job.status != ValuationJob.Status.RUNNING:
+            return
+        now = timezone.now()
+        job.summary = summary
+        job.timings = {**timings, "total_seconds": round((now - job.started_at).total_seconds(), 3)}
+        job.status = ValuationJob.Status.SUCCEEDED
+        job.stage = Stage.FINALISE
+        job.finished_at = now
+        job.notified_at = now
+        job.save(
+            update_fields=["summary", "timings", "status", "stage", "finished_at", "notified_at"]
+        )
+        job_id = job.pk
+        transaction.on_commit(lambda: job_notify_finished(job_id=job_id))
+    if not conf.get("VALUATION_KEEP_TARGET_GRADIENT"):
+        target_gradient_path(job_id=job.pk).unlink(missing_ok=True)

@@ -1,0 +1,274 @@
+"""The life of one pipeline step (a ``ValuationChunk``): begin, finish, fail, recover.
+
+Every Celery task of the pipeline goes through ``step_begin`` before doing any work and
+``step_finish`` / ``step_fail`` after; together they make a step idempotent and safe to
+deliver twice:
+
+* a step whose job is no longer running (cancelled, failed) does nothing;
+* a step already done does nothing (a duplicate delivery);
+* a message from an earlier dispatch of the job (before a retry) does nothing;
+* a step found ``running`` by a worker process that is still alive does nothing;
+* a step found ``running`` by a dead attempt runs again and counts one interruption on
+  the job (``retry_count``); past ``VALUATION_MAX_INTERRUPTIONS`` the job fails with a
+  readable error instead of looping;
+* a step whose earlier stages are not all done yet is told to wait (a chord body that a
+  duplicate delivery fired early).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from valuation import conf
+from valuation.lock_objects import chunk_qs_select_for_update, job_qs_select_for_update
+from valuation.models import ValuationChunk, ValuationJob
+
+logger = logging.getLogger(__name__)
+
+RUN = "run"
+SKIP_JOB_INACTIVE = "job_inactive"
+SKIP_DONE = "already_done"
+SKIP_STALE = "stale_message"
+SKIP_RUNNING_ELSEWHERE = "running_elsewhere"
+SKIP_GAVE_UP = "gave_up"
+WAIT = "wait"
+
+
+@dataclass(frozen=True)
+class StepStart:
+    outcome: str
+    chunk: ValuationChunk | None = None
+
+    @property
+    def run(self) -> bool:
+        return self.outcome == RUN
+
+
+def worker_tag() -> str:
+    """host:pid of this process, recorded on the step it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def attempt_is_dead(worker: str) -> bool:
+    """Whether the attempt recorded as ``worker`` (host:pid) can no longer be running.
+
+    On this host the process is checked directly. On another host it is presumed dead: the
+    broker only redelivers a message after its visibility timeout, which is set above the
+    longest step, so by then that attempt is gone.
+    """
+    host, _, pid_text = worker.rpartition(":")
+    if not host or not pid_text.isdigit():
+        return True
+    if host != socket.gethostname():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # one task at a time per process: the earlier attempt is not running
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def stage_label(stage: str) -> str:
+    return dict(ValuationChunk.Stage.choices).get(stage, stage)
+
+
+def _step_name(chunk: ValuationChunk) -> str:
+    total = ValuationChunk.objects.filter(job_id=chunk.job_id, stage=chunk.stage).count()
+    label = stage_label(chunk.stage)
+    return label if total <= 1 else f"{label}, step {chunk.index + 1} of {total}"
+
+
+def job_fail_locked(*, job: ValuationJob, error: str) -> None:
+    """Fail a locked, active job with a readable error; the buyer is emailed after commit."""
+    from valuation.services.notifications import job_notify_finished
+
+    job.status = ValuationJob.Status.FAILED
+    job.error = error
+    job.finished_at = timezone.now()
+    job.notified_at = job.finished_at
+    job.save(update_fields=["status", "error", "finished_at", "notified_at"])
+    job_id = job.pk
+    transaction.on_commit(lambda: job_notify_finished(job_id=job_id))
+
+
+def step_begin(
+    *,
+    job_id: int,
+    stage: str,
+    index: int,
+    task_id: str,
+    worker: str,
+    redelivery: dict[str, Any] | None,
+) -> StepStart:
+    """Claim a step for this attempt, or say why not (see the module docstring)."""
+    with transaction.atomic():
+        job = job_qs_select_for_update().filter(pk=job_id).first()
+        if job is None:
+            return StepStart(SKIP_JOB_INACTIVE)
+        chunk = chunk_qs_select_for_update().filter(job=job, stage=stage, index=index).first()
+        if chunk is None:
+            return StepStart(SKIP_STALE)
+        may_start = job.status == ValuationJob.Status.RUNNING or (
+            stage == ValuationChunk.Stage.PLAN and job.status == ValuationJob.Status.QUEUED
+        )
+        if not may_start:
+            return StepStart(SKIP_JOB_INACTIVE, chunk)
+        if chunk.status == ValuationChunk.Status.DONE:
+            return StepStart(SKIP_DONE, chunk)
+        if chunk.task_id and task_id and chunk.task_id != task_id:
+            return StepStart(SKIP_STALE, chunk)
+        earlier = ValuationChunk.ORDER[: ValuationChunk.ORDER.index(stage)]
+        unfinished_earlier = (
+            ValuationChunk.objects.filter(job=job, stage__in=earlier)
+            .exclude(status=ValuationChunk.Status.DONE)
+            .exists()
+        )
+        if unfinished_earlier:
+            return StepStart(WAIT, chunk)
+        if chunk.status == ValuationChunk.Status.RUNNING:
+            if not attempt_is_dead(chunk.worker):
+                return StepStart(SKIP_RUNNING_ELSEWHERE, chunk)
+            job.retry_count += 1
+            job.save(update_fields=["retry_count"])
+            limit = int(conf.get("VALUATION_MAX_INTERRUPTIONS"))
+            logger.warning(
+                "job %s: %s#%s was interrupted (worker %s died); interruption %s of %s",
+                job.pk, stage, index, chunk.worker, job.retry_count, limit,
+            )
+            if job.retry_count > limit:
+                name = _step_name(chunk)
+                chunk.status = ValuationChunk.Status.FAILED
+                chunk.error = f"Interrupted {chunk.attempts} times: its worker died each time."
+                chunk.redelivery = None
+                chunk.save(update_fields=["status", "error", "redelivery"])
+                job_fail_locked(
+                    job=job,
+                    error=(
+                        f"{name} was interrupted because its worker process died, and the job "
+                        f"had already been interrupted {limit} times; it was stopped instead "
+                        "of trying again. This usually means a worker runs out of memory: "
+                        "check the workers, then retry the job."
+                    ),
+                )
+                return StepStart(SKIP_GAVE_UP, chunk)
+        now = timezone.now()
+        chunk.status = ValuationChunk.Status.RUNNING
+        chunk.attempts += 1
+        chunk.worker = worker
+        chunk.task_id = task_id or chunk.task_id
+        chunk.started_at = now
+        chunk.finished_at = None
+        chunk.error = ""
+        chunk.redelivery = redelivery
+        chunk.save(
+            update_fields=[
+                "status", "attempts", "worker", "task_id", "started_at", "finished_at",
+                "error", "redelivery",
+            ]
+        )
+        fields = []
+        if job.status == ValuationJob.Status.QUEUED:
+            job.status = ValuationJob.Status.RUNNING
+            fields.append("status")
+        if job.started_at is None:
+            job.started_at = now
+            fields.append("started_at")
+        if not job.stage or ValuationChunk.ORDER.index(stage) >= ValuationChunk.ORDER.index(
+            job.stage
+        ):
+            job.stage = stage
+            fields.append("stage")
+        if fields:
+            job.save(update_fields=fields)
+        return StepStart(RUN, chunk)
+
+
+def _refresh_progress(job: ValuationJob) -> None:
+    job.progress_done = ValuationChunk.objects.filter(
+        job=job, status=ValuationChunk.Status.DONE
+    ).count()
+    job.progress_total = ValuationChunk.objects.filter(job=job).count()
+    job.save(update_fields=["progress_done", "progress_total"])
+
+
+def step_finish(*, chunk_id: int, worker: str, seconds: float) -> bool:
+    """Mark this attempt's step done; False when another attempt took the step over."""
+    with transaction.atomic():
+        chunk = ValuationChunk.objects.only("job_id").get(pk=chunk_id)
+        job = job_qs_select_for_update().get(pk=chunk.job_id)
+        chunk = chunk_qs_select_for_update().get(pk=chunk_id)
+        if chunk.status != ValuationChunk.Status.RUNNING or chunk.worker != worker:
+            return False
+        chunk.status = ValuationChunk.Status.DONE
+        chunk.finished_at = timezone.now()
+        chunk.seconds = seconds
+        chunk.redelivery = None
+        chunk.save(update_fields=["status", "finished_at", "seconds", "redelivery"])
+        _refresh_progress(job)
+        return True
+
+
+def step_fail(*, chunk_id: int, worker: str, error: str) -> None:
+    """Record a step's failure; the job fails with a readable error naming the step."""
+    with transaction.atomic():
+        chunk = ValuationChunk.objects.only("job_id").get(pk=chunk_id)
+        job = job_qs_select_for_update().get(pk=chunk.job_id)
+        chunk = chunk_qs_select_for_update().get(pk=chunk_id)
+        if chunk.status == ValuationChunk.Status.DONE or (
+            chunk.status == ValuationChunk.Status.RUNNING and chunk.worker != worker
+        ):
+            return
+        chunk.status = ValuationChunk.Status.FAILED
+        chunk.error = error
+        chunk.finished_at = timezone.now()
+        chunk.redelivery = None
+        chunk.save(update_fields=["status", "error", "finished_at", "redelivery"])
+        if job.is_active:
+            job_fail_locked(job=job, error=f"{_step_name(chunk)} failed: {error}")
+
+
+def step_wait_expired(*, job_id: int, stage: str, index: int) -> None:
+    """A step waited too long for earlier stages: fail the job rather than wait forever."""
+    with transaction.atomic():
+        job = job_qs_select_for_update().get(pk=job_id)
+        if job.is_active:
+            job_fail_locked(
+                job=job,
+                error=(
+                    f"{stage_label(stage)} waited too long for the earlier steps to finish; "
+                    "the workers may be overloaded. Retry the job."
+                ),
+            )
+
+
+def steps_interrupted_on_this_host() -> list[ValuationChunk]:
+    """Running steps of running jobs whose worker process on this host has died.
+
+    Used where the broker cannot redeliver (embedded filesystem transport): a worker that
+    starts re-sends their tasks, which then count the interruption in ``step_begin``.
+    """
+    host = socket.gethostname()
+    candidates = ValuationChunk.objects.filter(
+        status=ValuationChunk.Status.RUNNING,
+        job__status=ValuationJob.Status.RUNNING,
+        redelivery__isnull=False,
+        worker__startswith=f"{host}:",
+    ).order_by("id")
+    return [chunk for chunk in candidates if attempt_is_dead(chunk.worker)]
+
+
+def readable_error(exc: BaseException) -> str:
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

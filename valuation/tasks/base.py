@@ -1,0 +1,82 @@
+"""How every pipeline task runs its step: claim it, do the work, record the outcome.
+
+Tasks stay thin: they name their stage and the service that does the work; this module
+turns a step's outcome into Celery behaviour (retry while earlier stages finish) and keeps
+the task's own signature on the step, so a task lost with its worker can be re-sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task
+
+from valuation import conf
+from valuation.models import ValuationChunk
+from valuation.services import steps
+
+logger = logging.getLogger(__name__)
+
+_DELIVERY_KEYS = ("exchange", "routing_key", "priority", "redelivered")
+
+
+def redelivery_signature(task: Task) -> dict[str, Any] | None:
+    """This task's signature (same id, chain, chord and group), JSON-safe, or None eagerly."""
+    if task.request.is_eager:
+        return None
+    signature = dict(task.signature_from_request())
+    options = {k: v for k, v in dict(signature.get("options", {})).items()
+               if k not in _DELIVERY_KEYS}
+    signature["options"] = options
+    return json.loads(json.dumps(signature, default=str))
+
+
+def _test_sleep(chunk: ValuationChunk) -> None:
+    hook = conf.test_step_sleep()
+    if hook and hook[0] == chunk.stage and hook[1] == chunk.index and chunk.attempts == 1:
+        logger.warning("test hook: %s#%s sleeps %ss", chunk.stage, chunk.index, hook[2])
+        time.sleep(hook[2])
+
+
+def run_step(
+    task: Task,
+    *,
+    job_id: int,
+    stage: str,
+    index: int,
+    work: Callable[..., None],
+) -> str:
+    """Run one step idempotently; returns its outcome ("done", "failed" or why it skipped)."""
+    worker = steps.worker_tag()
+    start = steps.step_begin(
+        job_id=job_id,
+        stage=stage,
+        index=index,
+        task_id=task.request.id or "",
+        worker=worker,
+        redelivery=redelivery_signature(task),
+    )
+    if start.outcome == steps.WAIT:
+        if task.request.retries >= int(conf.get("VALUATION_GATE_MAX_RETRIES")):
+            steps.step_wait_expired(job_id=job_id, stage=stage, index=index)
+            return "gave_up_waiting"
+        raise task.retry(countdown=int(conf.get("VALUATION_GATE_RETRY_SECONDS")), max_retries=None)
+    if not start.run:
+        logger.info("job %s %s#%s skipped: %s", job_id, stage, index, start.outcome)
+        return start.outcome
+    chunk = start.chunk
+    assert chunk is not None
+    _test_sleep(chunk)
+    began = time.perf_counter()
+    try:
+        work(chunk=chunk)
+    except Exception as exc:
+        logger.exception("job %s %s#%s failed", job_id, stage, index)
+        steps.step_fail(chunk_id=chunk.pk, worker=worker, error=steps.readable_error(exc))
+        return "failed"
+    steps.step_finish(chunk_id=chunk.pk, worker=worker, seconds=time.perf_counter() - began)
+    return "done"

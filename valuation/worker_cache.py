@@ -1,0 +1,163 @@
+"""Process-level cache of what model work needs: the language model, its exact scorer, the
+sentence encoder, target gradients and trained proxies.
+
+A Celery worker process (prefork child) loads each model ONCE and reuses it for every task
+it runs; entries are keyed by the model's identity (sha256 of its files), the device and the
+dtype, so a changed model file is never served stale. Target gradients and proxies are
+per job and large, so only the most recent few are kept. ``stats`` counts real loads, for
+tests and logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter, OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+from django.conf import settings
+
+from valuation import conf
+from valuation.engine.embeddings import SentenceEncoder, encoder_identity
+from valuation.engine.exact import ExactLinFiK, TargetGradient
+from valuation.engine.models import LoadedModel, load_model, resolve_device, resolve_source
+from valuation.engine.models import source_identity as _source_identity
+from valuation.engine.proxy import LinFiKProxy
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_identities: dict[tuple[str, tuple], str] = {}
+_models: dict[tuple[str, str, str], LoadedModel] = {}
+_scorers: dict[tuple, ExactLinFiK] = {}
+_encoders: dict[tuple[str, str], SentenceEncoder] = {}
+_targets: OrderedDict[str, TargetGradient] = OrderedDict()
+_proxies: OrderedDict[str, LinFiKProxy] = OrderedDict()
+stats: Counter[str] = Counter()
+
+MAX_TARGETS = 1
+MAX_PROXIES = 4
+
+
+def worker_device() -> str:
+    """This process's device, from VALUATION_DEVICE (auto: cuda when available)."""
+    return str(resolve_device(str(getattr(settings, "VALUATION_DEVICE", "auto") or "auto")))
+
+
+def _stamp(path: Path) -> tuple:
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    return tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+def model_identity(spec: str) -> str:
+    """sha256 identity of a model spec's files, hashed once per (path, sizes, mtimes)."""
+    path = resolve_source(conf.model_source(spec))
+    key = (str(path.resolve()), _stamp(path))
+    with _lock:
+        if key not in _identities:
+            _identities[key] = _source_identity(path)
+        return _identities[key]
+
+
+def get_model(spec: str) -> LoadedModel:
+    identity = model_identity(spec)
+    device, dtype = worker_device(), str(conf.get("VALUATION_MODEL_DTYPE"))
+    key = (identity, device, dtype)
+    with _lock:
+        if key not in _models:
+            logger.info("loading model %s (%s) on %s pid=%s", spec, identity, device, os.getpid())
+            _models[key] = load_model(conf.model_source(spec), device=device, dtype=dtype)
+            stats["model_loads"] += 1
+        return _models[key]
+
+
+def get_scorer(spec: str) -> ExactLinFiK:
+    loaded = get_model(spec)
+    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
+    batch_size = int(conf.get("VALUATION_EXACT_BATCH_SIZE"))
+    key = (loaded.identity, str(loaded.device), str(loaded.dtype), max_length, batch_size)
+    with _lock:
+        if key not in _scorers:
+            _scorers[key] = ExactLinFiK(
+                loaded.model, loaded.tokenizer, max_length=max_length, batch_size=batch_size
+            )
+        return _scorers[key]
+
+
+def encoder_dir() -> Path | None:
+    configured = str(conf.get("VALUATION_ENCODER_DIR") or "")
+    return Path(configured) if configured else None
+
+
+def get_encoder() -> SentenceEncoder:
+    directory = encoder_dir()
+    device = worker_device()
+    key = (str(directory or "default"), device)
+    with _lock:
+        if key not in _encoders:
+            logger.info("loading sentence encoder %s on %s pid=%s", key[0], device, os.getpid())
+            _encoders[key] = SentenceEncoder(directory, device=device)
+            stats["encoder_loads"] += 1
+        return _encoders[key]
+
+
+def current_encoder_identity() -> str:
+    """Identity of the configured encoder without loading it."""
+    from valuation.engine.embeddings import default_encoder_dir
+
+    return encoder_identity(encoder_dir() or default_encoder_dir())
+
+
+def _remember(cache: OrderedDict, key: str, value: Any, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
+def get_target_gradient(path: Path) -> TargetGradient:
+    from safetensors.torch import load_file
+
+    key = f"{path}:{path.stat().st_mtime_ns}"
+    with _lock:
+        if key not in _targets:
+            tensors = load_file(str(path), device="cpu")
+            n_samples = int(tensors.pop("__n_samples__").item())
+            _remember(_targets, key, TargetGradient(tensors, n_samples), MAX_TARGETS)
+            stats["target_loads"] += 1
+        _targets.move_to_end(key)
+        return _targets[key]
+
+
+def get_proxy(path: Path) -> LinFiKProxy:
+    key = f"{path}:{path.stat().st_mtime_ns}"
+    with _lock:
+        if key not in _proxies:
+            _remember(_proxies, key, LinFiKProxy.load(path), MAX_PROXIES)
+            stats["proxy_loads"] += 1
+        _proxies.move_to_end(key)
+        return _proxies[key]
+
+
+def save_target_gradient(target: TargetGradient, path: Path) -> Path:
+    """Write g_T atomically (temp file, then rename) so a killed task leaves no torn file."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in target.grads.items()}
+    tensors["__n_samples__"] = torch.tensor(target.n_samples, dtype=torch.int64)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def clear() -> None:
+    """Forget everything (tests)."""
+    with _lock:
+        for cache in (_identities, _models, _scorers, _encoders, _targets, _proxies):
+            cache.clear()
+        stats.clear()
