@@ -61,7 +61,7 @@ NAV_SLOTS: tuple[NavSlot, ...] = (
     NavSlot(
         "Purchases",
         "buyer",
-        ("marketplace:purchase_list",),
+        ("payments:order_list", "marketplace:purchase_list"),
         "Subsets you bought, their receipts and downloads.",
     ),
     NavSlot("Admin", "staff", ("admin:index",), "Users, roles and platform records."),

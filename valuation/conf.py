@@ -1,10 +1,12 @@
-"""Valuation settings, each overridable in Django settings under the same name.
+"""Valuation settings: a Django setting of the same name wins, then an environment variable
+of the same name (how a worker process is configured), then the default below.
 
 Read them through ``get(name)`` so tests can override with the ``settings`` fixture.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from django.conf import settings
@@ -48,10 +50,30 @@ DEFAULTS: dict[str, object] = {
 }
 
 
+def _from_env(name: str, default: object) -> object:
+    raw = os.environ[name]
+    if isinstance(default, bool) or default is None:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        return tuple(int(part) for part in raw.split(",") if part.strip())
+    if isinstance(default, dict):
+        return json.loads(raw)
+    return raw
+
+
 def get(name: str):
+    """A Django setting of that name, else the environment variable, else the default."""
     if name not in DEFAULTS:
         raise KeyError(f"unknown valuation setting {name!r}")
-    return getattr(settings, name, DEFAULTS[name])
+    if hasattr(settings, name):
+        return getattr(settings, name)
+    if name in os.environ:
+        return _from_env(name, DEFAULTS[name])
+    return DEFAULTS[name]
 
 
 def model_choices() -> dict[str, str]:

@@ -251,18 +251,17 @@ class _Detector:
             "sample_id", "key"
         ):
             own_keys[sample_id].append(key)
-        keys = {key for values in own_keys.values() for key in values}
+        own_key_rows = SampleBand.objects.filter(sample_id__in=own_ids).values("key")
+        same_version = SampleBand.objects.filter(
+            key__in=own_key_rows, sample__version=self.version, sample__position__lt=last_position
+        )
+        cross = SampleBand.objects.filter(
+            _cross_q(self.listing_id, "sample__"), key__in=own_key_rows
+        )
         hits: dict[int, set[int]] = defaultdict(set)
-        key_list = list(keys)
-        for start in range(0, len(key_list), 900):
-            part = key_list[start : start + 900]
-            same_version = SampleBand.objects.filter(
-                key__in=part, sample__version=self.version, sample__position__lt=last_position
-            )
-            cross = SampleBand.objects.filter(_cross_q(self.listing_id, "sample__"), key__in=part)
-            for queryset in (same_version, cross):
-                for sample_id, key in queryset.values_list("sample_id", "key"):
-                    hits[key].add(sample_id)
+        for queryset in (same_version, cross):
+            for sample_id, key in queryset.values_list("sample_id", "key"):
+                hits[key].add(sample_id)
         candidates_of: dict[int, list[int]] = {}
         wanted: set[int] = set()
         for info in own:

@@ -1,5 +1,5 @@
 """A test URLconf: the real site, plus role-protected test views and stand-ins for the
-marketplace pages that the navigation links to.
+marketplace pages that the navigation links to (payments registers its own pages).
 
 Use with ``@pytest.mark.urls("tests.accounts.urls_for_tests")``.
 """
@@ -88,11 +88,9 @@ marketplace_stubs = (
         path("datasets/mine/", stub("my datasets"), name="provider_datasets"),
         path("browse/", stub("browse"), name="listing_list"),
         path("tasks/", stub("tasks"), name="task_list"),
-        path("purchases/", stub("purchases"), name="purchase_list"),
     ],
     "marketplace",
 )
-payments_stubs = ([path("payouts/", stub("payouts"), name="payouts")], "payments")
 
 urlpatterns = [
     path("test-roles/provider/", provider_page, name="test-provider-page"),
@@ -102,6 +100,5 @@ urlpatterns = [
     path("test-roles/api/buyer/", BuyerApi.as_view(), name="test-buyer-api"),
     path("test-roles/api/staff/", StaffApi.as_view(), name="test-staff-api"),
     path("market/", include(marketplace_stubs)),
-    path("pay/", include(payments_stubs)),
     *site_urlpatterns,
 ]

@@ -103,10 +103,10 @@ def test_nav_urls_and_active_item(client):
 
     assert [(i.label, i.url, i.active) for i in items] == [
         ("My datasets", "/market/datasets/mine/", False),
-        ("Sales & payouts", "/pay/payouts/", False),
+        ("Sales & payouts", "/payments/payouts/", False),
         ("Browse data", "/market/browse/", True),
         ("Target tasks", "/market/tasks/", False),
-        ("Purchases", "/market/purchases/", False),
+        ("Purchases", "/payments/orders/", False),
     ]
 
 

@@ -5,6 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from valuation.engine.alinfik import (
     MIN_LABELS,
@@ -15,9 +16,10 @@ from valuation.engine.alinfik import (
     stratified_selection,
 )
 from valuation.engine.data import Sample
+from valuation.engine.embeddings import SentenceEncoder
 from valuation.engine.exact import ExactLinFiK
 from valuation.engine.metrics import spearman
-from valuation.engine.proxy import LinFiKProxy, TrainConfig
+from valuation.engine.proxy import LinFiKProxy, ProxyFileError, TrainConfig
 
 FAST = TrainConfig(max_epochs=120, patience=20)
 
@@ -239,8 +241,13 @@ def word_pool(tokenizer, n: int, seed: int = 0) -> list[Sample]:
     ]
 
 
+@pytest.fixture(scope="module")
+def minilm() -> SentenceEncoder:
+    return SentenceEncoder()
+
+
 @pytest.mark.slow
-def test_end_to_end_with_exact_linfik_on_tiny_gpt2(tiny_gpt2, tokenizer, target_samples):
+def test_end_to_end_with_exact_linfik_on_tiny_gpt2(minilm, tiny_gpt2, tokenizer, target_samples):
     samples = word_pool(tokenizer, 200)
     scorer = ExactLinFiK(tiny_gpt2.model, tiny_gpt2.tokenizer, max_length=32, batch_size=16)
     target = scorer.target_gradient(target_samples)
@@ -250,15 +257,15 @@ def test_end_to_end_with_exact_linfik_on_tiny_gpt2(tiny_gpt2, tokenizer, target_
         return scorer.score([samples[i] for i in indices], target)
 
     config = TrainConfig(max_epochs=100, patience=20, max_length=32)
-    first = run_alinfik(samples=samples, label_fn=label_fn, label_fraction=0.5,
+    first = run_alinfik(samples=samples, label_fn=label_fn, label_fraction=0.5, encoder=minilm,
                         train_config=config, model_identity=tiny_gpt2.identity)
-    second = run_alinfik(samples=samples, label_fn=label_fn, label_fraction=0.5,
+    second = run_alinfik(samples=samples, label_fn=label_fn, label_fraction=0.5, encoder=minilm,
                          train_config=config, model_identity=tiny_gpt2.identity)
     assert first.scores.tobytes() == second.scores.tobytes()
     np.testing.assert_allclose(first.scores[first.is_exact], exact_all[first.is_exact],
                                rtol=1e-9, atol=0)
     assert first.proxy.metadata.model_identity == tiny_gpt2.identity
-    assert first.proxy.metadata.encoder_identity.startswith("sha256:")
+    assert first.proxy.metadata.encoder_identity == minilm.identity
     assert set(first.fidelity) == {"spearman", "kendall_tau", "precision_at_10pct", "n_holdout"}
     unlabelled = ~first.is_exact
     # LinFiK here depends on which words a sentence uses, which MiniLM partly sees: on 100
@@ -269,16 +276,29 @@ def test_end_to_end_with_exact_linfik_on_tiny_gpt2(tiny_gpt2, tokenizer, target_
 
 
 @pytest.mark.slow
-def test_finetuned_encoder_run_saves_and_reloads(tmp_path):
+def test_finetuned_encoder_run_saves_and_reloads(minilm, tmp_path):
     samples, _, _ = synthetic_pool(60)
-    texts_scores = np.array([len(s.display_text) for s in samples], dtype=np.float64)
+    lengths = np.array([len(s.display_text) for s in samples], dtype=np.float64)
+    digest_before = minilm.weights_digest()
     config = TrainConfig(max_epochs=30, finetune_max_epochs=1, finetune_layers=1, max_length=32)
-    result = run_alinfik(samples=samples, label_fn=RecordingLabels(texts_scores),
-                         label_fraction=0.5, finetune_encoder=True, train_config=config)
+    result = run_alinfik(samples=samples, label_fn=RecordingLabels(lengths), label_fraction=0.5,
+                         encoder=minilm, finetune_encoder=True, train_config=config)
+    assert minilm.weights_digest() == digest_before  # the caller's encoder is not tuned
     metadata = result.proxy.metadata
     assert metadata.encoder_finetuned and metadata.finetuned_layers == 1
-    assert metadata.encoder_identity != metadata.base_encoder_identity
-    loaded = LinFiKProxy.load(result.proxy.save(tmp_path / "ft.safetensors"))
+    assert metadata.encoder_identity.startswith(minilm.identity + "+finetuned:sha256:")
+    assert metadata.base_encoder_identity == minilm.identity
+    path = result.proxy.save(tmp_path / "ft.safetensors")
+    with safe_open(str(path), framework="pt") as handle:
+        encoder_keys = [key for key in handle.keys() if key.startswith("encoder.")]  # noqa: SIM118
+    # Only the tuned last layer travels with the proxy; the rest comes from the base encoder.
+    assert encoder_keys and all(k.startswith("encoder.encoder.layer.5.") for k in encoder_keys)
+    loaded = LinFiKProxy.load(path, encoder=minilm)
+    assert loaded.encoder is not None and loaded.encoder.identity == metadata.encoder_identity
     texts = [s.display_text for s in samples]
     np.testing.assert_array_equal(loaded.predict_texts(texts)[~result.is_exact],
                                   result.scores[~result.is_exact])
+    impostor = minilm.copy()
+    impostor.base_identity = "sha256:other"
+    with pytest.raises(ProxyFileError, match="fine-tuned from encoder"):
+        LinFiKProxy.load(path, encoder=impostor)

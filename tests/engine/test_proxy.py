@@ -28,7 +28,6 @@ from valuation.engine.proxy import (
     TrainConfig,
     feature_statistics,
     pairwise_ranking_loss,
-    train_finetuned,
     train_head,
 )
 
@@ -369,33 +368,3 @@ def test_minilm_encode_rejects_bad_texts(minilm):
         minilm.encode("one string")
     with pytest.raises(TypeError, match="text at index 1 is NoneType"):
         minilm.encode(["ok", None])
-
-
-@pytest.mark.slow
-def test_finetuned_proxy_round_trip_restores_encoder(minilm, tmp_path):
-    texts = SENTENCES * 2
-    y = np.array([len(t) % 7 + 0.1 * i for i, t in enumerate(texts)], dtype=np.float64)
-    digest_before = minilm.weights_digest()
-    config = TrainConfig(finetune_layers=1, finetune_max_epochs=2, max_epochs=20,
-                         batch_size=8, max_length=32)
-    tuned, head, scaler, _ = train_finetuned(minilm, texts[:16], y[:16], texts[16:], y[16:],
-                                             config=config, seed=1)
-    assert minilm.weights_digest() == digest_before  # caller's encoder untouched
-    assert tuned.identity.startswith(minilm.identity + "+finetuned:sha256:")
-    metadata = ProxyMetadata(
-        head=head.config, target_mean=scaler.mean, target_std=scaler.std,
-        encoder_identity=tuned.identity, base_encoder_identity=minilm.identity,
-        finetuned_layers=1, encoder_finetuned=True, max_length=32,
-    )
-    proxy = LinFiKProxy(head, metadata, tuned)
-    path = proxy.save(tmp_path / "tuned.safetensors")
-    with safe_open(str(path), framework="pt") as handle:
-        encoder_keys = [key for key in handle.keys() if key.startswith("encoder.")]  # noqa: SIM118
-    assert encoder_keys and all(k.startswith("encoder.encoder.layer.5.") for k in encoder_keys)
-    loaded = LinFiKProxy.load(path, encoder=minilm)
-    assert loaded.encoder is not None and loaded.encoder.identity == tuned.identity
-    np.testing.assert_array_equal(loaded.predict_texts(SENTENCES), proxy.predict_texts(SENTENCES))
-    impostor = minilm.copy()
-    impostor.base_identity = "sha256:other"
-    with pytest.raises(ProxyFileError, match="fine-tuned from encoder"):
-        LinFiKProxy.load(path, encoder=impostor)

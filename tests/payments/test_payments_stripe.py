@@ -27,6 +27,8 @@ from payments.services.connect import provider_onboarding_link_create
 from payments.services.orders import order_confirm_checkout
 from tests.payments.conftest import WEBHOOK_URL, deliver
 
+pytestmark = pytest.mark.django_db
+
 TRANSFERS = "/v1/transfers"
 REVERSALS = re.compile(r"/v1/transfers/[^/]+/reversals")
 
@@ -481,9 +483,11 @@ def test_a_refund_that_overtakes_checkout_completed_confirms_the_payment_first(
 
     order.refresh_from_db()
     assert (order.status, order.amount_refunded) == ("refunded", 600)
+    # Refunded in full before any transfer ran: the lines are cancelled, nothing is sent.
     assert sorted(PayoutLine.objects.filter(order=order).values_list("status", flat=True)) == [
-        "reversed", "reversed",
+        "cancelled", "cancelled",
     ]
+    assert fake_stripe.calls("POST", TRANSFERS) == []
     assert WebhookEvent.objects.filter(status="processed").count() == 4  # 2 accounts + 2 here
     assert platform_ledger_summary(currency="usd").cash == 0
 

@@ -155,6 +155,15 @@ def wrap_model(
     )
 
 
+def _check_dense(model: torch.nn.Module, path: Path, dtype: torch.dtype) -> None:
+    for name, param in model.named_parameters():
+        if param.dtype != dtype:
+            raise ModelLoadError(
+                f"{path}: parameter {name} loaded as {param.dtype}, not {dtype}; "
+                "valuation needs dense floating-point weights"
+            )
+
+
 def load_model(
     source: str | os.PathLike[str],
     *,
@@ -170,6 +179,12 @@ def load_model(
         directory, extra = str(path.parent), {"gguf_file": path.name}
     else:
         directory, extra = str(path), {}
+    model_extra = dict(extra)
+    if path.is_file():
+        from transformers import GgufConfig
+
+        # Gradients need dense weights: never keep GGUF blocks packed (GgufLinear).
+        model_extra["quantization_config"] = GgufConfig(gguf_file=path.name, dequantize=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, **extra)
         # Eager attention: SDPA has no forward-mode AD kernel on CPU.
@@ -178,10 +193,11 @@ def load_model(
             local_files_only=True,
             attn_implementation="eager",
             dtype=dtype_,
-            **extra,
+            **model_extra,
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"cannot load model from {path}: {exc}") from exc
+    _check_dense(model, path, dtype_)
     model = prepare_model(model, device_, dtype_)
     name = SMOLLM2_NAME if str(source) == SMOLLM2_NAME else path.name
     return LoadedModel(

@@ -8,7 +8,6 @@ and reproduce its scores.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -213,6 +212,19 @@ def _validation_key(predicted: np.ndarray, target: np.ndarray) -> tuple[float, f
     return (-math.inf if math.isnan(rho) else rho, -mse)
 
 
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of what training can change: trainable parameters and buffers.
+
+    Frozen encoder weights are skipped, which keeps early stopping cheap when only the
+    last layers of a 22M-parameter encoder are tuned.
+    """
+    return {
+        name: tensor.detach().clone()
+        for name, tensor in module.state_dict(keep_vars=True).items()
+        if not isinstance(tensor, nn.Parameter) or tensor.requires_grad
+    }
+
+
 def _fit(
     *,
     trainable: nn.Module,
@@ -238,7 +250,7 @@ def _fit(
     if keep_start_if_best:
         trainable.eval()
         best_key = _validation_key(predict_validation(), val_targets)
-    best_state = copy.deepcopy(trainable.state_dict())
+    best_state = _snapshot(trainable)
     best_epoch, epoch = -1, -1
     for epoch in range(max_epochs):
         trainable.train()
@@ -258,10 +270,10 @@ def _fit(
         key = _validation_key(predict_validation(), val_targets)
         if key > best_key:
             best_key, best_epoch = key, epoch
-            best_state = copy.deepcopy(trainable.state_dict())
+            best_state = _snapshot(trainable)
         elif epoch - best_epoch >= patience:
             break
-    trainable.load_state_dict(best_state)
+    trainable.load_state_dict(best_state, strict=False)
     trainable.eval()
     return TrainingReport(
         best_epoch=best_epoch,

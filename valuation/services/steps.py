@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from valuation import conf
@@ -267,6 +267,17 @@ def steps_interrupted_on_this_host() -> list[ValuationChunk]:
         worker__startswith=f"{host}:",
     ).order_by("id")
     return [chunk for chunk in candidates if attempt_is_dead(chunk.worker)]
+
+
+def jobs_planned_not_dispatched() -> list[int]:
+    """Running jobs whose plan is done but whose canvas was never sent (the worker died
+    between the two)."""
+    return list(
+        ValuationJob.objects.filter(status=ValuationJob.Status.RUNNING, planned=True)
+        .exclude(dispatched_round=models.F("round"))
+        .filter(chunks__stage=ValuationChunk.Stage.PLAN, chunks__status=ValuationChunk.Status.DONE)
+        .values_list("id", flat=True)
+    )
 
 
 def readable_error(exc: BaseException) -> str:

@@ -16,18 +16,17 @@ Stage = ValuationChunk.Stage
 OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
 
 
-def _plan_and_dispatch(*, chunk: ValuationChunk) -> None:
-    pipeline.job_plan(job_id=chunk.job_id)
-    job_dispatch(job_id=chunk.job_id)
-
-
 @shared_task(name="valuation.tasks.orchestration.job_run", **OPTIONS)
 def job_run(self, job_id: int) -> str:
-    """Plan the job (once) and send its canvas for the steps not done yet."""
-    outcome = run_step(self, job_id=job_id, stage=Stage.PLAN, index=0, work=_plan_and_dispatch)
-    if outcome == steps.SKIP_DONE:  # a retry: planned already, dispatch what is left
+    """Plan the job (once), then send its canvas for the steps not done yet."""
+    outcome = run_step(self, job_id=job_id, stage=Stage.PLAN, index=0, work=_plan)
+    if outcome in ("done", steps.SKIP_DONE):  # SKIP_DONE: a retry, or a redelivery
         job_dispatch(job_id=job_id)
     return outcome
+
+
+def _plan(*, chunk: ValuationChunk) -> None:
+    pipeline.job_plan(job_id=chunk.job_id)
 
 
 @shared_task(name="valuation.tasks.orchestration.finalise", **OPTIONS)
@@ -46,4 +45,8 @@ def recover_interrupted(self) -> int:
         logger.warning("re-sending job %s %s#%s (worker %s died)",
                        chunk.job_id, chunk.stage, chunk.index, chunk.worker)
         signature(chunk.redelivery, app=self.app).apply_async()
-    return len(chunks)
+    undispatched = steps.jobs_planned_not_dispatched()
+    for job_id in undispatched:
+        logger.warning("job %s was planned but its canvas was never sent; sending it", job_id)
+        job_run.apply_async(args=(job_id,))
+    return len(chunks) + len(undispatched)
