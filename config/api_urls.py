@@ -4,4 +4,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("accounts/", include("accounts.api_urls")),
+    path("marketplace/", include("marketplace.api.urls")),
+    path("payments/", include("payments.api_urls")),
 ]

@@ -122,11 +122,21 @@ class Context:
         return self.scale.name == "quick"
 
 
+def quiet_libraries() -> None:
+    """No per-save progress bars from transformers in the experiment logs."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def make_context(quick: bool) -> Context:
     scale = QUICK if quick else FULL
     base = Path(os.environ.get("EXPERIMENTS_ROOT", REPO_ROOT / "var" / "experiments"))
     root = base / scale.name
-    figures = Path(os.environ.get("EXPERIMENTS_FIGURES", root / "figures" if quick else DOCS_FIGURES))
+    figures = Path(
+        os.environ.get("EXPERIMENTS_FIGURES", root / "figures" if quick else DOCS_FIGURES)
+    )
     for folder in (root, figures):
         folder.mkdir(parents=True, exist_ok=True)
     return Context(scale, Paths(root, figures))
@@ -207,8 +217,19 @@ def load_pool(scale: Scale) -> Pool:
     return Pool(samples, np.array(datasets), np.array(backdoor), np.array(quality))
 
 
-def load_targets(name: str) -> list[Sample]:
-    return read_samples(DEMO_DIR / "data" / "targets" / f"{name}.jsonl")
+TARGET_SPLITS = ("valuation", "test", "all")
+
+
+def load_targets(name: str, split: str = "valuation") -> list[Sample]:
+    """A buyer's target samples: the valuation half (even rows) gives g_T, the test half
+    (odd rows) measures the trained models, so selection is never judged on the samples
+    that chose it."""
+    if split not in TARGET_SPLITS:
+        raise ValueError(f"unknown target split {split!r}; use one of {TARGET_SPLITS}")
+    samples = read_samples(DEMO_DIR / "data" / "targets" / f"{name}.jsonl")
+    if split == "all":
+        return samples
+    return samples[0::2] if split == "valuation" else samples[1::2]
 
 
 # ----- results --------------------------------------------------------------------------------
@@ -217,7 +238,13 @@ def load_targets(name: str) -> list[Sample]:
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):
-            return "n/a" if np.isnan(value) else f"{value:.3g}" if abs(value) < 1e-2 else f"{value:.3f}"
+            return (
+                "n/a"
+                if np.isnan(value)
+                else f"{value:.3g}"
+                if abs(value) < 1e-2
+                else f"{value:.3f}"
+            )
         return str(value)
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -282,13 +309,21 @@ class Timer:
         self.seconds = time.perf_counter() - self.started
 
 
-def run_main(description: str, run: Callable[[Context], dict[str, Any]]) -> None:
-    """Command line shared by the experiment modules: ``[--quick]``."""
+def run_main(
+    description: str,
+    run: Callable[..., dict[str, Any]],
+    options: Sequence[tuple[str, dict[str, Any]]] = (),
+) -> None:
+    """Command line shared by the experiment modules: ``[--quick]`` plus ``options``,
+    passed to ``run(ctx, **options)`` by their argparse destination."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="tiny scale, for development")
-    args = parser.parse_args()
+    for flag, spec in options:
+        parser.add_argument(flag, **spec)
+    args = vars(parser.parse_args())
     configure_threads()
-    ctx = make_context(args.quick)
+    quiet_libraries()
+    ctx = make_context(args.pop("quick"))
     with Timer() as timer:
-        run(ctx)
+        run(ctx, **args)
     print(f"done in {timer.seconds:.0f} s; results under {ctx.paths.results}")

@@ -28,7 +28,7 @@ SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """Byte-level BPE trained on the pool; every text starts with <bos> so its first token counts."""
+    """Byte-level BPE trained on the pool; texts start with <bos> so their first token counts."""
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
@@ -166,7 +166,9 @@ def train(
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=schedule.peak_lr, betas=(0.9, 0.95),
+        model.parameters(),
+        lr=schedule.peak_lr,
+        betas=(0.9, 0.95),
         weight_decay=schedule.weight_decay,
     )
     log, queue, wanted = TrainLog(), [], set(eval_steps)
@@ -190,7 +192,7 @@ def train(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         log.steps.append(step)
-        log.train_loss.append(float(loss))
+        log.train_loss.append(loss.item())
     model.eval()
     return log
 
@@ -203,3 +205,64 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     kernel = np.ones(window) / window
     head = np.cumsum(values[: window - 1]) / np.arange(1, window)
     return np.concatenate([head, np.convolve(values, kernel, mode="valid")])
+
+
+# ----- continued training from the scoring checkpoint ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Training on a chosen subset, starting from the scoring checkpoint with fresh AdamW."""
+
+    steps: int
+    batch_size: int
+    peak_lr: float
+    warmup: int
+    eval_every: int
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.steps, self.peak_lr, warmup=self.warmup)
+
+    def eval_steps(self) -> list[int]:
+        return list(range(0, self.steps + 1, self.eval_every))
+
+
+CONTINUATION = {
+    "full": Continuation(steps=100, batch_size=16, peak_lr=1e-3, warmup=10, eval_every=10),
+    "quick": Continuation(steps=6, batch_size=4, peak_lr=1e-3, warmup=1, eval_every=2),
+}
+
+
+def continue_training(
+    ctx: Context,
+    samples: Sequence[Sample],
+    eval_sets: dict[str, Sequence[Sample]],
+    seed: int,
+    config: Continuation | None = None,
+) -> dict[str, Any]:
+    """Train a copy of the scoring checkpoint on ``samples``; target losses along the way."""
+    loaded = load_checkpoint(ctx.paths.checkpoint(ctx.scale.score_step))
+    model, tokenizer = loaded.model, loaded.tokenizer
+    model.set_attn_implementation("sdpa")  # faster; scoring elsewhere uses eager (for JVP)
+    pad = tokenizer.pad_token_id
+    data = tokenize(samples, tokenizer, ctx.scale)
+    sets = {name: tokenize(rows, tokenizer, ctx.scale) for name, rows in eval_sets.items()}
+    losses: dict[str, list[float]] = {name: [] for name in sets}
+
+    def evaluate(current: torch.nn.Module) -> float:
+        for name, rows in sets.items():
+            losses[name].append(mean_loss(current, rows, pad))
+        return losses[next(iter(sets))][-1]
+
+    config = config or CONTINUATION[ctx.scale.name]
+    log = train(
+        model,
+        data,
+        config.schedule(),
+        batch_size=config.batch_size,
+        pad_id=pad,
+        seed=seed,
+        evaluate=evaluate,
+        eval_steps=config.eval_steps(),
+    )
+    return {"eval_steps": log.eval_steps, "losses": losses, "train_loss": log.train_loss}

@@ -1,14 +1,18 @@
 """Payment settings, each with a default so the app runs with nothing configured.
 
-Optional settings read here (none is required): PLATFORM_FEE_BPS, QUOTE_TTL_MINUTES,
-PAYMENTS_MAX_TRANSFER_ATTEMPTS, PAYMENTS_MAX_WEBHOOK_ATTEMPTS, STRIPE_MAX_NETWORK_RETRIES.
+Optional settings read here (none is required): PLATFORM_FEE_BPS, PRICING_VALUE_RATE,
+QUOTE_TTL_MINUTES, PAYMENTS_MAX_TRANSFER_ATTEMPTS, PAYMENTS_MAX_WEBHOOK_ATTEMPTS,
+STRIPE_MAX_NETWORK_RETRIES (read by payments.gateways).
 """
 
 from datetime import timedelta
+from fractions import Fraction
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-DEFAULT_FEE_BPS = 2000  # 20 % platform fee
+DEFAULT_FEE_BPS = 1500  # 15 % platform fee
+DEFAULT_VALUE_RATE = "0"  # minor units per 1.0 of LinFiK value; 0 prices at the floors only
 DEFAULT_QUOTE_TTL_MINUTES = 30
 DEFAULT_MAX_TRANSFER_ATTEMPTS = 5
 DEFAULT_MAX_WEBHOOK_ATTEMPTS = 5
@@ -16,6 +20,20 @@ DEFAULT_MAX_WEBHOOK_ATTEMPTS = 5
 
 def platform_fee_bps() -> int:
     return int(getattr(settings, "PLATFORM_FEE_BPS", DEFAULT_FEE_BPS))
+
+
+def value_rate() -> Fraction:
+    """PRICING_VALUE_RATE as an exact fraction ("40", "7/2"); floats are not accepted."""
+    raw = str(getattr(settings, "PRICING_VALUE_RATE", DEFAULT_VALUE_RATE))
+    try:
+        rate = Fraction(raw)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise ImproperlyConfigured(
+            f"PRICING_VALUE_RATE must be an exact fraction, got {raw!r}"
+        ) from exc
+    if rate < 0:
+        raise ImproperlyConfigured(f"PRICING_VALUE_RATE must not be negative, got {raw!r}")
+    return rate
 
 
 def platform_currency() -> str:

@@ -237,7 +237,9 @@ class Quote(models.Model):
     model_identity = models.CharField(max_length=255)
     target_set_hash = models.CharField(max_length=128)
     valuation_method = models.CharField(max_length=32)
-    fidelity = models.CharField(max_length=64)
+    fidelity = models.JSONField(
+        default=dict, blank=True, help_text="Proxy fidelity on held-out exact labels."
+    )
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)

@@ -13,7 +13,9 @@ urlpatterns = [
     path("orders/<int:order_id>/success/", views.checkout_success, name="checkout_success"),
     path("orders/<int:order_id>/test-checkout/", views.test_checkout, name="test_checkout"),
     path(
-        "orders/<int:order_id>/test-checkout/pay/", views.test_checkout_pay, name="test_checkout_pay"
+        "orders/<int:order_id>/test-checkout/pay/",
+        views.test_checkout_pay,
+        name="test_checkout_pay",
     ),
     path("quotes/<int:quote_id>/", views.quote_detail, name="quote_detail"),
     path("quotes/<int:quote_id>/accept/", views.quote_accept, name="quote_accept"),

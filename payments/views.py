@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from core.permissions import role_required
 from payments import conf
+from payments.charts import platform_revenue_chart, provider_earnings_chart
 from payments.errors import GatewayNotConfiguredError, PaymentsError, WebhookPayloadError
 from payments.gateways import gateway_is_test_mode
 from payments.gateways.base import GatewayError
@@ -185,8 +186,13 @@ def test_checkout_pay(request: HttpRequest, order_id: int) -> HttpResponse:
 @require_safe
 @role_required("provider")
 def payouts(request: HttpRequest) -> HttpResponse:
-    report = provider_report(provider=request.user, currency=conf.platform_currency())
-    context = {"report": report, "test_mode": gateway_is_test_mode()}
+    currency = conf.platform_currency()
+    report = provider_report(provider=request.user, currency=currency)
+    context = {
+        "report": report,
+        "chart": provider_earnings_chart(report.periods, currency=currency),
+        "test_mode": gateway_is_test_mode(),
+    }
     return render(request, "payments/payouts.html", context)
 
 
@@ -250,5 +256,7 @@ def connect_return(request: HttpRequest) -> HttpResponse:
 @require_safe
 @role_required("staff")
 def revenue(request: HttpRequest) -> HttpResponse:
-    report = platform_revenue_report(currency=conf.platform_currency())
-    return render(request, "payments/revenue.html", {"report": report})
+    currency = conf.platform_currency()
+    report = platform_revenue_report(currency=currency)
+    chart = platform_revenue_chart(report.periods, currency=currency)
+    return render(request, "payments/revenue.html", {"report": report, "chart": chart})

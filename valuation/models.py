@@ -143,9 +143,6 @@ class ValuationChunk(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the attempt.")
-    redelivery = models.JSONField(
-        null=True, blank=True, help_text="The running task's signature, to re-send it."
-    )
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

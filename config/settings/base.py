@@ -149,6 +149,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     else {
         # Above the longest chunk of model work, so a slow chunk is not redelivered mid-run.
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=4 * 3600),
+        # How often a worker requeues messages whose worker died (interval x throttle seconds).
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
     }
 )
 # Results are needed by canvas chords (the valuation pipeline); business results live in

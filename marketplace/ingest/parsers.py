@@ -106,7 +106,7 @@ class JsonlParser(Parser):
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
                 message = f"line {number}: bad JSON: {exc.msg} (column {exc.colno})"
                 yield RawRow(number, None, [RowError(number, "bad_json", message)])

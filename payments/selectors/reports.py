@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 
 from payments.models import (
     LedgerAccount,
@@ -37,6 +37,7 @@ from payments.selectors.ledger import (
 
 TxnKind = LedgerTransaction.Kind
 SOLD = (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED, Order.Status.REFUNDED)
+PURCHASE_ROWS_SHOWN = 200  # on the page; the CSV export has every row
 
 
 # --- Buyers ---------------------------------------------------------------------------------
@@ -83,15 +84,6 @@ def order_receipt_lines(*, order: Order) -> list[ReceiptLine]:
         )
         for row in rows
     ]
-
-
-def entitled_sample_refs(*, buyer: AbstractBaseUser) -> set[str]:
-    """Every sample the buyer may download: lines of orders with a live entitlement."""
-    return set(
-        OrderLine.objects.filter(
-            order__entitlement__buyer=buyer, order__entitlement__revoked_at__isnull=True
-        ).values_list("sample_ref", flat=True)
-    )
 
 
 # --- Providers ------------------------------------------------------------------------------
@@ -144,7 +136,6 @@ class ProviderReport:
     payouts: list[ProviderPayout]
     account: ProviderAccount | None
     gross: int = 0
-    chart: dict = field(default_factory=dict)
 
     @property
     def fees(self) -> int:
@@ -186,7 +177,9 @@ def provider_periods(
 
 def provider_dataset_rows(*, provider: AbstractBaseUser, currency: str) -> list[DatasetRow]:
     rows = (
-        OrderLine.objects.filter(provider=provider, order__currency=currency, order__status__in=SOLD)
+        OrderLine.objects.filter(
+            provider=provider, order__currency=currency, order__status__in=SOLD
+        )
         .values("dataset_version_ref", "listing_ref")
         .annotate(samples=Count("pk"), gross=Sum("price"), earned=Sum("payout"))
         .order_by("dataset_version_ref")
@@ -203,22 +196,31 @@ def provider_dataset_rows(*, provider: AbstractBaseUser, currency: str) -> list[
     ]
 
 
-def provider_purchase_rows(*, provider: AbstractBaseUser, currency: str) -> list[PurchaseRow]:
-    lines = list(
+def _payout_lines_with_sales(*, provider: AbstractBaseUser, currency: str) -> QuerySet[PayoutLine]:
+    """The provider's payout lines, newest first, annotated with the sale they come from:
+    ``gross`` (the buyer's price of the provider's samples) and ``samples``."""
+    sales = OrderLine.objects.filter(order=OuterRef("order_id"), provider=OuterRef("provider_id"))
+    return (
         PayoutLine.objects.filter(provider=provider, currency=currency)
         .select_related("order")
+        .annotate(
+            gross=Coalesce(Subquery(sales.values("order").annotate(t=Sum("price")).values("t")), 0),
+            samples=Coalesce(
+                Subquery(sales.values("order").annotate(n=Count("pk")).values("n")), 0
+            ),
+        )
         .order_by("-created_at", "-pk")
     )
-    gross = {
-        row["order_id"]: (int(row["gross"] or 0), row["samples"])
-        for row in OrderLine.objects.filter(provider=provider, order__in=[li.order_id for li in lines])
-        .values("order_id")
-        .annotate(gross=Sum("price"), samples=Count("pk"))
-    }
+
+
+def provider_purchase_rows(
+    *, provider: AbstractBaseUser, currency: str, limit: int | None = None
+) -> list[PurchaseRow]:
+    lines = _payout_lines_with_sales(provider=provider, currency=currency)
+    if limit is not None:
+        lines = lines[:limit]
     return [
-        PurchaseRow(line=line, gross=gross.get(line.order_id, (0, 0))[0],
-                    samples=gross.get(line.order_id, (0, 0))[1])
-        for line in lines
+        PurchaseRow(line=line, gross=int(line.gross), samples=int(line.samples)) for line in lines
     ]
 
 
@@ -230,51 +232,43 @@ def provider_report(*, provider: AbstractBaseUser, currency: str) -> ProviderRep
         summary=provider_ledger_summary(provider=provider, currency=currency),
         periods=periods,
         datasets=datasets,
-        purchases=provider_purchase_rows(provider=provider, currency=currency),
+        purchases=provider_purchase_rows(
+            provider=provider, currency=currency, limit=PURCHASE_ROWS_SHOWN
+        ),
         payouts=list(ProviderPayout.objects.filter(provider=provider).order_by("-pk")),
         account=ProviderAccount.objects.filter(provider=provider).first(),
         gross=sum(row.gross for row in datasets),
-        chart=earnings_chart_data(periods),
-    )
-
-
-def chart_data(labels: list[str], series: dict[str, list[int]]) -> dict:
-    """The JSON island a chart reads: labels and named series of minor-unit amounts."""
-    return {
-        "labels": labels,
-        "series": [{"label": name, "data": data} for name, data in series.items()],
-    }
-
-
-def earnings_chart_data(periods: list[PeriodRow]) -> dict:
-    """Month by month: net earnings and net transfers."""
-    return chart_data(
-        [row.period.strftime("%Y-%m") for row in periods],
-        {
-            "Earnings (net of refunds)": [row.net for row in periods],
-            "Transferred to Stripe": [row.transferred - row.reversed for row in periods],
-        },
     )
 
 
 CSV_HEADER = (
-    "order_id", "paid_at", "currency", "samples", "gross", "fees", "earned", "refunded",
-    "status", "transferred_amount", "stripe_transfer_id", "last_error",
+    "order_id",
+    "paid_at",
+    "currency",
+    "samples",
+    "gross",
+    "fees",
+    "earned",
+    "refunded",
+    "status",
+    "transferred_amount",
+    "stripe_transfer_id",
+    "last_error",
 )
 
 
 def provider_payout_csv_rows(*, provider: AbstractBaseUser, currency: str) -> Iterator[tuple]:
     """One row per sale (payout line), newest first, for the streamed CSV export."""
     yield CSV_HEADER
-    for row in provider_purchase_rows(provider=provider, currency=currency):
-        line = row.line
+    lines = _payout_lines_with_sales(provider=provider, currency=currency)
+    for line in lines.iterator(chunk_size=500):
         yield (
             line.order_id,
             line.order.paid_at.isoformat() if line.order.paid_at else "",
             line.currency,
-            row.samples,
-            row.gross,
-            row.fees,
+            int(line.samples),
+            int(line.gross),
+            int(line.gross) - line.amount,
             line.amount,
             line.amount_refunded,
             line.status,
@@ -309,12 +303,14 @@ class RevenueReport:
     failed_payout_lines: list[PayoutLine]
     failed_events: list[WebhookEvent]
     recent_orders: list[Order]
-    chart: dict
 
 
 def platform_revenue_report(*, currency: str) -> RevenueReport:
-    accounts = {LedgerAccount.Kind.PLATFORM_FEE_REVENUE, LedgerAccount.Kind.FEE_REFUNDS,
-                LedgerAccount.Kind.PLATFORM_CASH}
+    accounts = {
+        LedgerAccount.Kind.PLATFORM_FEE_REVENUE,
+        LedgerAccount.Kind.FEE_REFUNDS,
+        LedgerAccount.Kind.PLATFORM_CASH,
+    }
     rows = (
         LedgerEntry.objects.filter(currency=currency, account__kind__in=accounts)
         .annotate(period=TruncMonth("transaction__posted_at"))
@@ -336,8 +332,13 @@ def platform_revenue_report(*, currency: str) -> RevenueReport:
         elif row["transaction__kind"] == TxnKind.REFUND:
             kinds["refunds"] -= total
     periods = [
-        RevenueRow(period=period, fee_revenue=k["fee_revenue"], fees_refunded=k["fees_refunded"],
-                   buyer_payments=k["buyer_payments"], refunds=k["refunds"])
+        RevenueRow(
+            period=period,
+            fee_revenue=k["fee_revenue"],
+            fees_refunded=k["fees_refunded"],
+            buyer_payments=k["buyer_payments"],
+            refunds=k["refunds"],
+        )
         for period, k in sorted(by_period.items())
     ]
     return RevenueReport(
@@ -346,15 +347,10 @@ def platform_revenue_report(*, currency: str) -> RevenueReport:
         periods=periods,
         balanced=ledger_is_balanced(),
         failed_payout_lines=list(
-            PayoutLine.objects.filter(status=PayoutLine.Status.FAILED).select_related("provider")[:50]
+            PayoutLine.objects.filter(status=PayoutLine.Status.FAILED).select_related("provider")[
+                :50
+            ]
         ),
         failed_events=list(WebhookEvent.objects.filter(status=WebhookEvent.Status.FAILED)[:50]),
         recent_orders=list(Order.objects.select_related("buyer").order_by("-pk")[:20]),
-        chart=chart_data(
-            [row.period.strftime("%Y-%m") for row in periods],
-            {
-                "Fee revenue (net of refunds)": [row.net for row in periods],
-                "Buyer payments (net of refunds)": [row.buyer_payments - row.refunds for row in periods],
-            },
-        ),
     )

@@ -153,6 +153,10 @@ def order_confirm_checkout(*, session_id: str) -> Order:
     """
     state = get_gateway().checkout_fetch(session_id=session_id)
     order = Order.objects.filter(checkout_session_id=session_id).first()
+    if order is None and state.order_ref.isdigit():
+        # The session was created but saving its id was lost (crash, rollback): the
+        # metadata names the order, which must not have another session.
+        order = Order.objects.filter(pk=int(state.order_ref), checkout_session_id=None).first()
     if order is None:
         raise PaymentMismatchError(f"no order has checkout session {session_id!r}")
     if state.order_ref and state.order_ref != str(order.pk):
@@ -195,9 +199,12 @@ def order_mark_paid(*, order_id: int, payment: CheckoutState, now: datetime | No
 
     order.status = Order.Status.PAID
     order.paid_at = now
+    order.checkout_session_id = payment.session_id
     order.payment_intent_id = payment.payment_intent_id
     order.charge_id = payment.charge_id
-    order.save(update_fields=["status", "paid_at", "payment_intent_id", "charge_id"])
+    order.save(
+        update_fields=["status", "paid_at", "checkout_session_id", "payment_intent_id", "charge_id"]
+    )
     Entitlement.objects.create(buyer_id=order.buyer_id, order=order, granted_at=now)
     lines = _payout_lines_create(order)
     _post_payment_ledger(order, lines, now)

@@ -7,10 +7,12 @@ describing the valuation that produced the values). Nothing here reads their mod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -31,19 +33,20 @@ class ValuationMeta:
 
     job_ref: the valuation job's id; model_identity: the model (name and revision or
     weights hash) whose gradients were used; target_set_hash: hash of the buyer's target set;
-    method: "linfik" or "alinfik"; fidelity: e.g. the proxy's fidelity on held-out data or
-    "exact"; target_task_ref: the buyer's target task id, if any.
+    method: "linfik" or "alinfik"; fidelity: the proxy's agreement with exact labels on
+    held-out samples (JSON-safe dict, e.g. {"spearman": 0.93}; empty for exact LinFiK);
+    target_task_ref: the buyer's target task id, if any.
     """
 
     job_ref: str
     model_identity: str
     target_set_hash: str
     method: str
-    fidelity: str
+    fidelity: Mapping[str, Any] = field(default_factory=dict)
     target_task_ref: str = ""
 
     def validate(self) -> None:
-        for name in ("job_ref", "model_identity", "target_set_hash", "fidelity"):
+        for name in ("job_ref", "model_identity", "target_set_hash"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise QuoteError(f"valuation_meta.{name} must be a non-empty string, got {value!r}")
@@ -53,12 +56,19 @@ class ValuationMeta:
             )
         if not isinstance(self.target_task_ref, str):
             raise QuoteError("valuation_meta.target_task_ref must be a string")
+        if not isinstance(self.fidelity, Mapping):
+            raise QuoteError(
+                f"valuation_meta.fidelity must be a mapping, got {type(self.fidelity).__name__}"
+            )
+        try:
+            json.dumps(dict(self.fidelity), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise QuoteError(f"valuation_meta.fidelity must be JSON-safe: {exc}") from exc
         limits = {
             "job_ref": 64,
             "target_task_ref": 64,
             "model_identity": 255,
             "target_set_hash": 128,
-            "fidelity": 64,
         }
         for name, limit in limits.items():
             if len(getattr(self, name)) > limit:
@@ -131,7 +141,7 @@ def quote_create(
         model_identity=valuation_meta.model_identity,
         target_set_hash=valuation_meta.target_set_hash,
         valuation_method=valuation_meta.method,
-        fidelity=valuation_meta.fidelity,
+        fidelity=dict(valuation_meta.fidelity),
         created_at=now,
         expires_at=now + ttl,
     )
@@ -162,3 +172,93 @@ def _pricing_code(exc: pricing.PricingError) -> str:
         pricing.MixedCurrencyError: "mixed_currency",
         pricing.NoPayableSamplesError: "no_payable_samples",
     }.get(type(exc), "pricing_input")
+
+
+def quote_create_for_job(
+    *,
+    buyer: AbstractBaseUser,
+    job_id: int,
+    sample_ids: Sequence[int],
+    value_rate: int | Fraction = 0,
+    include_non_positive: bool = False,
+    now: datetime | None = None,
+) -> Quote:
+    """Quote the buyer's chosen samples at the values a finished valuation job gave them.
+
+    Reads the job and its scores (valuation) and the samples' listings (marketplace), then
+    calls ``quote_create``. Only sellable samples can be quoted (current ready version of a
+    published listing); duplicates are passed on and left out by the pricing rules.
+    """
+    from marketplace.selectors import sellable_samples
+    from valuation.models import ValuationJob
+    from valuation.selectors import job_scores
+
+    job = ValuationJob.objects.filter(pk=job_id, buyer=buyer).first()
+    if job is None:
+        raise NotAllowedError(f"valuation job {job_id} does not exist or is not yours")
+    if job.status != ValuationJob.Status.SUCCEEDED:
+        raise QuoteError(f"valuation job {job_id} is {job.status}; only finished jobs are quoted")
+    wanted = sorted({int(pk) for pk in sample_ids})
+    if not wanted:
+        raise QuoteError("choose at least one sample to quote", code="empty_subset")
+    scores = {
+        score.sample_id: score
+        for score in job_scores(job=job)
+        .filter(sample_id__in=wanted)
+        .select_related("sample", "sample__version__listing")
+    }
+    unscored = [pk for pk in wanted if pk not in scores]
+    if unscored:
+        raise QuoteError(
+            f"samples {_ids(unscored)} were not valued by job {job_id}", code="not_valued"
+        )
+    sellable = set(sellable_samples().filter(pk__in=wanted).values_list("pk", flat=True)) | {
+        pk for pk, score in scores.items() if score.sample.duplicate_of_id is not None
+    }
+    unsellable = [pk for pk in wanted if pk not in sellable]
+    if unsellable:
+        raise QuoteError(
+            f"samples {_ids(unsellable)} are not for sale (listing unpublished or taken "
+            "down, or not its current version)",
+            code="not_for_sale",
+        )
+    samples, terms = [], {}
+    for pk in wanted:
+        sample = scores[pk].sample
+        listing = sample.version.listing
+        samples.append(
+            pricing.CandidateSample(
+                sample_id=str(pk),
+                provider_id=str(listing.provider_id),
+                listing_id=str(listing.pk),
+                dataset_version_id=str(sample.version_id),
+                token_count=sample.token_count,
+                value=scores[pk].score,
+                is_duplicate=sample.duplicate_of_id is not None,
+            )
+        )
+        terms[listing.pk] = pricing.ListingTerms(
+            str(listing.pk), listing.floor_price_per_1k_tokens, listing.currency
+        )
+    meta = ValuationMeta(
+        job_ref=str(job.pk),
+        model_identity=job.model_identity or job.model_spec,
+        target_set_hash=job.target_set_hash,
+        method=job.method,
+        fidelity=dict(job.fidelity or {}),
+        target_task_ref=str(job.task_id),
+    )
+    return quote_create(
+        buyer=buyer,
+        samples_with_values=samples,
+        listing_terms=list(terms.values()),
+        valuation_meta=meta,
+        value_rate=value_rate,
+        include_non_positive=include_non_positive,
+        now=now,
+    )
+
+
+def _ids(ids: list[int], limit: int = 10) -> str:
+    shown = ", ".join(str(pk) for pk in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")

@@ -66,7 +66,8 @@ def order_refund_record(
         raise PaymentMismatchError(f"order {order_id}: refunded amount must be an int")
     if cumulative_refunded > order.total:
         raise PaymentMismatchError(
-            f"order {order_id}: refunded amount {cumulative_refunded} exceeds the total {order.total}"
+            f"order {order_id}: refunded amount {cumulative_refunded} "
+            f"exceeds the total {order.total}"
         )
     if cumulative_refunded <= order.amount_refunded:
         return None

@@ -24,6 +24,16 @@ from valuation.engine.proxy import LinFiKProxy, ProxyFileError, TrainConfig
 FAST = TrainConfig(max_epochs=120, patience=20)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These tiny models run fastest on one thread; on a shared, busy machine extra
+    threads mostly spin (measured 4-20x slower). Restored after each test."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def synthetic_pool(n: int, seed: int = 0, dim: int = 24):
     """Samples, unit embeddings from 3 latent factors, and a learnable LinFiK-like score."""
     rng = np.random.default_rng(seed)
@@ -75,6 +85,16 @@ def test_selection_covers_small_strata_and_is_seeded():
     assert Counter(strata[i] for i in chosen) == {"big": 4, "tiny": 1}
     np.testing.assert_array_equal(chosen, stratified_selection(strata, 0.05, seed=3))
     assert not np.array_equal(chosen, stratified_selection(strata, 0.05, seed=4))
+
+
+def test_larger_fractions_keep_the_labels_of_smaller_ones():
+    strata = [f"d{i % 4}" for i in range(1000)]
+    previous: set[int] = set()
+    for fraction in (0.01, 0.05, 0.1, 0.2):
+        chosen = set(stratified_selection(strata, fraction, seed=11).tolist())
+        assert len(chosen) == round(fraction * 1000)
+        assert previous <= chosen
+        previous = chosen
 
 
 def test_selection_with_fewer_labels_than_strata_covers_the_largest():

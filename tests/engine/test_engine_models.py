@@ -112,21 +112,33 @@ def test_device_and_dtype_resolution() -> None:
 
 
 @pytest.mark.slow
-def test_smollm2_loads_and_fast_path_matches_vmap() -> None:
-    loaded = load_model("smollm2-135m", device="cpu")
+def test_smollm2_loads_cached_and_fast_path_matches_vmap(tmp_path: Path) -> None:
+    # float64: in float32 every exact method (loop included) is off by ~3e-4 relative here.
+    loaded = load_model("smollm2-135m", device="cpu", dtype="float64", cache_dir=tmp_path)
     assert type(loaded.model).__name__ == "LlamaForCausalLM"
+    assert all(type(m).__name__ != "GgufLinear" for m in loaded.model.modules())
     assert loaded.n_params == 134_515_008
     assert loaded.identity == "sha256:" + models._sha256_files([models.smollm2_path()])
+    (cache,) = tmp_path.iterdir()
+    assert (cache / "model.safetensors").is_file() and cache.name == loaded.identity[7:39]
+
+    again = load_model("smollm2-135m", device="cpu", dtype="float64", cache_dir=tmp_path)
+    assert again.identity == loaded.identity and [p.name for p in tmp_path.iterdir()] == [
+        cache.name
+    ]
+    text = "The capital of France is Paris."
+    assert again.tokenizer(text).input_ids == loaded.tokenizer(text).input_ids
+    del again
 
     scorer = ExactLinFiK(
         loaded.model, loaded.tokenizer, max_length=32, param_filter=r"layers\.29\.mlp\."
     )
     assert scorer.n_params == 3 * 576 * 1536
     samples = [
-        Sample("a", text="The capital of France is Paris."),
+        Sample("a", text=text),
         Sample("b", prompt="What is two plus two?", response="Two plus two is four."),
     ]
     target = scorer.target_gradient([Sample("t", text="Paris is a city in France.")])
     fast = scorer.score(samples, target)
     reference = scorer.score_vmap(samples, target)
-    assert np.max(np.abs(fast - reference)) / np.max(np.abs(reference)) < 1e-4
+    assert np.max(np.abs(fast - reference)) / np.max(np.abs(reference)) < 1e-6

@@ -31,6 +31,17 @@ from valuation.engine.proxy import (
     train_head,
 )
 
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These tiny models run fastest on one thread; on a shared, busy machine extra
+    threads mostly spin (measured 4-20x slower). Restored after each test."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 SENTENCES = [
     "The cat sat quietly on the warm mat.",
     "A kitten was resting on the rug.",

@@ -273,7 +273,9 @@ class FakeStripe:
             match = re.fullmatch(pattern, path)
             if route_method == method and match:
                 return action(params, **match.groupdict())
-        raise StripeError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+        raise StripeError(
+            404, "invalid_request_error", f"Unrecognized request URL ({method}: {path})."
+        )
 
     # --- Resources --------------------------------------------------------------------------
 
@@ -309,8 +311,11 @@ class FakeStripe:
         for name in names:
             if name not in params or params[name] in ("", None):
                 raise StripeError(
-                    400, "invalid_request_error", f"Missing required param: {name}.",
-                    code="parameter_missing", param=name,
+                    400,
+                    "invalid_request_error",
+                    f"Missing required param: {name}.",
+                    code="parameter_missing",
+                    param=name,
                 )
 
     def _account_create(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -352,8 +357,13 @@ class FakeStripe:
         self._required(params, "mode", "success_url")
         items = params.get("line_items") or []
         if not items:
-            raise StripeError(400, "invalid_request_error", "line_items is required in payment mode.",
-                              code="parameter_missing", param="line_items")
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                "line_items is required in payment mode.",
+                code="parameter_missing",
+                param="line_items",
+            )
         total = 0
         currencies = set()
         for item in items:
@@ -399,7 +409,9 @@ class FakeStripe:
         self._require("account", params["destination"], param="destination")
         amount = int(params["amount"])
         if amount <= 0:
-            raise StripeError(400, "invalid_request_error", "Amount must be positive.", param="amount")
+            raise StripeError(
+                400, "invalid_request_error", "Amount must be positive.", param="amount"
+            )
         source = params.get("source_transaction")
         if source:
             self._require("charge", source, param="source_transaction")
@@ -416,7 +428,9 @@ class FakeStripe:
             reversed=False,
         )
         transfer["reversals"] = {
-            "data": [], "has_more": False, "object": "list",
+            "data": [],
+            "has_more": False,
+            "object": "list",
             "url": f"/v1/transfers/{transfer['id']}/reversals",
         }
         return copy.deepcopy(transfer)
@@ -427,9 +441,11 @@ class FakeStripe:
         amount = int(params.get("amount", remaining))
         if amount <= 0 or amount > remaining:
             raise StripeError(
-                400, "invalid_request_error",
+                400,
+                "invalid_request_error",
                 f"You have requested a reversal of {amount}, but only {remaining} remains.",
-                code="amount_too_large" if amount > 0 else "", param="amount",
+                code="amount_too_large" if amount > 0 else "",
+                param="amount",
             )
         reversal = self._new(
             "transfer_reversal",
@@ -454,17 +470,33 @@ class FakeStripe:
             transfer_group = intent_data.get("transfer_group")
             metadata = intent_data.get("metadata") or {}
             intent = self._new(
-                "payment_intent", "pi", amount=session["amount_total"],
-                amount_received=session["amount_total"], currency=session["currency"],
-                status="succeeded", transfer_group=transfer_group, metadata=metadata,
-                canceled_at=None, last_payment_error=None, next_action=None,
-                transfer_data=None, processing=None,
+                "payment_intent",
+                "pi",
+                amount=session["amount_total"],
+                amount_received=session["amount_total"],
+                currency=session["currency"],
+                status="succeeded",
+                transfer_group=transfer_group,
+                metadata=metadata,
+                canceled_at=None,
+                last_payment_error=None,
+                next_action=None,
+                transfer_data=None,
+                processing=None,
             )
             charge = self._new(
-                "charge", "ch", amount=session["amount_total"],
-                amount_captured=session["amount_total"], amount_refunded=0, captured=True,
-                paid=True, refunded=False, currency=session["currency"],
-                payment_intent=intent["id"], transfer_group=transfer_group, metadata=metadata,
+                "charge",
+                "ch",
+                amount=session["amount_total"],
+                amount_captured=session["amount_total"],
+                amount_refunded=0,
+                captured=True,
+                paid=True,
+                refunded=False,
+                currency=session["currency"],
+                payment_intent=intent["id"],
+                transfer_group=transfer_group,
+                metadata=metadata,
                 status="succeeded",
             )
             intent["latest_charge"] = charge["id"]
@@ -478,8 +510,13 @@ class FakeStripe:
             if charge["amount_refunded"] + amount > charge["amount"]:
                 raise ValueError(f"cannot refund {amount} more of {charge_id}")
             refund = self._new(
-                "refund", "re", amount=amount, charge=charge_id, currency=charge["currency"],
-                payment_intent=charge["payment_intent"], status="succeeded",
+                "refund",
+                "re",
+                amount=amount,
+                charge=charge_id,
+                currency=charge["currency"],
+                payment_intent=charge["payment_intent"],
+                status="succeeded",
             )
             charge["amount_refunded"] += amount
             charge["refunded"] = charge["amount_refunded"] == charge["amount"]

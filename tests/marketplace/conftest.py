@@ -64,10 +64,11 @@ def upload(name: str, content: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/octet-stream")
 
 
-LOREM = (
+LOREM_TEXT = (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november "
     "oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu"
-).split()
+)
+LOREM = LOREM_TEXT.split(" ")
 
 
 def sentence(seed: int, words: int = 40) -> str:
@@ -97,7 +98,10 @@ def ready_listing(make_listing) -> Callable[..., Listing]:
         version = version_upload(
             listing=listing, actor=provider, file=io.BytesIO(jsonl(rows)), filename="data.jsonl"
         )
-        assert version.status == DatasetVersion.Status.READY, (version.error, version.validation_report)
+        assert version.status == DatasetVersion.Status.READY, (
+            version.error,
+            version.validation_report,
+        )
         if publish:
             listing_publish(listing=listing, actor=provider)
         listing.refresh_from_db()

@@ -110,9 +110,14 @@ def test_selection_error_is_a_value_error():
 # --- Properties, with brute force and the exact solver as oracles ------------------------------
 
 candidates = st.lists(
-    st.builds(Candidate, sample_id=st.text("abcdefgh", min_size=1, max_size=3),
-              value=st.floats(-2, 10, allow_nan=False), price=st.integers(0, 60)),
-    max_size=9, unique_by=lambda c: c.sample_id,
+    st.builds(
+        Candidate,
+        sample_id=st.text("abcdefgh", min_size=1, max_size=3),
+        value=st.floats(-2, 10, allow_nan=False),
+        price=st.integers(0, 60),
+    ),
+    max_size=9,
+    unique_by=lambda c: c.sample_id,
 )
 
 
@@ -173,8 +178,10 @@ def test_measured_greedy_gap_on_random_instances():
     rng = random.Random(2026)
     ratios = []
     for _ in range(300):
-        pool = [Candidate(f"s{i:02d}", rng.uniform(0, 1), rng.randint(1, 100))
-                for i in range(rng.randint(1, 14))]
+        pool = [
+            Candidate(f"s{i:02d}", rng.uniform(0, 1), rng.randint(1, 100))
+            for i in range(rng.randint(1, 14))
+        ]
         budget = sum(c.price for c in pool) * 3 // 10
         optimum = best_under_budget_exact(pool, budget).total_value
         greedy = best_under_budget(pool, budget).total_value

@@ -33,7 +33,7 @@ META = ValuationMeta(
     model_identity="smollm2-135m@abc123",
     target_set_hash="f" * 64,
     method="alinfik",
-    fidelity="0.93",
+    fidelity={"spearman": 0.93, "n_holdout": 40},
     target_task_ref="task-7",
 )
 

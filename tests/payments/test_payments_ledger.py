@@ -25,7 +25,9 @@ def accounts(db, provider_a):
         "cash": ledger_account_get(kind=Kind.PLATFORM_CASH, currency="usd"),
         "clearing": ledger_account_get(kind=Kind.BUYER_CLEARING, currency="usd"),
         "revenue": ledger_account_get(kind=Kind.PLATFORM_FEE_REVENUE, currency="usd"),
-        "payable": ledger_account_get(kind=Kind.PROVIDER_PAYABLE, currency="usd", provider=provider_a),
+        "payable": ledger_account_get(
+            kind=Kind.PROVIDER_PAYABLE, currency="usd", provider=provider_a
+        ),
     }
 
 
@@ -85,8 +87,12 @@ def test_entries_in_two_currencies_must_each_balance(accounts):
 
 def test_posting_the_same_key_twice_returns_the_first_transaction(accounts):
     entries = [EntrySpec(accounts["cash"], 600), EntrySpec(accounts["clearing"], -600)]
-    first = ledger_transaction_post(kind=TxnKind.BUYER_PAYMENT, idempotency_key="k", entries=entries)
-    second = ledger_transaction_post(kind=TxnKind.BUYER_PAYMENT, idempotency_key="k", entries=entries)
+    first = ledger_transaction_post(
+        kind=TxnKind.BUYER_PAYMENT, idempotency_key="k", entries=entries
+    )
+    second = ledger_transaction_post(
+        kind=TxnKind.BUYER_PAYMENT, idempotency_key="k", entries=entries
+    )
 
     assert second.pk == first.pk
     assert LedgerEntry.objects.count() == 2
@@ -119,7 +125,9 @@ def test_provider_accounts_need_a_provider_and_platform_accounts_refuse_one(db, 
     assert LedgerAccount.objects.count() == 0
 
 
-def test_ledger_account_get_returns_one_account_per_kind_provider_and_currency(accounts, provider_a):
+def test_ledger_account_get_returns_one_account_per_kind_provider_and_currency(
+    accounts, provider_a
+):
     again = ledger_account_get(kind=Kind.PROVIDER_PAYABLE, currency="usd", provider=provider_a)
 
     assert again.pk == accounts["payable"].pk
@@ -128,17 +136,34 @@ def test_ledger_account_get_returns_one_account_per_kind_provider_and_currency(a
 
 def test_provider_and_platform_summaries_come_from_the_entries(accounts, provider_a):
     post = ledger_transaction_post
-    post(kind=TxnKind.BUYER_PAYMENT, idempotency_key="p",
-         entries=[EntrySpec(accounts["cash"], 600), EntrySpec(accounts["clearing"], -600)])
-    post(kind=TxnKind.PLATFORM_FEE, idempotency_key="f",
-         entries=[EntrySpec(accounts["clearing"], 120), EntrySpec(accounts["revenue"], -120)])
-    post(kind=TxnKind.PROVIDER_PAYABLE, idempotency_key="o",
-         entries=[EntrySpec(accounts["clearing"], 480), EntrySpec(accounts["payable"], -480)])
-    post(kind=TxnKind.TRANSFER, idempotency_key="t",
-         entries=[EntrySpec(accounts["payable"], 300), EntrySpec(accounts["cash"], -300)])
+    post(
+        kind=TxnKind.BUYER_PAYMENT,
+        idempotency_key="p",
+        entries=[EntrySpec(accounts["cash"], 600), EntrySpec(accounts["clearing"], -600)],
+    )
+    post(
+        kind=TxnKind.PLATFORM_FEE,
+        idempotency_key="f",
+        entries=[EntrySpec(accounts["clearing"], 120), EntrySpec(accounts["revenue"], -120)],
+    )
+    post(
+        kind=TxnKind.PROVIDER_PAYABLE,
+        idempotency_key="o",
+        entries=[EntrySpec(accounts["clearing"], 480), EntrySpec(accounts["payable"], -480)],
+    )
+    post(
+        kind=TxnKind.TRANSFER,
+        idempotency_key="t",
+        entries=[EntrySpec(accounts["payable"], 300), EntrySpec(accounts["cash"], -300)],
+    )
 
     summary = provider_ledger_summary(provider=provider_a, currency="usd")
-    assert (summary.earned, summary.transferred, summary.refunded, summary.reversed) == (480, 300, 0, 0)
+    assert (summary.earned, summary.transferred, summary.refunded, summary.reversed) == (
+        480,
+        300,
+        0,
+        0,
+    )
     assert summary.owed == 180
     platform = platform_ledger_summary(currency="usd")
     assert (platform.cash, platform.fee_revenue, platform.owed_to_providers) == (300, 120, 180)
@@ -155,7 +180,9 @@ def test_the_invariant_selector_finds_an_unbalanced_transaction_written_around_t
     # (On PostgreSQL the deferred trigger would refuse to commit this; see below.)
     assert ledger_unbalanced_transactions() == [(txn.pk, "usd", 5)]
     assert not ledger_is_balanced()
-    LedgerEntry.objects.create(transaction=txn, account=accounts["clearing"], amount=-5, currency="usd")
+    LedgerEntry.objects.create(
+        transaction=txn, account=accounts["clearing"], amount=-5, currency="usd"
+    )
     assert ledger_is_balanced()
 
 
@@ -163,12 +190,11 @@ def test_the_invariant_selector_finds_an_unbalanced_transaction_written_around_t
 def test_postgresql_refuses_to_commit_an_unbalanced_transaction(require_postgres, provider_a):
     cash = ledger_account_get(kind=Kind.PLATFORM_CASH, currency="usd")
 
-    with pytest.raises(IntegrityError, match="does not balance"):
-        with transaction.atomic():
-            txn = LedgerTransaction.objects.create(
-                kind=TxnKind.BUYER_PAYMENT, idempotency_key="raw", posted_at="2026-01-01T00:00Z"
-            )
-            LedgerEntry.objects.create(transaction=txn, account=cash, amount=5, currency="usd")
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        txn = LedgerTransaction.objects.create(
+            kind=TxnKind.BUYER_PAYMENT, idempotency_key="raw", posted_at="2026-01-01T00:00Z"
+        )
+        LedgerEntry.objects.create(transaction=txn, account=cash, amount=5, currency="usd")
 
     assert LedgerTransaction.objects.count() == 0
 
@@ -178,12 +204,12 @@ def test_postgresql_ledger_entries_are_append_only(require_postgres, provider_a)
     cash = ledger_account_get(kind=Kind.PLATFORM_CASH, currency="usd")
     clearing = ledger_account_get(kind=Kind.BUYER_CLEARING, currency="usd")
     ledger_transaction_post(
-        kind=TxnKind.BUYER_PAYMENT, idempotency_key="k",
+        kind=TxnKind.BUYER_PAYMENT,
+        idempotency_key="k",
         entries=[EntrySpec(cash, 600), EntrySpec(clearing, -600)],
     )
 
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            LedgerEntry.objects.filter(account=cash).update(amount=700)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        LedgerEntry.objects.filter(account=cash).update(amount=700)
 
     assert ledger_balance(kind=Kind.PLATFORM_CASH, currency="usd") == 600

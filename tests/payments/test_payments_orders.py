@@ -24,8 +24,8 @@ from payments.models import (
     Quote,
 )
 from payments.pricing import CandidateSample, ListingTerms
+from payments.selectors import entitled_sample_refs
 from payments.selectors.ledger import platform_ledger_summary, provider_ledger_summary
-from payments.selectors.reports import entitled_sample_refs
 from payments.services.orders import (
     order_checkout_line_items,
     order_checkout_start,
@@ -49,12 +49,17 @@ def test_a_quote_records_prices_fee_and_valuation_inputs(sale_quote, buyer):
     assert quote.value_rate == "100"
     assert quote.sample_count == 3
     assert (quote.valuation_job_ref, quote.model_identity, quote.valuation_method) == (
-        "job-42", "smollm2-135m@abc123", "alinfik",
+        "job-42",
+        "smollm2-135m@abc123",
+        "alinfik",
     )
-    assert (quote.target_set_hash, quote.fidelity, quote.target_task_ref) == ("f" * 64, "0.93", "task-7")
+    assert (quote.target_set_hash, quote.target_task_ref) == ("f" * 64, "task-7")
+    assert quote.fidelity == {"spearman": 0.93, "n_holdout": 40}
     assert [(p["amount"]) for p in quote.lines["providers"]] == [320, 160]
     assert {s["sample_id"]: (s["price"], s["payout"]) for s in quote.lines["samples"]} == {
-        "a1": (300, 200), "a2": (100, 120), "b1": (200, 160),
+        "a1": (300, 200),
+        "a2": (100, 120),
+        "b1": (200, 160),
     }
     assert quote.expires_at - quote.created_at == timedelta(minutes=30)
 
@@ -63,23 +68,37 @@ def test_quote_refuses_a_user_without_the_buyer_role(provider_a, provider_b):
     samples, listings = sale_samples(provider_a, provider_b)
 
     with pytest.raises(NotAllowedError, match="does not hold the buyer role"):
-        quote_create(buyer=provider_a, samples_with_values=samples, listing_terms=listings,
-                     valuation_meta=META)
+        quote_create(
+            buyer=provider_a,
+            samples_with_values=samples,
+            listing_terms=listings,
+            valuation_meta=META,
+        )
     assert Quote.objects.count() == 0
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"valuation_meta": ValuationMeta("", "m", "h", "alinfik", "0.9")},
-         "valuation_meta.job_ref must be a non-empty string"),
-        ({"valuation_meta": ValuationMeta("j", "m", "h", "magic", "0.9")},
-         "valuation_meta.method must be one of"),
+        (
+            {"valuation_meta": ValuationMeta("", "m", "h", "alinfik")},
+            "valuation_meta.job_ref must be a non-empty string",
+        ),
+        (
+            {"valuation_meta": ValuationMeta("j", "m", "h", "magic")},
+            "valuation_meta.method must be one of",
+        ),
         ({"samples_with_values": []}, "cannot price the subset: the subset to quote is empty"),
-        ({"listing_terms": [ListingTerms("la", 100, "EUR"), ListingTerms("lb", 50, "EUR")]},
-         "listings are priced in EUR, but payouts are made in USD"),
+        (
+            {"listing_terms": [ListingTerms("la", 100, "EUR"), ListingTerms("lb", 50, "EUR")]},
+            "listings are priced in EUR, but payouts are made in USD",
+        ),
         ({"fee_bps": 10_001}, "fee_bps must be >= 0 and <= 10000"),
         ({"ttl": timedelta(0)}, "ttl must be positive"),
+        (
+            {"valuation_meta": ValuationMeta("j", "m", "h", "linfik", {"x": float("nan")})},
+            "valuation_meta.fidelity must be JSON-safe",
+        ),
     ],
 )
 def test_quote_refuses_bad_input_with_a_clear_message(make_sale_quote, change, message):
@@ -92,12 +111,20 @@ def test_quote_refuses_a_provider_id_that_is_not_a_provider(buyer, provider_a, o
     samples = [CandidateSample("x", str(other_buyer.pk), "la", "dv", 1000, 1)]
 
     with pytest.raises(QuoteError, match=f"user {other_buyer.pk} does not hold the provider role"):
-        quote_create(buyer=buyer, samples_with_values=samples,
-                     listing_terms=[ListingTerms("la", 100, "USD")], valuation_meta=META)
+        quote_create(
+            buyer=buyer,
+            samples_with_values=samples,
+            listing_terms=[ListingTerms("la", 100, "USD")],
+            valuation_meta=META,
+        )
     samples = [CandidateSample("x", "999999", "la", "dv", 1000, 1)]
     with pytest.raises(QuoteError, match="provider_id '999999' is not a user id"):
-        quote_create(buyer=buyer, samples_with_values=samples,
-                     listing_terms=[ListingTerms("la", 100, "USD")], valuation_meta=META)
+        quote_create(
+            buyer=buyer,
+            samples_with_values=samples,
+            listing_terms=[ListingTerms("la", 100, "USD")],
+            valuation_meta=META,
+        )
 
 
 def test_accepting_a_quote_opens_an_order_with_its_lines(sale_quote, buyer, provider_a):
@@ -106,7 +133,11 @@ def test_accepting_a_quote_opens_an_order_with_its_lines(sale_quote, buyer, prov
     sale_quote.refresh_from_db()
     assert sale_quote.status == Quote.Status.ACCEPTED and sale_quote.accepted_at is not None
     assert (order.status, order.total, order.fee, order.net, order.gateway) == (
-        Order.Status.PENDING, 600, 120, 480, "test",
+        Order.Status.PENDING,
+        600,
+        120,
+        480,
+        "test",
     )
     assert order.transfer_group == f"order_{order.pk}"
     assert order.quote_snapshot == sale_quote.lines
@@ -164,14 +195,21 @@ def test_a_test_payment_books_order_entitlement_ledger_and_pending_payouts(
 
     order.refresh_from_db()
     assert order.status == Order.Status.PAID and order.paid_at is not None
-    assert (order.payment_intent_id, order.charge_id) == (f"test_pi_{order.pk}", f"test_ch_{order.pk}")
+    assert (order.payment_intent_id, order.charge_id) == (
+        f"test_pi_{order.pk}",
+        f"test_ch_{order.pk}",
+    )
     assert Entitlement.objects.get(order=order).buyer == buyer
-    assert entitled_sample_refs(buyer=buyer) == {"a1", "a2", "b1"}
-    lines = {li.provider_id: (li.amount, li.status) for li in PayoutLine.objects.filter(order=order)}
+    assert entitled_sample_refs(user=buyer) == {"a1", "a2", "b1"}
+    lines = {
+        li.provider_id: (li.amount, li.status) for li in PayoutLine.objects.filter(order=order)
+    }
     assert lines == {provider_a.pk: (320, "pending"), provider_b.pk: (160, "pending")}
-    assert sorted(
-        LedgerTransaction.objects.filter(order=order).values_list("kind", flat=True)
-    ) == ["buyer_payment", "platform_fee", "provider_payable"]
+    assert sorted(LedgerTransaction.objects.filter(order=order).values_list("kind", flat=True)) == [
+        "buyer_payment",
+        "platform_fee",
+        "provider_payable",
+    ]
     platform = platform_ledger_summary(currency="usd")
     assert (platform.cash, platform.fee_revenue, platform.owed_to_providers) == (600, 120, 480)
     assert platform.buyer_clearing == 0
@@ -217,7 +255,9 @@ def test_a_payment_that_does_not_match_the_order_is_refused(
     checkout_order, amount, currency, paid, message
 ):
     order = checkout_order()
-    state = CheckoutState(order.checkout_session_id, str(order.pk), paid, amount, currency, "pi", "ch")
+    state = CheckoutState(
+        order.checkout_session_id, str(order.pk), paid, amount, currency, "pi", "ch"
+    )
 
     with pytest.raises(PaymentMismatchError, match=message):
         order_mark_paid(order_id=order.pk, payment=state)

@@ -55,10 +55,15 @@ def onboard(fake_stripe, hooks, django_capture_on_commit_callbacks):
         account_id = ProviderAccount.objects.get(provider=provider).stripe_account_id
         if eligible:
             account = fake_stripe.update_account(
-                account_id, charges_enabled=True, payouts_enabled=True, details_submitted=True,
+                account_id,
+                charges_enabled=True,
+                payouts_enabled=True,
+                details_submitted=True,
                 requirements={"currently_due": [], "past_due": [], "disabled_reason": None},
             )
-            hooks(fake_stripe.event("account.updated", account, account=account_id, created=created))
+            hooks(
+                fake_stripe.event("account.updated", account, account=account_id, created=created)
+            )
         return account_id
 
     return run
@@ -99,7 +104,8 @@ def test_onboarding_creates_a_controller_account_and_an_account_link(fake_stripe
         "stripe_dashboard": {"type": "express"},
     }
     assert create.params["capabilities"] == {
-        "card_payments": {"requested": "true"}, "transfers": {"requested": "true"},
+        "card_payments": {"requested": "true"},
+        "transfers": {"requested": "true"},
     }
     assert create.params["email"] == "provider_a@example.com"
     assert create.params["metadata"] == {"provider_id": str(provider_a.pk)}
@@ -138,7 +144,8 @@ def test_account_updated_toggles_payout_eligibility_and_ignores_older_states(
     assert account.payout_eligible and account.state_version == 1_000
 
     disabled = fake_stripe.update_account(
-        account_id, payouts_enabled=False,
+        account_id,
+        payouts_enabled=False,
         requirements={"past_due": ["external_account"], "disabled_reason": "requirements.past_due"},
     )
     hooks(fake_stripe.event("account.updated", disabled, account=account_id, created=2_000))
@@ -148,7 +155,9 @@ def test_account_updated_toggles_payout_eligibility_and_ignores_older_states(
     assert account.disabled_reason == "requirements.past_due"
 
     # An older event delivered late changes nothing.
-    stale = dict(disabled, payouts_enabled=True, requirements={"past_due": [], "disabled_reason": None})
+    stale = dict(
+        disabled, payouts_enabled=True, requirements={"past_due": [], "disabled_reason": None}
+    )
     hooks(fake_stripe.event("account.updated", stale, account=account_id, created=1_500))
     account.refresh_from_db()
     assert not account.payout_eligible and account.state_version == 2_000
@@ -166,15 +175,26 @@ def test_checkout_session_carries_the_quote_lines_and_the_transfer_group(
     assert call.idempotency_key == f"order-{order.pk}-checkout-session"
     assert call.params["mode"] == "payment"
     assert call.params["line_items"] == [
-        {"price_data": {"currency": "usd", "unit_amount": "400",
-                        "product_data": {"name": "Dataset version dv-a: 2 training samples"}},
-         "quantity": "1"},
-        {"price_data": {"currency": "usd", "unit_amount": "200",
-                        "product_data": {"name": "Dataset version dv-b: 1 training samples"}},
-         "quantity": "1"},
+        {
+            "price_data": {
+                "currency": "usd",
+                "unit_amount": "400",
+                "product_data": {"name": "Dataset version dv-a: 2 training samples"},
+            },
+            "quantity": "1",
+        },
+        {
+            "price_data": {
+                "currency": "usd",
+                "unit_amount": "200",
+                "product_data": {"name": "Dataset version dv-b: 1 training samples"},
+            },
+            "quantity": "1",
+        },
     ]
     assert call.params["payment_intent_data"] == {
-        "transfer_group": f"order_{order.pk}", "metadata": {"order_id": str(order.pk)},
+        "transfer_group": f"order_{order.pk}",
+        "metadata": {"order_id": str(order.pk)},
     }
     assert call.params["metadata"] == {"order_id": str(order.pk)}
     assert call.params["client_reference_id"] == str(order.pk)
@@ -209,8 +229,11 @@ def test_a_completed_checkout_pays_the_order_and_transfers_to_each_provider(
         "destination": acct_a,
         "transfer_group": f"order_{order.pk}",
         "source_transaction": charge["id"],
-        "metadata": {"order_id": str(order.pk), "payout_line_id": str(line_a.pk),
-                     "provider_id": str(provider_a.pk)},
+        "metadata": {
+            "order_id": str(order.pk),
+            "payout_line_id": str(line_a.pk),
+            "provider_id": str(provider_a.pk),
+        },
     }
     assert calls[acct_a].idempotency_key == f"payout-line-{line_a.pk}-transfer"
     assert calls[acct_b].params["amount"] == "160"
@@ -256,7 +279,14 @@ def test_a_replayed_event_under_a_new_id_changes_nothing(
 
 
 def test_the_success_page_and_the_webhook_confirm_through_the_same_service(
-    fake_stripe, onboard, hooks, checkout_order, client, buyer, provider_a, provider_b,
+    fake_stripe,
+    onboard,
+    hooks,
+    checkout_order,
+    client,
+    buyer,
+    provider_a,
+    provider_b,
     django_capture_on_commit_callbacks,
 ):
     onboard(provider_a), onboard(provider_b)
@@ -302,7 +332,9 @@ def test_lines_of_a_provider_without_an_eligible_account_wait_until_account_upda
     assert len(fake_stripe.calls("POST", TRANSFERS)) == 1
 
     account = fake_stripe.update_account(
-        acct_b, charges_enabled=True, payouts_enabled=True,
+        acct_b,
+        charges_enabled=True,
+        payouts_enabled=True,
         requirements={"currently_due": [], "past_due": [], "disabled_reason": None},
     )
     hooks(fake_stripe.event("account.updated", account, account=acct_b))
@@ -331,7 +363,9 @@ def test_a_transfer_whose_response_was_lost_is_retried_with_the_same_key(
     transfers = [o for o in fake_stripe.objects.values() if o["object"] == "transfer"]
     assert len(transfers) == 1  # one transfer at Stripe, not two
     assert (line.status, line.attempts, line.stripe_transfer_id) == (
-        "transferred", 2, transfers[0]["id"],
+        "transferred",
+        2,
+        transfers[0]["id"],
     )
     assert LedgerTransaction.objects.filter(kind="transfer", payout_line=line).count() == 1
 
@@ -341,8 +375,12 @@ def test_a_declined_transfer_is_recorded_and_retried_under_the_next_key(
 ):
     onboard(provider_a)
     onboard(provider_b, eligible=False)
-    fake_stripe.fail_next("POST", TRANSFERS, code="balance_insufficient",
-                          message="Insufficient funds in Stripe account.")
+    fake_stripe.fail_next(
+        "POST",
+        TRANSFERS,
+        code="balance_insufficient",
+        message="Insufficient funds in Stripe account.",
+    )
     order = checkout_order()
 
     pay(order)
@@ -351,7 +389,8 @@ def test_a_declined_transfer_is_recorded_and_retried_under_the_next_key(
     calls = fake_stripe.calls("POST", TRANSFERS)
     # Stripe saved the 400 under the first key, so the retry uses the next generation.
     assert [c.idempotency_key for c in calls] == [
-        f"payout-line-{line.pk}-transfer", f"payout-line-{line.pk}-transfer-retry-1",
+        f"payout-line-{line.pk}-transfer",
+        f"payout-line-{line.pk}-transfer-retry-1",
     ]
     assert calls[0].params == calls[1].params
     assert (line.status, line.attempts, line.key_generation) == ("transferred", 2, 1)
@@ -364,8 +403,13 @@ def test_a_transfer_failing_every_time_stops_after_the_attempt_limit(
     settings.PAYMENTS_MAX_TRANSFER_ATTEMPTS = 3
     onboard(provider_a)
     onboard(provider_b, eligible=False)
-    fake_stripe.fail_next("POST", TRANSFERS, code="balance_insufficient", times=10,
-                          message="Insufficient funds in Stripe account.")
+    fake_stripe.fail_next(
+        "POST",
+        TRANSFERS,
+        code="balance_insufficient",
+        times=10,
+        message="Insufficient funds in Stripe account.",
+    )
     order = checkout_order()
 
     pay(order)
@@ -383,8 +427,9 @@ def test_the_replayed_saved_error_is_what_a_same_key_retry_would_get(fake_stripe
     """The fake saves errors under the key, as Stripe does (which is why declines re-key)."""
     import stripe
 
-    client = stripe.StripeClient("sk_test_x", base_addresses={"api": fake_stripe.url},
-                                 max_network_retries=0)
+    client = stripe.StripeClient(
+        "sk_test_x", base_addresses={"api": fake_stripe.url}, max_network_retries=0
+    )
     fake_stripe.fail_next("POST", TRANSFERS, code="balance_insufficient")
     params = {"amount": 5, "currency": "usd", "destination": "acct_x"}
     for _ in range(2):
@@ -417,18 +462,25 @@ def test_a_refund_after_transfers_reverses_them_pro_rata_and_books_it(
     call_a = calls[f"/v1/transfers/{line_a.stripe_transfer_id}/reversals"]
     assert call_a.params == {
         "amount": "160",
-        "metadata": {"order_id": str(order.pk), "payout_line_id": str(line_a.pk),
-                     "refund_id": str(refund.pk)},
+        "metadata": {
+            "order_id": str(order.pk),
+            "payout_line_id": str(line_a.pk),
+            "refund_id": str(refund.pk),
+        },
     }
     assert call_a.idempotency_key == f"payout-line-{line_a.pk}-reversal-300"
     assert calls[f"/v1/transfers/{line_b.stripe_transfer_id}/reversals"].params["amount"] == "80"
     assert fake_stripe.objects[line_a.stripe_transfer_id]["amount_reversed"] == 160
     assert sorted(TransferReversal.objects.values_list("amount", "status")) == [
-        (80, "succeeded"), (160, "succeeded"),
+        (80, "succeeded"),
+        (160, "succeeded"),
     ]
     summary_a = provider_ledger_summary(provider=provider_a, currency="usd")
     assert (summary_a.earned, summary_a.refunded, summary_a.transferred, summary_a.reversed) == (
-        320, 160, 320, 160,
+        320,
+        160,
+        320,
+        160,
     )
     assert summary_a.owed == 0 and summary_a.paid_out == 160
     platform = platform_ledger_summary(currency="usd")
@@ -454,10 +506,12 @@ def test_duplicate_and_out_of_order_refund_events_book_each_step_once(
     order = checkout_order()
     pay(order)
     charge_id = charge_of(fake_stripe, order)["id"]
-    partial = fake_stripe.event("charge.refunded", fake_stripe.refund_charge(charge_id, 300),
-                                created=100)
-    full = fake_stripe.event("charge.refunded", fake_stripe.refund_charge(charge_id, 300),
-                             created=200)
+    partial = fake_stripe.event(
+        "charge.refunded", fake_stripe.refund_charge(charge_id, 300), created=100
+    )
+    full = fake_stripe.event(
+        "charge.refunded", fake_stripe.refund_charge(charge_id, 300), created=200
+    )
 
     hooks(full)
     hooks(partial)  # older, delivered late
@@ -485,7 +539,8 @@ def test_a_refund_that_overtakes_checkout_completed_confirms_the_payment_first(
     assert (order.status, order.amount_refunded) == ("refunded", 600)
     # Refunded in full before any transfer ran: the lines are cancelled, nothing is sent.
     assert sorted(PayoutLine.objects.filter(order=order).values_list("status", flat=True)) == [
-        "cancelled", "cancelled",
+        "cancelled",
+        "cancelled",
     ]
     assert fake_stripe.calls("POST", TRANSFERS) == []
     assert WebhookEvent.objects.filter(status="processed").count() == 4  # 2 accounts + 2 here
@@ -507,7 +562,9 @@ def test_a_refund_before_the_transfer_just_sends_less(
     assert not TransferReversal.objects.filter(payout_line=line_b).exists()
 
     account = fake_stripe.update_account(
-        acct_b, charges_enabled=True, payouts_enabled=True,
+        acct_b,
+        charges_enabled=True,
+        payouts_enabled=True,
         requirements={"currently_due": [], "past_due": [], "disabled_reason": None},
     )
     hooks(fake_stripe.event("account.updated", account, account=acct_b))
@@ -527,8 +584,11 @@ def test_a_failed_reversal_is_retried_and_recorded(
     pay(order)
     fake_stripe.drop_next("POST", REVERSALS.pattern)
 
-    hooks(fake_stripe.event("charge.refunded",
-                            fake_stripe.refund_charge(charge_of(fake_stripe, order)["id"], 600)))
+    hooks(
+        fake_stripe.event(
+            "charge.refunded", fake_stripe.refund_charge(charge_of(fake_stripe, order)["id"], 600)
+        )
+    )
 
     reversal = TransferReversal.objects.get()
     assert (reversal.status, reversal.attempts, reversal.amount) == ("succeeded", 2, 320)
@@ -551,8 +611,12 @@ def test_payout_paid_and_failed_update_the_providers_payout_report(
     assert (record.provider, record.amount, record.status) == (provider_a, 320, "paid")
     assert record.arrival_date.year == 2027
 
-    failed = dict(payout, status="failed", failure_code="account_closed",
-                  failure_message="The bank account has been closed.")
+    failed = dict(
+        payout,
+        status="failed",
+        failure_code="account_closed",
+        failure_message="The bank account has been closed.",
+    )
     hooks(fake_stripe.event("payout.failed", failed, account=account_id, created=2_000))
     hooks(fake_stripe.event("payout.paid", payout, account=account_id, created=1_000))  # replay
 
@@ -602,3 +666,51 @@ def test_a_failing_event_is_retried_a_bounded_number_of_times_and_recorded(
     assert (event.status, event.attempts) == ("failed", 3)
     assert "charge 'ch_unknown' belongs to no order" in event.last_error
     assert Refund.objects.count() == 0
+
+
+def test_a_paid_session_whose_id_was_never_saved_is_matched_by_its_metadata(
+    fake_stripe, onboard, hooks, checkout_order, provider_a, provider_b
+):
+    onboard(provider_a), onboard(provider_b)
+    order = checkout_order()
+    session_id = order.checkout_session_id
+    Order.objects.filter(pk=order.pk).update(checkout_session_id=None, checkout_url="")
+
+    hooks(
+        fake_stripe.event("checkout.session.completed", fake_stripe.complete_checkout(session_id))
+    )
+
+    order.refresh_from_db()
+    assert (order.status, order.checkout_session_id) == ("paid", session_id)
+
+
+def test_the_provider_report_follows_transfers_refunds_and_bank_payouts(
+    fake_stripe, onboard, pay, hooks, checkout_order, client, provider_a, provider_b
+):
+    acct_a = onboard(provider_a)
+    onboard(provider_b)
+    order = checkout_order()
+    pay(order)
+    charge_id = charge_of(fake_stripe, order)["id"]
+    hooks(fake_stripe.event("charge.refunded", fake_stripe.refund_charge(charge_id, 300)))
+    payout = fake_stripe.payout(status="paid", amount=160)
+    hooks(fake_stripe.event("payout.paid", payout, account=acct_a))
+    client.force_login(provider_a)
+
+    html = client.get("/payments/payouts/").content.decode()
+    rows = list(client.get("/payments/payouts.csv").streaming_content)
+
+    assert '<p class="stat-value" data-stat="earned">3.20 USD</p>' in html
+    assert '<p class="stat-value" data-stat="paid-out">1.60 USD</p>' in html
+    assert '<p class="stat-value" data-stat="owed">0.00 USD</p>' in html
+    assert 'data-connect="eligible"' in html
+    periods = html.split('data-table="periods"')[1].split("</table>")[0]
+    assert periods.count("3.20 USD") == 2 and periods.count("1.60 USD") == 2
+    payouts = html.split('data-table="payouts"')[1].split("</table>")[0]
+    assert payout["id"] in payouts and "1.60 USD" in payouts and "paid" in payouts
+    line = line_of(order, provider_a)
+    order.refresh_from_db()
+    assert rows[1].decode().strip() == (
+        f"{order.pk},{order.paid_at.isoformat()},usd,2,400,80,320,160,transferred,320,"
+        f"{line.stripe_transfer_id},"
+    )

@@ -19,11 +19,12 @@ from marketplace.models import DatasetVersion, Listing, Sample, TargetSample, Ta
 from valuation import worker_cache
 
 SPECIAL = ["<pad>", "<unk>", "<bos>", "<eos>"]
-WORDS = (
+_VOCABULARY = (
     "the a cat dog bird fish sat ran flew swam on in under over mat tree pond sky is was big "
     "small red blue green happy sad quick slow and or but then it they question answer what "
     "why how yes no good bad data model learns from text"
-).split()
+)
+WORDS = _VOCABULARY.split(" ")
 
 # Small enough that a real worker values a pool in seconds; the same values go to the worker
 # through its environment (valuation.conf reads settings, then environment variables).
@@ -78,7 +79,7 @@ def valuation_settings(settings, tiny_model_dir, tmp_path) -> dict[str, str]:
         setattr(settings, name, value)
     settings.VALUATION_LOCAL_MODEL_DIR = str(tiny_model_dir)
     settings.STORAGE_ROOT = tmp_path / "storage"
-    worker_cache.clear()
+    worker_cache.stats.clear()
     env = {
         name: ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         for name, value in TINY_SETTINGS.items()

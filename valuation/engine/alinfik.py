@@ -82,7 +82,9 @@ def stratified_selection(strata: Sequence[str], fraction: float, seed: int) -> n
     """Sorted indices of a stratified random ``fraction`` of the pool (round half up, >= 1).
 
     Every stratum gets at least one label when there are enough labels; the rest are
-    spread in proportion to stratum size. Deterministic given ``seed``.
+    spread in proportion to stratum size. Deterministic given ``seed``, and each stratum
+    takes a prefix of one seeded shuffle, so raising the fraction keeps the labels already
+    paid for (nested selections, barring a rare largest-remainder reshuffle).
     """
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"label_fraction must be in (0, 1], got {fraction}")
@@ -93,7 +95,7 @@ def stratified_selection(strata: Sequence[str], fraction: float, seed: int) -> n
     members = {name: np.flatnonzero(labels == name) for name in sorted(set(labels.tolist()))}
     counts = _allocate({name: len(rows) for name, rows in members.items()}, n_label)
     rng = np.random.default_rng(seed)
-    chosen = [rng.choice(rows, size=counts[name], replace=False) for name, rows in members.items()]
+    chosen = [rng.permutation(rows)[: counts[name]] for name, rows in members.items()]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,42 +166,85 @@ def _check_dense(model: torch.nn.Module, path: Path, dtype: torch.dtype) -> None
             )
 
 
-def load_model(
-    source: str | os.PathLike[str],
-    *,
-    device: str | torch.device = "auto",
-    dtype: str | torch.dtype = "float32",
-) -> LoadedModel:
-    """Load a causal LM and its tokenizer from a directory, a ``.gguf`` file or a known name."""
+def default_cache_dir() -> Path:
+    """Where dequantised GGUF models are kept: $VALUATION_MODEL_CACHE or ~/.cache/datamarket."""
+    configured = os.environ.get("VALUATION_MODEL_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "datamarket" / "models"
+
+
+def _from_pretrained(
+    directory: Path, dtype: torch.dtype, gguf_file: str | None = None
+) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = resolve_source(source)
-    device_, dtype_ = resolve_device(device), resolve_dtype(dtype)
-    if path.is_file():
-        directory, extra = str(path.parent), {"gguf_file": path.name}
-    else:
-        directory, extra = str(path), {}
-    model_extra = dict(extra)
-    if path.is_file():
+    source = {"gguf_file": gguf_file} if gguf_file else {}
+    model_options: dict[str, Any] = dict(source)
+    if gguf_file:
         from transformers import GgufConfig
 
         # Gradients need dense weights: never keep GGUF blocks packed (GgufLinear).
-        model_extra["quantization_config"] = GgufConfig(gguf_file=path.name, dequantize=True)
+        model_options["quantization_config"] = GgufConfig(gguf_file=gguf_file, dequantize=True)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True, **source)
         # Eager attention: SDPA has no forward-mode AD kernel on CPU.
         model = AutoModelForCausalLM.from_pretrained(
             directory,
             local_files_only=True,
             attn_implementation="eager",
-            dtype=dtype_,
-            **model_extra,
+            dtype=dtype,
+            **model_options,
         )
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"cannot load model from {path}: {exc}") from exc
+        where = directory / gguf_file if gguf_file else directory
+        raise ModelLoadError(f"cannot load model from {where}: {exc}") from exc
+    return model, tokenizer
+
+
+def cached_gguf_directory(path: Path, identity: str, cache_dir: Path) -> Path:
+    """A dense float32 copy of a GGUF model (dequantising takes ~15-30 s; loading this, ~1 s)."""
+    target = cache_dir / identity.removeprefix("sha256:")[:32]
+    if (target / "config.json").is_file():
+        return target
+    model, tokenizer = _from_pretrained(path.parent, torch.float32, gguf_file=path.name)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{target.name}."))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.replace(staging, target)  # atomic: readers never see a half-written cache
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def load_model(
+    source: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "float32",
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer from a directory, a ``.gguf`` file or a known name.
+
+    GGUF models are dequantised once and cached under ``cache_dir`` (default
+    ``default_cache_dir()``) unless ``use_cache`` is false. The identity is always the
+    hash of the source itself.
+    """
+    path = resolve_source(source)
+    device_, dtype_ = resolve_device(device), resolve_dtype(dtype)
+    identity = source_identity(path)
+    if path.is_file() and use_cache:
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        model, tokenizer = _from_pretrained(cached_gguf_directory(path, identity, cache), dtype_)
+    elif path.is_file():
+        model, tokenizer = _from_pretrained(path.parent, dtype_, gguf_file=path.name)
+    else:
+        model, tokenizer = _from_pretrained(path, dtype_)
     _check_dense(model, path, dtype_)
     model = prepare_model(model, device_, dtype_)
     name = SMOLLM2_NAME if str(source) == SMOLLM2_NAME else path.name
-    return LoadedModel(
-        model, tokenizer, source_identity(path), name, count_parameters(model), device_, dtype_
-    )
+    return LoadedModel(model, tokenizer, identity, name, count_parameters(model), device_, dtype_)

@@ -31,7 +31,7 @@ def embeddings_from_bytes(blobs: Sequence[bytes | memoryview]) -> np.ndarray:
     """Stack stored embeddings into a float32 matrix [N, dim]."""
     if not blobs:
         return np.empty((0, 0), dtype=np.float32)
-    joined = b"".join(bytes(blob) for blob in blobs)
+    joined = bytearray().join(blobs)  # writable, so torch can wrap it without a copy
     matrix = np.frombuffer(joined, dtype=EMBEDDING_DTYPE)
     return matrix.reshape(len(blobs), -1).astype(np.float32, copy=False)
 

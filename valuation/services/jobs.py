@@ -193,11 +193,10 @@ def valuation_job_retry(*, job: ValuationJob, retried_by: AbstractBaseUser) -> V
             chunk.status = ValuationChunk.Status.PENDING
             chunk.error = ""
             chunk.worker = ""
-            chunk.redelivery = None
             if chunk.stage == ValuationChunk.Stage.PLAN:
                 chunk.task_id = run_id
         ValuationChunk.objects.bulk_update(
-            unfinished, ["status", "error", "worker", "redelivery", "task_id"]
+            unfinished, ["status", "error", "worker", "task_id"]
         )
         job.status = ValuationJob.Status.QUEUED
         job.error = ""

@@ -21,9 +21,8 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from valuation import conf
@@ -110,7 +109,6 @@ def step_begin(
     index: int,
     task_id: str,
     worker: str,
-    redelivery: dict[str, Any] | None,
 ) -> StepStart:
     """Claim a step for this attempt, or say why not (see the module docstring)."""
     with transaction.atomic():
@@ -120,13 +118,16 @@ def step_begin(
         chunk = chunk_qs_select_for_update().filter(job=job, stage=stage, index=index).first()
         if chunk is None:
             return StepStart(SKIP_STALE)
+        if chunk.status == ValuationChunk.Status.DONE:
+            if stage == ValuationChunk.Stage.PLAN and job.status == ValuationJob.Status.QUEUED:
+                job.status = ValuationJob.Status.RUNNING  # a retry: planned, about to dispatch
+                job.save(update_fields=["status"])
+            return StepStart(SKIP_DONE, chunk)
         may_start = job.status == ValuationJob.Status.RUNNING or (
             stage == ValuationChunk.Stage.PLAN and job.status == ValuationJob.Status.QUEUED
         )
         if not may_start:
             return StepStart(SKIP_JOB_INACTIVE, chunk)
-        if chunk.status == ValuationChunk.Status.DONE:
-            return StepStart(SKIP_DONE, chunk)
         if chunk.task_id and task_id and chunk.task_id != task_id:
             return StepStart(SKIP_STALE, chunk)
         earlier = ValuationChunk.ORDER[: ValuationChunk.ORDER.index(stage)]
@@ -151,8 +152,7 @@ def step_begin(
                 name = _step_name(chunk)
                 chunk.status = ValuationChunk.Status.FAILED
                 chunk.error = f"Interrupted {chunk.attempts} times: its worker died each time."
-                chunk.redelivery = None
-                chunk.save(update_fields=["status", "error", "redelivery"])
+                chunk.save(update_fields=["status", "error"])
                 job_fail_locked(
                     job=job,
                     error=(
@@ -171,11 +171,9 @@ def step_begin(
         chunk.started_at = now
         chunk.finished_at = None
         chunk.error = ""
-        chunk.redelivery = redelivery
         chunk.save(
             update_fields=[
-                "status", "attempts", "worker", "task_id", "started_at", "finished_at",
-                "error", "redelivery",
+                "status", "attempts", "worker", "task_id", "started_at", "finished_at", "error",
             ]
         )
         fields = []
@@ -214,8 +212,7 @@ def step_finish(*, chunk_id: int, worker: str, seconds: float) -> bool:
         chunk.status = ValuationChunk.Status.DONE
         chunk.finished_at = timezone.now()
         chunk.seconds = seconds
-        chunk.redelivery = None
-        chunk.save(update_fields=["status", "finished_at", "seconds", "redelivery"])
+        chunk.save(update_fields=["status", "finished_at", "seconds"])
         _refresh_progress(job)
         return True
 
@@ -233,8 +230,7 @@ def step_fail(*, chunk_id: int, worker: str, error: str) -> None:
         chunk.status = ValuationChunk.Status.FAILED
         chunk.error = error
         chunk.finished_at = timezone.now()
-        chunk.redelivery = None
-        chunk.save(update_fields=["status", "error", "finished_at", "redelivery"])
+        chunk.save(update_fields=["status", "error", "finished_at"])
         if job.is_active:
             job_fail_locked(job=job, error=f"{_step_name(chunk)} failed: {error}")
 
@@ -253,31 +249,55 @@ def step_wait_expired(*, job_id: int, stage: str, index: int) -> None:
             )
 
 
-def steps_interrupted_on_this_host() -> list[ValuationChunk]:
-    """Running steps of running jobs whose worker process on this host has died.
+@dataclass(frozen=True)
+class Recovery:
+    """A job to restart after its worker died: ``dead_task_ids`` are the ids of the tasks
+    that died with it (they will never report a result)."""
 
-    Used where the broker cannot redeliver (embedded filesystem transport): a worker that
-    starts re-sends their tasks, which then count the interruption in ``step_begin``.
+    job_id: int
+    planned: bool
+    dead_task_ids: list[str]
+
+
+def jobs_to_recover_on_this_host() -> list[Recovery]:
+    """Active jobs that nothing is moving forward any more, after a worker restart.
+
+    Used where the broker cannot redeliver (the embedded filesystem transport deletes a
+    message once read, and a worker holds its countdown messages in memory): a running job
+    is recovered when a step of it was running in a dead process on this host, or when no
+    step of it is running at all (what moved it on was lost with the worker). A job with a
+    step running in a live process is left alone.
     """
     host = socket.gethostname()
-    candidates = ValuationChunk.objects.filter(
-        status=ValuationChunk.Status.RUNNING,
-        job__status=ValuationJob.Status.RUNNING,
-        redelivery__isnull=False,
-        worker__startswith=f"{host}:",
-    ).order_by("id")
-    return [chunk for chunk in candidates if attempt_is_dead(chunk.worker)]
+    recoveries = []
+    jobs = ValuationJob.objects.filter(status=ValuationJob.Status.RUNNING).order_by("id")
+    for job in jobs:
+        running = list(
+            ValuationChunk.objects.filter(job=job, status=ValuationChunk.Status.RUNNING)
+        )
+        if any(not chunk.worker.startswith(f"{host}:") for chunk in running):
+            continue  # another host's worker: the broker there redelivers
+        if any(not attempt_is_dead(chunk.worker) for chunk in running):
+            continue  # a live step moves the job on
+        recoveries.append(
+            Recovery(
+                job_id=job.pk,
+                planned=job.planned,
+                dead_task_ids=[chunk.task_id for chunk in running if chunk.task_id],
+            )
+        )
+    return recoveries
 
 
-def jobs_planned_not_dispatched() -> list[int]:
-    """Running jobs whose plan is done but whose canvas was never sent (the worker died
-    between the two)."""
-    return list(
-        ValuationJob.objects.filter(status=ValuationJob.Status.RUNNING, planned=True)
-        .exclude(dispatched_round=models.F("round"))
-        .filter(chunks__stage=ValuationChunk.Stage.PLAN, chunks__status=ValuationChunk.Status.DONE)
-        .values_list("id", flat=True)
-    )
+def job_plan_rerun_id(*, job_id: int) -> str:
+    """A fresh task id for the plan step of a job whose planning died (stored on the step)."""
+    import uuid
+
+    run_id = uuid.uuid4().hex
+    ValuationChunk.objects.filter(
+        job_id=job_id, stage=ValuationChunk.Stage.PLAN
+    ).exclude(status=ValuationChunk.Status.DONE).update(task_id=run_id)
+    return run_id
 
 
 def readable_error(exc: BaseException) -> str:

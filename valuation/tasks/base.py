@@ -1,17 +1,14 @@
 """How every pipeline task runs its step: claim it, do the work, record the outcome.
 
 Tasks stay thin: they name their stage and the service that does the work; this module
-turns a step's outcome into Celery behaviour (retry while earlier stages finish) and keeps
-the task's own signature on the step, so a task lost with its worker can be re-sent.
+turns a step's outcome into Celery behaviour (retry while earlier stages finish).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from celery import Task
 
@@ -20,20 +17,6 @@ from valuation.models import ValuationChunk
 from valuation.services import steps
 
 logger = logging.getLogger(__name__)
-
-_DELIVERY_KEYS = ("exchange", "routing_key", "priority", "redelivered")
-
-
-def redelivery_signature(task: Task) -> dict[str, Any] | None:
-    """This task's signature (same id, chain, chord and group), JSON-safe, or None eagerly."""
-    if task.request.is_eager:
-        return None
-    signature = dict(task.signature_from_request())
-    options = {k: v for k, v in dict(signature.get("options", {})).items()
-               if k not in _DELIVERY_KEYS}
-    signature["options"] = options
-    return json.loads(json.dumps(signature, default=str))
-
 
 def _test_sleep(chunk: ValuationChunk) -> None:
     hook = conf.test_step_sleep()
@@ -58,7 +41,6 @@ def run_step(
         index=index,
         task_id=task.request.id or "",
         worker=worker,
-        redelivery=redelivery_signature(task),
     )
     if start.outcome == steps.WAIT:
         if task.request.retries >= int(conf.get("VALUATION_GATE_MAX_RETRIES")):

@@ -55,11 +55,14 @@ def build_pipeline(*, job_id: int, chunks: list[ValuationChunk]) -> Signature | 
     return chain(*parts) if len(parts) > 1 else parts[0]
 
 
-def job_dispatch(*, job_id: int) -> bool:
-    """Send the canvas of the job's unfinished steps, once per round; False if nothing sent."""
+def job_dispatch(*, job_id: int, force: bool = False) -> bool:
+    """Send the canvas of the job's unfinished steps, once per round (again with ``force``,
+    after a worker died); False when nothing was sent."""
     with transaction.atomic():
         job = job_qs_select_for_update().get(pk=job_id)
-        if not job.is_active or not job.planned or job.dispatched_round == job.round:
+        if not job.is_active or not job.planned:
+            return False
+        if job.dispatched_round == job.round and not force:
             return False
         chunks = list(
             chunk_qs_select_for_update()

@@ -3,7 +3,7 @@ and re-send the tasks of steps whose worker died (embedded broker only)."""
 
 import logging
 
-from celery import shared_task, signature
+from celery import shared_task, states
 
 from valuation.models import ValuationChunk
 from valuation.services import pipeline, steps
@@ -37,16 +37,20 @@ def finalise(self, job_id: int, index: int = 0) -> str:
 
 
 @shared_task(name="valuation.tasks.orchestration.recover_interrupted", bind=True)
-def recover_interrupted(self) -> int:
-    """Re-send, with their own id, chain and chord, the tasks of steps whose worker process
-    on this host died. The step then counts the interruption when it starts again."""
-    chunks = steps.steps_interrupted_on_this_host()
-    for chunk in chunks:
-        logger.warning("re-sending job %s %s#%s (worker %s died)",
-                       chunk.job_id, chunk.stage, chunk.index, chunk.worker)
-        signature(chunk.redelivery, app=self.app).apply_async()
-    undispatched = steps.jobs_planned_not_dispatched()
-    for job_id in undispatched:
-        logger.warning("job %s was planned but its canvas was never sent; sending it", job_id)
-        job_run.apply_async(args=(job_id,))
-    return len(chunks) + len(undispatched)
+def recover_interrupted(self) -> list[int]:
+    """Restart the jobs a dead worker left behind (embedded broker; see
+    ``steps.jobs_to_recover_on_this_host``): their unfinished steps are dispatched again
+    with fresh ids, and each step that died counts one interruption when it starts again."""
+    restarted = []
+    for recovery in steps.jobs_to_recover_on_this_host():
+        # A chord waiting on a task that died would poll forever: give it a result.
+        for task_id in recovery.dead_task_ids:
+            self.app.backend.store_result(task_id, "interrupted", states.SUCCESS)
+        if recovery.planned:
+            job_dispatch(job_id=recovery.job_id, force=True)
+        else:
+            run_id = steps.job_plan_rerun_id(job_id=recovery.job_id)
+            job_run.apply_async(args=(recovery.job_id,), task_id=run_id)
+        logger.warning("restarted valuation job %s after a worker died", recovery.job_id)
+        restarted.append(recovery.job_id)
+    return restarted

@@ -1,0 +1,367 @@
+"""ALinFiK vs LinFiK: cost per scored sample and held-out fidelity, measured in one run.
+
+For each model (a tiny GPT-2 and SmolLM2-135M by default) the pool is scored by exact
+LinFiK only where needed (labels, plus an evaluation set) and by ALinFiK at several label
+fractions, with a frozen and a fine-tuned MiniLM encoder. Costs:
+
+* LinFiK s/sample: measured seconds of exact scoring / samples scored (target gradient
+  excluded: both methods pay it once per task);
+* ALinFiK s/sample: (labels x LinFiK s/sample + proxy training + proxy inference) / pool,
+  i.e. the task's cost amortised over every scored sample; the fine-tuned variant's
+  inference includes re-embedding the pool with its tuned encoder;
+* ingest: MiniLM embedding of the pool, paid once per sample for all tasks, shown apart.
+
+Fidelity: Spearman / Kendall tau / precision of the top 10% on the run's holdout slice of
+its own labels (never trained or early-stopped on), and Spearman on unlabelled samples
+that were scored exactly for evaluation only (the whole pool with --full-exact).
+
+    .venv/bin/python benchmarks/bench_alinfik.py            # defaults, ~10 min on 2 cores
+    .venv/bin/python benchmarks/bench_alinfik.py --quick    # smoke run, ~1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import sys
+import sysconfig
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from valuation.engine.alinfik import run_alinfik, stratified_selection  # noqa: E402
+from valuation.engine.data import Sample, collate, read_samples, tokenize_samples  # noqa: E402
+from valuation.engine.embeddings import SentenceEncoder  # noqa: E402
+from valuation.engine.exact import ExactLinFiK  # noqa: E402
+from valuation.engine.metrics import spearman  # noqa: E402
+from valuation.engine.models import LoadedModel, load_model, wrap_model  # noqa: E402
+from valuation.engine.proxy import TrainConfig  # noqa: E402
+
+DEMO_DATA = REPO_ROOT / "demo" / "data"
+TINY_GPT2 = "tiny-gpt2"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=f"{TINY_GPT2},smollm2-135m",
+                        help="comma-separated: tiny-gpt2 and/or names/paths for load_model")
+    parser.add_argument("--pool-size", type=int, default=2000)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--fractions", default="0.01,0.05,0.1,0.2")
+    parser.add_argument("--finetune-fractions", default="0.1",
+                        help="fractions that also run the fine-tuned encoder ('' for none)")
+    parser.add_argument("--finetune-layers", type=int, default=2)
+    parser.add_argument("--finetune-epochs", type=int, default=6)
+    parser.add_argument("--target", default="clean-instruction-following",
+                        help="demo target set under demo/data/targets/")
+    parser.add_argument("--n-targets", type=int, default=50)
+    parser.add_argument("--eval-samples", type=int, default=200,
+                        help="extra unlabelled samples scored exactly, for evaluation only")
+    parser.add_argument("--full-exact", default=TINY_GPT2,
+                        help="comma-separated models whose whole pool is scored exactly")
+    parser.add_argument("--exact-batch-size", type=int, default=8)
+    parser.add_argument("--param-filter", default=None,
+                        help="regex of parameter names LinFiK uses (default: all)")
+    parser.add_argument("--tiny-warmup-steps", type=int, default=150,
+                        help="SGD steps on the pool so the tiny GPT-2 is not random")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (1 is fastest on a busy shared machine)")
+    parser.add_argument("--json", type=Path, default=None, help="also write rows as JSON here")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny GPT-2 only, pool 400, fractions 0.05,0.2")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.models, args.pool_size, args.fractions = TINY_GPT2, 400, "0.05,0.2"
+        args.finetune_fractions, args.eval_samples = "0.2", 100
+    return args
+
+
+def floats(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
+# ----- data -------------------------------------------------------------------------------------
+
+
+def demo_pool(size: int, seed: int) -> tuple[list[Sample], list[str], str]:
+    """A dataset-stratified random pool from the demo corpora; strata are dataset names."""
+    samples: list[Sample] = []
+    strata: list[str] = []
+    for path in sorted(DEMO_DATA.glob("*.jsonl")):
+        for sample in read_samples(path):
+            samples.append(sample)
+            strata.append(path.stem)
+    chosen = stratified_selection(strata, min(1.0, size / len(samples)), seed)
+    note = f"demo corpora ({len(set(strata))} datasets under demo/data/, {len(samples)} samples)"
+    return [samples[i] for i in chosen], [strata[i] for i in chosen], note
+
+
+def docstring_pool(size: int, seed: int) -> tuple[list[Sample], list[str], str]:
+    """Fallback pool: paragraphs of the standard library's docstrings (real English, offline)."""
+    paragraphs: list[tuple[str, str]] = []
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for path in sorted(stdlib.glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef):
+                doc = ast.get_docstring(node) or ""
+                for block in doc.split("\n\n"):
+                    text = " ".join(block.split())
+                    if 12 <= len(text.split()) <= 80:
+                        paragraphs.append((path.stem, text))
+    order = np.random.default_rng(seed).permutation(len(paragraphs))[:size]
+    samples = [Sample(f"doc-{i}", text=paragraphs[i][1]) for i in order]
+    strata = [paragraphs[i][0][:1] for i in order]  # module initial: coarse topical strata
+    return samples, strata, f"stdlib docstring paragraphs ({len(paragraphs)} available)"
+
+
+def load_pool(size: int, seed: int) -> tuple[list[Sample], list[str], str]:
+    if any(DEMO_DATA.glob("*.jsonl")):
+        return demo_pool(size, seed)
+    return docstring_pool(size, seed)
+
+
+def load_targets(name: str, n: int, pool: Sequence[Sample]) -> tuple[list[Sample], str]:
+    path = DEMO_DATA / "targets" / f"{name}.jsonl"
+    if path.is_file():
+        return read_samples(path)[:n], f"{name} ({path.relative_to(REPO_ROOT)})"
+    # No demo targets: the last n pool samples stand in (they stay in the pool too).
+    return list(pool[-n:]), f"last {n} pool samples (no demo targets found)"
+
+
+# ----- models and exact labels ------------------------------------------------------------------
+
+
+def tiny_gpt2(tokenizer, samples: Sequence[Sample], args: argparse.Namespace) -> LoadedModel:
+    """A 2-layer GPT-2 over MiniLM's WordPiece vocabulary, briefly trained on the pool."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(args.seed)
+    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=args.max_length,
+                        n_embd=128, n_layer=2, n_head=4, attn_implementation="eager",
+                        pad_token_id=tokenizer.pad_token_id)
+    model = GPT2LMHeadModel(config)
+    tokenized = tokenize_samples(samples, tokenizer, args.max_length)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    order = np.random.default_rng(args.seed).permutation(len(tokenized))
+    model.train()
+    for step in range(args.tiny_warmup_steps):
+        rows = order[(step * 16) % len(order) :][:16]
+        batch = collate([tokenized[i] for i in rows], tokenizer.pad_token_id)
+        # Padded positions already carry IGNORE_INDEX labels, so they add no loss.
+        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     labels=batch["labels"]).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return wrap_model(model, tokenizer, name=TINY_GPT2)
+
+
+class ExactLabeller:
+    """label_fn that scores each sample once and keeps the exact cost per sample."""
+
+    def __init__(self, scorer: ExactLinFiK, target, samples: Sequence[Sample]) -> None:
+        self.scorer, self.target, self.samples = scorer, target, samples
+        self.cache: dict[int, float] = {}
+        self.seconds = 0.0
+
+    def __call__(self, indices: Sequence[int]) -> np.ndarray:
+        missing = sorted(set(indices) - self.cache.keys())
+        if missing:
+            started = time.perf_counter()
+            scores = self.scorer.score([self.samples[i] for i in missing], self.target)
+            self.seconds += time.perf_counter() - started
+            self.cache.update(zip(missing, scores.tolist(), strict=True))
+        return np.array([self.cache[i] for i in indices], dtype=np.float64)
+
+    @property
+    def seconds_per_sample(self) -> float:
+        return self.seconds / len(self.cache)
+
+
+# ----- one ALinFiK run --------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    model: str
+    n_params: int
+    variant: str
+    fraction: float
+    n_labels: int
+    n_holdout: int
+    spearman: float
+    kendall_tau: float
+    precision_at_10pct: float
+    unlabelled_spearman: float
+    n_unlabelled_eval: int
+    train_seconds: float
+    predict_seconds: float
+    linfik_s_per_sample: float = math.nan
+    alinfik_s_per_sample: float = math.nan
+    speedup: float = math.nan
+    speedup_with_ingest: float = math.nan
+
+
+def run_one(model: LoadedModel, variant: str, fraction: float, labeller: ExactLabeller,
+            context: dict) -> Row:
+    config = TrainConfig(max_length=context["max_length"], finetune_layers=context["ft_layers"],
+                         finetune_max_epochs=context["ft_epochs"], finetune_patience=2,
+                         batch_size=32)
+    result = run_alinfik(
+        samples=context["samples"], label_fn=labeller, label_fraction=fraction,
+        seed=context["seed"], strata=context["strata"], embeddings=context["embeddings"],
+        encoder=context["encoder"], finetune_encoder=variant == "fine-tuned",
+        train_config=config, model_identity=model.identity,
+    )
+    evaluated = np.array(sorted(labeller.cache), dtype=np.int64)
+    unlabelled = evaluated[~result.is_exact[evaluated]]
+    rho = (spearman(labeller(unlabelled.tolist()), result.scores[unlabelled])
+           if len(unlabelled) >= 2 else math.nan)
+    return Row(
+        model=model.name, n_params=model.n_params, variant=variant, fraction=fraction,
+        n_labels=len(result.labelled_indices), n_holdout=int(result.fidelity["n_holdout"]),
+        spearman=result.fidelity["spearman"], kendall_tau=result.fidelity["kendall_tau"],
+        precision_at_10pct=result.fidelity["precision_at_10pct"],
+        unlabelled_spearman=rho, n_unlabelled_eval=len(unlabelled),
+        train_seconds=result.timings["train_seconds"],
+        predict_seconds=result.timings["predict_seconds"],
+    )
+
+
+def add_costs(row: Row, exact_per_sample: float, pool_size: int, embed_seconds: float) -> None:
+    row.linfik_s_per_sample = exact_per_sample
+    task = row.n_labels * exact_per_sample + row.train_seconds + row.predict_seconds
+    row.alinfik_s_per_sample = task / pool_size
+    row.speedup = exact_per_sample / row.alinfik_s_per_sample
+    row.speedup_with_ingest = exact_per_sample / ((task + embed_seconds) / pool_size)
+
+
+def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple[list[Row], dict]:
+    samples = context["samples"]
+    started = time.perf_counter()
+    if name == TINY_GPT2:
+        model = tiny_gpt2(context["encoder"].tokenizer, samples, args)
+    else:
+        model = load_model(name, device="cpu")
+    load_seconds = time.perf_counter() - started
+    scorer = ExactLinFiK(model.model, model.tokenizer, max_length=args.max_length,
+                         batch_size=args.exact_batch_size, param_filter=args.param_filter)
+    started = time.perf_counter()
+    target = scorer.target_gradient(context["targets"])
+    target_seconds = time.perf_counter() - started
+    labeller = ExactLabeller(scorer, target, samples)
+    fractions = floats(args.fractions)
+    if name in args.full_exact.split(","):
+        labeller(list(range(len(samples))))
+    elif args.eval_samples:
+        largest = stratified_selection(context["strata"], max(fractions), args.seed)
+        spare = np.setdiff1d(np.arange(len(samples)), largest)
+        picked = np.random.default_rng([args.seed, 2]).permutation(spare)[: args.eval_samples]
+        labeller(sorted(picked.tolist()))
+    rows = []
+    for fraction in fractions:
+        variants = ["frozen"] + (["fine-tuned"] if fraction in context["ft_fractions"] else [])
+        for variant in variants:
+            row = run_one(model, variant, fraction, labeller, context)
+            rows.append(row)
+            print(f"  {name} {variant} {fraction:.0%}: holdout rho {row.spearman:.3f}, "
+                  f"unlabelled rho {row.unlabelled_spearman:.3f}", file=sys.stderr)
+    for row in rows:
+        add_costs(row, labeller.seconds_per_sample, len(samples), context["embed_seconds"])
+    info = {"model": model.name, "n_params": model.n_params, "load_seconds": load_seconds,
+            "target_gradient_seconds": target_seconds, "n_exact": len(labeller.cache),
+            "exact_seconds": labeller.seconds, "exact_s_per_sample": labeller.seconds_per_sample,
+            "params_scored": scorer.n_params}
+    return rows, info
+
+
+# ----- report -----------------------------------------------------------------------------------
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = ("| model | encoder | labels | holdout n | Spearman | Kendall τ | P@10% "
+              "| unlabelled Spearman (n) | LinFiK s/sample | ALinFiK s/sample | speed-up "
+              "| speed-up incl. ingest |")
+    lines = [header, "|" + " --- |" * 12]
+    for r in rows:
+        lines.append(
+            f"| {r.model} | {r.variant} | {r.n_labels} ({r.fraction:.0%}) | {r.n_holdout} "
+            f"| {fmt(r.spearman)} | {fmt(r.kendall_tau)} | {fmt(r.precision_at_10pct, 2)} "
+            f"| {fmt(r.unlabelled_spearman)} ({r.n_unlabelled_eval}) "
+            f"| {r.linfik_s_per_sample:.2e} | {r.alinfik_s_per_sample:.2e} "
+            f"| {r.speedup:.1f}x | {r.speedup_with_ingest:.1f}x |"
+        )
+    return "\n".join(lines)
+
+
+def summary(infos: Sequence[dict], context: dict, rows: Sequence[Row]) -> str:
+    n = len(context["samples"])
+    embed_per_sample = context["embed_seconds"] / n
+    lines = [f"pool: {n} samples from {context['pool_note']}; targets: {context['target_note']}",
+             f"max_length {context['max_length']}, torch threads {torch.get_num_threads()}, "
+             f"seed {context['seed']}",
+             f"ingest (MiniLM, once per sample for all tasks): {embed_per_sample:.2e} s/sample"]
+    for info in infos:
+        frozen = [r for r in rows if r.model == info["model"] and r.variant == "frozen"]
+        inference = min(r.predict_seconds for r in frozen) / n if frozen else math.nan
+        marginal = info["exact_s_per_sample"] / (inference + embed_per_sample)
+        lines.append(
+            f"{info['model']}: {info['n_params'] / 1e6:.1f}M params ({info['params_scored'] / 1e6:.1f}M "
+            f"scored), load {info['load_seconds']:.1f}s, target gradient "
+            f"{info['target_gradient_seconds']:.1f}s, exact LinFiK {info['n_exact']} samples in "
+            f"{info['exact_seconds']:.1f}s = {info['exact_s_per_sample']:.2e} s/sample; "
+            f"marginal speed-up per extra sample (embedding + head) {marginal:.0f}x"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    samples, strata, pool_note = load_pool(args.pool_size, args.seed)
+    targets, target_note = load_targets(args.target, args.n_targets, samples)
+    encoder = SentenceEncoder()
+    started = time.perf_counter()
+    embeddings = encoder.encode([s.display_text for s in samples], 64, args.max_length)
+    context = {
+        "samples": samples, "strata": strata, "targets": targets, "encoder": encoder,
+        "embeddings": embeddings, "embed_seconds": time.perf_counter() - started,
+        "max_length": args.max_length, "seed": args.seed, "pool_note": pool_note,
+        "target_note": target_note, "ft_layers": args.finetune_layers,
+        "ft_epochs": args.finetune_epochs, "ft_fractions": floats(args.finetune_fractions),
+    }
+    rows: list[Row] = []
+    infos = []
+    for name in args.models.split(","):
+        model_rows, info = benchmark_model(name, args, context)
+        rows += model_rows
+        infos.append(info)
+    print(summary(infos, context, rows))
+    print()
+    print(table(rows))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "models": infos},
+                                        indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Experiment 6: does LinFiK at an early checkpoint predict influence later in training?
+
+For a stratified sample of the pool and the main target task:
+
+* exact LinFiK at every pretraining checkpoint t (engine ``ExactLinFiK.score``);
+* the one-step oracle at later checkpoints: the actual target-loss drop after one SGD
+  step of size ``ORACLE_LR`` on the sample, divided by the step size;
+* a TracIn-style "future influence" from each early checkpoint t0 on:
+  sum over checkpoints t >= t0 of lr(t) x (steps to the next checkpoint) x LinFiK_t,
+  i.e. the first-order loss drop the sample would cause if trained on for the rest of
+  the run.
+
+Reported: Spearman of LinFiK_{t0} with each later LinFiK_t, oracle_t and the cumulative
+future influence, for several early checkpoints t0.
+
+    python -m experiments.future_influence [--quick]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from experiments.common import (
+    MAIN_TARGET,
+    Context,
+    Timer,
+    load_pool,
+    load_targets,
+    markdown_table,
+    plt_module,
+    run_main,
+    save_figure,
+    write_result,
+)
+from experiments.lm import Schedule
+from experiments.pretrain import ensure_pretrained
+from experiments.scoring import make_scorer, target_gradient
+from experiments.stability import stratified_rows
+from valuation.engine.data import Sample
+from valuation.engine.exact import ExactLinFiK
+from valuation.engine.metrics import spearman
+
+NAME = "future_influence"
+PER_DATASET = {"full": 100, "quick": 4}  # samples scored at every checkpoint
+ORACLE_PER_DATASET = {"full": 20, "quick": 2}  # subset that also gets the oracle
+ORACLE_STEPS = {"full": (50, 100, 200, 300, 400), "quick": (8, 16, 24)}
+EARLY_STEPS = {"full": (25, 50, 100), "quick": (4, 8)}
+ORACLE_LR = 0.1
+
+
+def oracle_scores(
+    scorer: ExactLinFiK, samples: Sequence[Sample], targets: Sequence[Sample], lr: float
+) -> np.ndarray:
+    """The engine's one-step oracle, with the unperturbed target loss computed once.
+
+    Same formula as ``ExactLinFiK.one_step_oracle``, which recomputes L_T(theta) per call.
+    """
+    tokenized_targets = scorer.tokenize(targets)
+    before = scorer.losses(tokenized_targets).mean()
+    out = np.empty(len(samples))
+    for i, sample in enumerate(samples):
+        step = scorer.sample_gradient(sample)
+        stepped = {name: p - lr * step[name] for name, p in scorer._primals().items()}
+        out[i] = (before - scorer.losses(tokenized_targets, stepped).mean()) / lr
+    return out
+
+
+def future_influence(
+    steps: Sequence[int], linfik: np.ndarray, schedule: Schedule, start: int
+) -> np.ndarray:
+    """sum_{t_c >= start} lr(t_c) * (t_{c+1} - t_c) * LinFiK_{t_c} (last checkpoint excluded)."""
+    total = np.zeros(linfik.shape[1])
+    for c in range(len(steps) - 1):
+        if steps[c] >= start:
+            total += schedule.lr(steps[c]) * (steps[c + 1] - steps[c]) * linfik[c]
+    return total
+
+
+def _scores_by_checkpoint(ctx: Context, steps, samples, oracle_rows, targets):
+    linfik = np.empty((len(steps), len(samples)))
+    oracle: dict[int, np.ndarray] = {}
+    oracle_samples = [samples[i] for i in oracle_rows]
+    for c, step in enumerate(steps):
+        scorer = make_scorer(ctx, step)
+        linfik[c] = scorer.score(samples, target_gradient(scorer, MAIN_TARGET))
+        if step in ORACLE_STEPS[ctx.scale.name]:
+            oracle[step] = oracle_scores(scorer, oracle_samples, targets, ORACLE_LR)
+        print(f"checkpoint {step} scored", flush=True)
+    return linfik, oracle
+
+
+def correlations(steps, linfik, oracle, oracle_rows, schedule, early_steps) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for t0 in early_steps:
+        c0 = steps.index(t0)
+        later = [c for c in range(len(steps)) if steps[c] >= t0]
+        out[str(t0)] = {
+            "linfik": {str(steps[c]): spearman(linfik[c0], linfik[c]) for c in later},
+            "oracle": {
+                str(step): spearman(linfik[c0, oracle_rows], values)
+                for step, values in oracle.items()
+                if step >= t0
+            },
+            "future_influence": spearman(linfik[c0], future_influence(steps, linfik, schedule, t0)),
+        }
+    out["same_checkpoint_linfik_vs_oracle"] = {
+        str(step): spearman(linfik[steps.index(step), oracle_rows], values)
+        for step, values in oracle.items()
+    }
+    return out
+
+
+def _by_step(values: dict[str, float]) -> tuple[list[int], list[float]]:
+    steps = sorted(values, key=int)
+    return [int(step) for step in steps], [values[step] for step in steps]
+
+
+def _plot(ctx: Context, result: dict[str, Any], n: int, n_oracle: int) -> None:
+    plt = plt_module()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for i, t0 in enumerate(result["early_steps"]):
+        entry = result["correlations"][str(t0)]
+        color = f"C{i}"
+        ax.plot(
+            *_by_step(entry["linfik"]),
+            color=color,
+            marker="o",
+            ms=3,
+            label=f"LinFiK@{t0} vs LinFiK@t",
+        )
+        ax.plot(
+            *_by_step(entry["oracle"]),
+            color=color,
+            ls="--",
+            marker="x",
+            ms=4,
+            label=f"LinFiK@{t0} vs oracle@t",
+        )
+    same = result["correlations"]["same_checkpoint_linfik_vs_oracle"]
+    ax.plot(
+        *_by_step(same),
+        color="black",
+        ls=":",
+        marker=".",
+        label="LinFiK@t vs oracle@t (same checkpoint)",
+    )
+    ax.set_xlabel("later checkpoint t (pretraining step)")
+    ax.set_ylabel("Spearman")
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
+    ax.set_title(
+        f"target {MAIN_TARGET}: {n} samples (oracle: {n_oracle}, lr {ORACLE_LR})", fontsize=9
+    )
+    ax.legend(fontsize=6.5, ncol=2)
+    save_figure(ctx, fig, "future_influence")
+
+
+def _table(result: dict[str, Any]) -> str:
+    rows = []
+    for t0 in result["early_steps"]:
+        entry = result["correlations"][str(t0)]
+        final = str(max(result["steps"]))
+        rows.append(
+            [
+                t0,
+                entry["linfik"][final],
+                entry["oracle"].get(final, float("nan")),
+                entry["future_influence"],
+            ]
+        )
+    final = max(result["steps"])
+    headers = [
+        "early checkpoint t0",
+        f"Spearman vs LinFiK@{final}",
+        f"Spearman vs oracle@{final}",
+        "Spearman vs future influence (t >= t0)",
+    ]
+    return markdown_table(headers, rows)
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    log = ensure_pretrained(ctx)
+    pool = load_pool(ctx.scale)
+    rows = stratified_rows(pool, PER_DATASET[ctx.scale.name], seed=ctx.scale.seed + 1)
+    samples = [pool.samples[i] for i in rows]
+    # The oracle subset: the first ORACLE_PER_DATASET rows of each dataset in ``rows``.
+    oracle_rows = np.concatenate(
+        [
+            np.flatnonzero(pool.datasets[rows] == name)[: ORACLE_PER_DATASET[ctx.scale.name]]
+            for name in sorted(set(pool.datasets))
+        ]
+    )
+    steps = list(ctx.scale.checkpoint_steps)
+    targets = load_targets(MAIN_TARGET)
+    with Timer() as timer:
+        linfik, oracle = _scores_by_checkpoint(ctx, steps, samples, oracle_rows, targets)
+    cfg = log["config"]
+    schedule = Schedule(cfg["steps"], cfg["peak_lr"], warmup=cfg["steps"] // 20)
+    early = [t for t in EARLY_STEPS[ctx.scale.name] if t in steps]
+    result = {
+        "target": MAIN_TARGET,
+        "steps": steps,
+        "early_steps": early,
+        "n_samples": len(samples),
+        "n_oracle": len(oracle_rows),
+        "oracle_lr": ORACLE_LR,
+        "seconds": timer.seconds,
+        "correlations": correlations(steps, linfik, oracle, oracle_rows, schedule, early),
+    }
+    _plot(ctx, result, len(samples), len(oracle_rows))
+    write_result(ctx, NAME, result, _table(result))
+    ctx.paths.cache.mkdir(parents=True, exist_ok=True)
+    np.save(ctx.paths.cache / "future_influence_linfik.npy", linfik)
+    return result
+
+
+if __name__ == "__main__":
+    run_main(__doc__.splitlines()[0], run)

@@ -1,0 +1,375 @@
+"""Marketplace pages: thin views over ``marketplace.services`` and ``selectors``.
+
+Provider: my datasets, create/edit a listing, upload a version (a status page that
+refreshes itself without JavaScript; JS polls the API for a live progress bar), the
+validation report with the choice, the duplicates view. Buyer: browse/search, listing page,
+target tasks. Objects the user may not see answer 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from core.permissions import role_required
+from marketplace.forms import ListingForm, SearchForm, TargetSetForm, TargetTaskForm, UploadForm
+from marketplace.models import DatasetVersion, Listing
+from marketplace.selectors import (
+    listing_facets,
+    listing_get_for_owner,
+    listing_get_for_viewer,
+    listing_preview_samples,
+    listing_search,
+    listings_of_provider,
+    target_samples,
+    target_task_get_for_viewer,
+    target_tasks_of_buyer,
+    version_duplicate_summary,
+    version_duplicates,
+    version_get_for_owner,
+    versions_for_viewer,
+)
+from marketplace.services.listings import (
+    listing_create,
+    listing_delete,
+    listing_publish,
+    listing_unpublish,
+    listing_update,
+)
+from marketplace.services.targets import TargetSetInvalid, target_set_upload, target_task_create
+from marketplace.services.versions import (
+    version_accept_valid_rows,
+    version_discard,
+    version_upload,
+)
+
+PAGE_SIZE = 12
+
+
+def _owned_listing(request: HttpRequest, slug: str) -> Listing:
+    listing = listing_get_for_owner(slug=slug, user=request.user)
+    if listing is None:
+        raise Http404("No such dataset.")
+    return listing
+
+
+def _owned_version(request: HttpRequest, version_id: int) -> DatasetVersion:
+    version = version_get_for_owner(version_id=version_id, user=request.user)
+    if version is None:
+        raise Http404("No such version.")
+    return version
+
+
+def _service_error(request: HttpRequest, error: ValidationError | PermissionDenied) -> None:
+    if isinstance(error, PermissionDenied):
+        messages.error(request, str(error) or "You may not do that.")
+        return
+    for message in error.messages:
+        messages.error(request, message)
+
+
+# --- provider -------------------------------------------------------------------------------
+
+
+@role_required("provider")
+def provider_datasets(request: HttpRequest) -> HttpResponse:
+    listings = list(listings_of_provider(provider=request.user))
+    totals = {
+        "listings": len(listings),
+        "published": sum(1 for item in listings if item.status == Listing.Status.PUBLISHED),
+        "samples": sum(
+            item.current_version.sample_count for item in listings if item.current_version
+        ),
+        "tokens": sum(
+            item.current_version.token_count for item in listings if item.current_version
+        ),
+    }
+    return render(
+        request,
+        "marketplace/provider_datasets.html",
+        {"listings": listings, "totals": totals},
+    )
+
+
+@role_required("provider")
+def listing_create_page(request: HttpRequest) -> HttpResponse:
+    form = ListingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            listing = listing_create(provider=request.user, **form.service_data())
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, f"Draft “{listing.title}” created. Now upload its data.")
+            return redirect("marketplace:version_upload", slug=listing.slug)
+    return render(
+        request,
+        "marketplace/listing_form.html",
+        {"form": form, "listing": None, "licences": ListingForm.licence_suggestions()},
+    )
+
+
+@role_required("provider")
+def listing_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
+    listing = _owned_listing(request, slug)
+    form = ListingForm(request.POST or None, initial=ListingForm.initial_for(listing))
+    if request.method == "POST" and form.is_valid():
+        try:
+            listing_update(listing=listing, actor=request.user, data=form.service_data())
+        except ValidationError as error:
+            form.add_service_errors(error)
+        except PermissionDenied as error:
+            raise Http404("No such dataset.") from error
+        else:
+            messages.success(request, "Listing saved.")
+            return redirect("marketplace:provider_listing", slug=listing.slug)
+    return render(
+        request,
+        "marketplace/listing_form.html",
+        {"form": form, "listing": listing, "licences": ListingForm.licence_suggestions()},
+    )
+
+
+@role_required("provider", "staff")
+def provider_listing(request: HttpRequest, slug: str) -> HttpResponse:
+    listing = _owned_listing(request, slug)
+    versions = list(versions_for_viewer(listing=listing, user=request.user))
+    current = listing.current_version
+    summary = version_duplicate_summary(version=current) if current else None
+    return render(
+        request,
+        "marketplace/provider_listing.html",
+        {
+            "listing": listing,
+            "versions": versions,
+            "current": current,
+            "summary": summary,
+            "duplicates": (summary["exact"] + summary["near"]) if summary else 0,
+            "is_owner": listing.provider_id == request.user.pk,
+        },
+    )
+
+
+@require_POST
+@role_required("provider")
+def listing_publish_page(request: HttpRequest, slug: str) -> HttpResponse:
+    listing = _owned_listing(request, slug)
+    try:
+        listing_publish(listing=listing, actor=request.user)
+    except (ValidationError, PermissionDenied) as error:
+        _service_error(request, error)
+    else:
+        messages.success(request, f"“{listing.title}” is on the market.")
+    return redirect("marketplace:provider_listing", slug=slug)
+
+
+@require_POST
+@role_required("provider")
+def listing_unpublish_page(request: HttpRequest, slug: str) -> HttpResponse:
+    listing = _owned_listing(request, slug)
+    try:
+        listing_unpublish(listing=listing, actor=request.user)
+    except (ValidationError, PermissionDenied) as error:
+        _service_error(request, error)
+    else:
+        messages.success(request, f"“{listing.title}” is no longer listed.")
+    return redirect("marketplace:provider_listing", slug=slug)
+
+
+@require_POST
+@role_required("provider")
+def listing_delete_page(request: HttpRequest, slug: str) -> HttpResponse:
+    listing = _owned_listing(request, slug)
+    try:
+        listing_delete(listing=listing, actor=request.user)
+    except (ValidationError, PermissionDenied) as error:
+        _service_error(request, error)
+        return redirect("marketplace:provider_listing", slug=slug)
+    messages.success(request, "Draft deleted.")
+    return redirect("marketplace:provider_datasets")
+
+
+@role_required("provider")
+def version_upload_page(request: HttpRequest, slug: str) -> HttpResponse:
+    listing = _owned_listing(request, slug)
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            version = version_upload(
+                listing=listing,
+                actor=request.user,
+                file=upload,
+                filename=upload.name,
+                declared_format=form.cleaned_data["format"] or None,
+            )
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error("file", message)
+        except PermissionDenied as error:
+            raise Http404("No such dataset.") from error
+        else:
+            return redirect("marketplace:version_status", version_id=version.pk)
+    return render(request, "marketplace/version_upload.html", {"form": form, "listing": listing})
+
+
+@role_required("provider", "staff")
+def version_status(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = _owned_version(request, version_id)
+    report = version.validation_report or {}
+    context: dict[str, Any] = {
+        "version": version,
+        "listing": version.listing,
+        "report": report,
+        "refresh": version.status
+        in (
+            DatasetVersion.Status.STAGED,
+            DatasetVersion.Status.VALIDATING,
+            DatasetVersion.Status.INGESTING,
+        ),
+        "summary": version_duplicate_summary(version=version),
+        "is_owner": version.listing.provider_id == request.user.pk,
+        "status_api": reverse("marketplace-api:version", args=[version.pk]),
+    }
+    return render(request, "marketplace/version_status.html", context)
+
+
+@require_POST
+@role_required("provider")
+def version_accept_page(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = _owned_version(request, version_id)
+    try:
+        version_accept_valid_rows(version=version, actor=request.user)
+    except (ValidationError, PermissionDenied) as error:
+        _service_error(request, error)
+    return redirect("marketplace:version_status", version_id=version.pk)
+
+
+@require_POST
+@role_required("provider")
+def version_discard_page(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = _owned_version(request, version_id)
+    try:
+        version_discard(version=version, actor=request.user)
+    except (ValidationError, PermissionDenied) as error:
+        _service_error(request, error)
+        return redirect("marketplace:version_status", version_id=version.pk)
+    messages.info(request, "Upload discarded. Upload the fixed file.")
+    return redirect("marketplace:version_upload", slug=version.listing.slug)
+
+
+@role_required("provider", "staff")
+def version_duplicates_page(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = _owned_version(request, version_id)
+    page = Paginator(version_duplicates(version=version), 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "marketplace/version_duplicates.html",
+        {
+            "version": version,
+            "listing": version.listing,
+            "page": page,
+            "summary": version_duplicate_summary(version=version),
+        },
+    )
+
+
+# --- buyer ----------------------------------------------------------------------------------
+
+
+def listing_list(request: HttpRequest) -> HttpResponse:
+    """Browse and search published listings; open to everyone."""
+    form = SearchForm(request.GET or None, facets=listing_facets())
+    listings = listing_search()
+    if form.is_bound and form.is_valid():
+        listings = listing_search(**form.search_kwargs())
+    elif form.is_bound:
+        listings = Listing.objects.none()
+    page = Paginator(listings, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "marketplace/listing_list.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    listing = listing_get_for_viewer(slug=slug, user=request.user)
+    if listing is None:
+        raise Http404("No such dataset.")
+    return render(
+        request,
+        "marketplace/listing_detail.html",
+        {
+            "listing": listing,
+            "preview": listing_preview_samples(listing=listing),
+            "is_owner": request.user.is_authenticated and listing.provider_id == request.user.pk,
+        },
+    )
+
+
+@role_required("buyer", "staff")
+def task_list(request: HttpRequest) -> HttpResponse:
+    tasks = target_tasks_of_buyer(buyer=request.user)
+    return render(request, "marketplace/task_list.html", {"tasks": tasks})
+
+
+@role_required("buyer")
+def task_create(request: HttpRequest) -> HttpResponse:
+    form = TargetTaskForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            task = target_task_create(buyer=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            for name, errors in error.message_dict.items():
+                form.add_error(name if name in form.fields else None, errors)
+        else:
+            messages.success(request, "Task created. Upload its target set.")
+            return redirect("marketplace:task_detail", task_id=task.pk)
+    return render(request, "marketplace/task_form.html", {"form": form})
+
+
+@role_required("buyer", "staff")
+def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = target_task_get_for_viewer(task_id=task_id, user=request.user)
+    if task is None:
+        raise Http404("No such target task.")
+    is_owner = task.buyer_id == request.user.pk
+    form = TargetSetForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only the task's buyer may upload its target set.")
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                target_set_upload(
+                    task=task,
+                    actor=request.user,
+                    file=upload,
+                    filename=upload.name,
+                    declared_format=form.cleaned_data["format"] or None,
+                )
+            except TargetSetInvalid as error:
+                report = error.report
+                form.add_error("file", error.message_dict["file"])
+            except ValidationError as error:
+                form.add_error("file", error.messages)
+            else:
+                messages.success(request, "Target set saved.")
+                return redirect("marketplace:task_detail", task_id=task.pk)
+    page = Paginator(target_samples(task=task), 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "marketplace/task_detail.html",
+        {"task": task, "form": form, "report": report, "page": page, "is_owner": is_owner},
+    )

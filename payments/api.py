@@ -1,0 +1,191 @@
+"""REST endpoints for quotes, orders and provider balances. Thin: validate input, call one
+service or selector, serialise the result. A refused action changes nothing."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.permissions import IsBuyer, IsProvider
+from payments import conf
+from payments.errors import (
+    NotAllowedError,
+    OrderStateError,
+    PaymentsError,
+    QuoteExpiredError,
+    QuoteNotOpenError,
+)
+from payments.gateways.base import GatewayError
+from payments.selectors.ledger import provider_ledger_summary
+from payments.selectors.reports import (
+    order_get_for_viewer,
+    order_list_for_buyer,
+    quote_get_for_buyer,
+)
+from payments.services.orders import order_checkout_start, order_create_from_quote
+from payments.services.quotes import quote_create_for_job
+
+# Serializer names are unique project-wide: drf-spectacular names schema components after them.
+
+
+class PaymentsRefusedError(APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "payments_error"
+
+
+def _refuse(exc: Exception) -> Exception:
+    """A service refusal as an API error with the service's message and code."""
+    if isinstance(exc, NotAllowedError):
+        return Http404(str(exc))  # do not reveal other users' quotes and orders
+    error = PaymentsRefusedError(detail=str(exc), code=getattr(exc, "code", "payments_error"))
+    if isinstance(exc, QuoteExpiredError | QuoteNotOpenError | OrderStateError):
+        error.status_code = status.HTTP_409_CONFLICT
+    elif isinstance(exc, GatewayError):
+        error.status_code = status.HTTP_502_BAD_GATEWAY
+    return error
+
+
+class PaymentsQuoteCreateSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField(min_value=1)
+    sample_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=100_000
+    )
+    include_non_positive = serializers.BooleanField(default=False)
+
+
+class PaymentsQuoteSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    currency = serializers.CharField()
+    total = serializers.IntegerField(help_text="Minor units (cents).")
+    fee = serializers.IntegerField()
+    fee_bps = serializers.IntegerField()
+    formula_version = serializers.CharField()
+    sample_count = serializers.IntegerField()
+    valuation_job_ref = serializers.CharField()
+    model_identity = serializers.CharField()
+    valuation_method = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    lines = serializers.JSONField()
+
+
+class PaymentsOrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    quote_id = serializers.IntegerField()
+    status = serializers.CharField()
+    gateway = serializers.CharField()
+    currency = serializers.CharField()
+    total = serializers.IntegerField(help_text="Minor units (cents).")
+    amount_refunded = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField(allow_null=True)
+
+
+class PaymentsCheckoutSerializer(serializers.Serializer):
+    order = PaymentsOrderSerializer()
+    checkout_url = serializers.CharField()
+
+
+class PaymentsProviderBalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    earned = serializers.IntegerField()
+    refunded = serializers.IntegerField()
+    transferred = serializers.IntegerField()
+    reversed = serializers.IntegerField()
+    paid_out = serializers.IntegerField()
+    owed = serializers.IntegerField()
+
+
+class QuoteCreateApi(APIView):
+    """Quote samples at the values a finished valuation job of yours gave them."""
+
+    permission_classes = [IsBuyer]
+
+    @extend_schema(request=PaymentsQuoteCreateSerializer, responses={201: PaymentsQuoteSerializer})
+    def post(self, request: Request) -> Response:
+        data = PaymentsQuoteCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            quote = quote_create_for_job(
+                buyer=request.user,
+                job_id=data.validated_data["job_id"],
+                sample_ids=data.validated_data["sample_ids"],
+                include_non_positive=data.validated_data["include_non_positive"],
+                value_rate=conf.value_rate(),
+            )
+        except PaymentsError as exc:
+            raise _refuse(exc) from exc
+        return Response(PaymentsQuoteSerializer(quote).data, status=status.HTTP_201_CREATED)
+
+
+class QuoteDetailApi(APIView):
+    permission_classes = [IsBuyer]
+
+    @extend_schema(responses={200: PaymentsQuoteSerializer})
+    def get(self, request: Request, quote_id: int) -> Response:
+        quote = quote_get_for_buyer(buyer=request.user, quote_id=quote_id)
+        if quote is None:
+            raise Http404("No such quote.")
+        return Response(PaymentsQuoteSerializer(quote).data)
+
+
+class QuoteAcceptApi(APIView):
+    """Accept the quote: an order is opened and checkout starts; pay at ``checkout_url``."""
+
+    permission_classes = [IsBuyer]
+
+    @extend_schema(request=None, responses={201: PaymentsCheckoutSerializer})
+    def post(self, request: Request, quote_id: int) -> Response:
+        try:
+            order = order_create_from_quote(quote_id=quote_id, buyer=request.user)
+            start = order_checkout_start(order_id=order.pk, buyer=request.user)
+        except (PaymentsError, GatewayError) as exc:
+            raise _refuse(exc) from exc
+        order.refresh_from_db()
+        body = {"order": PaymentsOrderSerializer(order).data, "checkout_url": start.redirect_url}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class OrderListApi(APIView):
+    permission_classes = [IsBuyer]
+
+    @extend_schema(responses={200: PaymentsOrderSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        orders = order_list_for_buyer(buyer=request.user)[:200]
+        return Response(PaymentsOrderSerializer(orders, many=True).data)
+
+
+class OrderDetailApi(APIView):
+    permission_classes = [IsBuyer]
+
+    @extend_schema(responses={200: PaymentsOrderSerializer})
+    def get(self, request: Request, order_id: int) -> Response:
+        order = order_get_for_viewer(user=request.user, order_id=order_id)
+        if order is None:
+            raise Http404("No such order.")
+        return Response(PaymentsOrderSerializer(order).data)
+
+
+class ProviderBalanceApi(APIView):
+    """Your earnings from the ledger, in minor units of the platform currency."""
+
+    permission_classes = [IsProvider]
+
+    @extend_schema(responses={200: PaymentsProviderBalanceSerializer})
+    def get(self, request: Request) -> Response:
+        summary = provider_ledger_summary(provider=request.user, currency=conf.platform_currency())
+        body = {
+            "currency": summary.currency,
+            "earned": summary.earned,
+            "refunded": summary.refunded,
+            "transferred": summary.transferred,
+            "reversed": summary.reversed,
+            "paid_out": summary.paid_out,
+            "owed": summary.owed,
+        }
+        return Response(PaymentsProviderBalanceSerializer(body).data)

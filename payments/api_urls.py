@@ -1,0 +1,14 @@
+from django.urls import path
+
+from payments import api
+
+app_name = "payments-api"
+
+urlpatterns = [
+    path("quotes/", api.QuoteCreateApi.as_view(), name="quote_create"),
+    path("quotes/<int:quote_id>/", api.QuoteDetailApi.as_view(), name="quote_detail"),
+    path("quotes/<int:quote_id>/accept/", api.QuoteAcceptApi.as_view(), name="quote_accept"),
+    path("orders/", api.OrderListApi.as_view(), name="order_list"),
+    path("orders/<int:order_id>/", api.OrderDetailApi.as_view(), name="order_detail"),
+    path("provider/balance/", api.ProviderBalanceApi.as_view(), name="provider_balance"),
+]

@@ -1,0 +1,176 @@
+"""``manage.py seed_demo``: idempotent, uses the ingest services, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from marketplace.models import DatasetVersion, Listing, Sample, SampleBand, TargetSample, TargetTask
+
+REAL_DEMO = Path(settings.BASE_DIR) / "demo"
+
+
+def write_demo(folder: Path) -> Path:
+    """A two-provider demo: an original dataset and a copier, plus one target."""
+    data = folder / "data"
+    (data / "targets").mkdir(parents=True)
+    original = [
+        {"id": f"orig-{i:03d}", "text": f"Original sample number {i} " * 8} for i in range(12)
+    ]
+    copier = original[:2] + [
+        {"id": f"new-{i}", "text": f"A fresh sample {i} " * 6} for i in range(3)
+    ]
+    target = [{"id": "t1", "prompt": "Say a sample.", "response": "Original sample number 1."}]
+    files = {
+        "data/original.jsonl": original,
+        "data/copier.jsonl": copier,
+        "data/targets/target.jsonl": target,
+    }
+    hashes = {}
+    for name, rows in files.items():
+        content = "".join(json.dumps(row) + "\n" for row in rows).encode()
+        (folder / name).write_bytes(content)
+        hashes[name] = hashlib.sha256(content).hexdigest()
+
+    def dataset(slug, provider, name, price, tags):
+        return {
+            "slug": slug,
+            "provider": provider,
+            "title": slug.title(),
+            "description": f"{slug} description",
+            "license": "WordNet AND MIT",
+            "attribution": "Someone, 1961.",
+            "tags": tags,
+            "floor_price_cents_per_1k_tokens": price,
+            "format": "text",
+            "datasheet": {"source": "src", "language": "en (Early Modern English)"},
+            "file": name,
+            "sha256": hashes[name],
+        }
+
+    manifest = {
+        "providers": [
+            {"slug": "orig-lab", "name": "Original Lab"},
+            {"slug": "copy-shop", "name": "Copy Shop"},
+        ],
+        "datasets": [
+            dataset("original", "orig-lab", "data/original.jsonl", 4, ["prose"]),
+            dataset("copier", "copy-shop", "data/copier.jsonl", 1, ["bulk"]),
+        ],
+        "targets": [
+            {
+                "slug": "target",
+                "title": "Target task",
+                "description": "d",
+                "file": "data/targets/target.jsonl",
+                "sha256": hashes["data/targets/target.jsonl"],
+            }
+        ],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def state() -> dict:
+    return {
+        "users": sorted(get_user_model().objects.values_list("username", "password")),
+        "listings": sorted(
+            Listing.objects.values_list("slug", "status", "updated_at", "current_version_id")
+        ),
+        "versions": sorted(DatasetVersion.objects.values_list("id", "status", "updated_at")),
+        "samples": Sample.objects.count(),
+        "duplicates": sorted(
+            Sample.objects.exclude(duplicate_of=None).values_list("id", "duplicate_of_id")
+        ),
+        "bands": SampleBand.objects.count(),
+        "tasks": sorted(TargetTask.objects.values_list("name", "updated_at", "target_set_hash")),
+        "target_samples": TargetSample.objects.count(),
+    }
+
+
+def run(*args: str) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_demo", *args, stdout=out, stderr=err)
+    return out.getvalue() + err.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_everything_once(tmp_path):
+    demo = write_demo(tmp_path / "demo")
+    output = run("--demo-dir", str(demo))
+
+    assert "WARNING: demo staff account admin/admin" in output
+    assert "buyer     buyer / demo-buyer-pass" in output
+    User = get_user_model()
+    assert User.objects.get(username="admin").is_staff
+    assert User.objects.get(username="orig-lab").profile.is_provider
+    assert User.objects.get(username="buyer").profile.is_buyer
+    original = Listing.objects.get(slug="original")
+    copier = Listing.objects.get(slug="copier")
+    assert (original.status, copier.status) == ("published", "published")
+    assert original.licence == "WordNet AND MIT"
+    assert original.language == "en"
+    assert original.floor_price_per_1k_tokens == 4
+    assert "Attribution: Someone, 1961." in original.source
+    assert original.current_version.sample_count == 12
+    assert original.current_version.status == DatasetVersion.Status.READY
+    # The copier listed later: its two copied samples are flagged, the rest is its own.
+    flagged = Sample.objects.filter(version__listing=copier).exclude(duplicate_of=None)
+    assert sorted(flagged.values_list("external_id", flat=True)) == ["orig-000", "orig-001"]
+    task = TargetTask.objects.get(name="Target task")
+    assert (task.buyer.username, task.status, task.sample_count) == ("buyer", "ready", 1)
+
+    before = state()
+    second = run("--demo-dir", str(demo))
+    assert "seed_demo: nothing new to create." in second
+    assert state() == before
+
+
+@pytest.mark.django_db
+def test_seed_demo_names_what_is_missing(tmp_path):
+    with pytest.raises(CommandError, match="manifest.json is missing"):
+        run("--demo-dir", str(tmp_path / "nothing"))
+    demo = write_demo(tmp_path / "demo")
+    (demo / "data" / "copier.jsonl").unlink()
+    with pytest.raises(CommandError) as missing:
+        run("--demo-dir", str(demo))
+    assert str(missing.value) == (
+        f"{demo / 'data' / 'copier.jsonl'} is missing (named by demo/manifest.json, copier)"
+    )
+    (demo / "data" / "copier.jsonl").write_text("{}\n")
+    with pytest.raises(CommandError, match="does not match demo/manifest.json"):
+        run("--demo-dir", str(demo))
+    assert Listing.objects.count() == 0
+    assert get_user_model().objects.count() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@pytest.mark.skipif(not (REAL_DEMO / "manifest.json").exists(), reason="demo corpora not built")
+def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
+    run()
+    planted = json.loads((REAL_DEMO / "labels" / "duplicates.json").read_text())
+    flagged = {
+        s.external_id: (s.duplicate_of.external_id, s.duplicate_kind)
+        for s in Sample.objects.exclude(duplicate_of=None).select_related("duplicate_of")
+    }
+    assert {d["id"]: (d["duplicate_of"], d["kind"]) for d in planted} == {
+        d["id"]: flagged.get(d["id"]) for d in planted
+    }
+    manifest = json.loads((REAL_DEMO / "manifest.json").read_text())
+    for entry in manifest["datasets"]:
+        listing = Listing.objects.get(slug=entry["slug"])
+        assert listing.status == "published"
+        assert listing.current_version.sample_count == entry["num_samples"]
+    assert TargetTask.objects.filter(status="ready").count() == len(manifest["targets"])
+    before = state()
+    assert "nothing new to create" in run()
+    assert state() == before

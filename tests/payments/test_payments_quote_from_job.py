@@ -1,0 +1,247 @@
+"""The seam with marketplace and valuation: quoting a finished job's scores, entitlements."""
+
+from fractions import Fraction
+
+import pytest
+from django.utils import timezone
+
+from marketplace.models import DatasetVersion, Listing, Sample, TargetTask
+from payments.errors import NotAllowedError, QuoteError
+from payments.models import Quote
+from payments.selectors import user_has_listing_entitlement, user_has_sample_entitlement
+from payments.services.orders import (
+    order_checkout_start,
+    order_create_from_quote,
+    order_test_payment_confirm,
+)
+from payments.services.quotes import quote_create_for_job
+from valuation.models import SampleScore, ValuationJob
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_mode")]
+
+
+def make_listing(provider, slug: str, *, floor: int = 100, status="published") -> Listing:
+    listing = Listing.objects.create(
+        provider=provider,
+        title=slug,
+        slug=slug,
+        licence="CC-BY-4.0",
+        floor_price_per_1k_tokens=floor,
+        currency="usd",
+        status=status,
+    )
+    version = DatasetVersion.objects.create(
+        listing=listing,
+        number=1,
+        original_filename="d.jsonl",
+        format="jsonl",
+        file_sha256="0" * 64,
+        status=DatasetVersion.Status.READY,
+    )
+    listing.current_version = version
+    listing.save(update_fields=["current_version"])
+    return listing
+
+
+def make_sample(listing: Listing, position: int, tokens: int, **extra) -> Sample:
+    return Sample.objects.create(
+        version=listing.current_version,
+        position=position,
+        source_line=position + 1,
+        external_id=f"{listing.slug}-{position}",
+        text=f"text {listing.slug} {position}",
+        token_count=tokens,
+        norm_hash=f"{listing.slug}{position}",
+        **extra,
+    )
+
+
+@pytest.fixture
+def world(buyer, provider_a, provider_b, settings):
+    settings.PLATFORM_FEE_BPS = 2000
+    la, lb = make_listing(provider_a, "la"), make_listing(provider_b, "lb", floor=50)
+    samples = {
+        "a1": make_sample(la, 0, 1000),
+        "a2": make_sample(la, 1, 1000),
+        "b1": make_sample(lb, 0, 2000),
+    }
+    task = TargetTask.objects.create(buyer=buyer, name="t", target_set_hash="e" * 64)
+    job = ValuationJob.objects.create(
+        buyer=buyer,
+        task=task,
+        target_set_hash="e" * 64,
+        model_spec="tiny",
+        model_identity="sha-model",
+        method="alinfik",
+        label_fraction=0.5,
+        status=ValuationJob.Status.SUCCEEDED,
+        fidelity={"spearman": 0.9},
+        finished_at=timezone.now(),
+    )
+    for key, score in (("a1", 3.0), ("a2", 1.0), ("b1", 2.0)):
+        sample = samples[key]
+        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=score)
+    return {"job": job, "samples": samples, "listings": (la, lb), "task": task}
+
+
+def ids(world, *keys):
+    return [world["samples"][key].pk for key in keys]
+
+
+def test_a_job_quote_uses_the_scores_listings_and_job_identity(world, buyer, provider_a):
+    quote = quote_create_for_job(
+        buyer=buyer,
+        job_id=world["job"].pk,
+        sample_ids=ids(world, "a1", "a2", "b1"),
+        value_rate=100,
+    )
+
+    assert (quote.total, quote.fee) == (600, 120)
+    assert [(p["provider_id"], p["amount"]) for p in quote.lines["providers"]] == [
+        (str(provider_a.pk), 320),
+        (str(world["listings"][1].provider_id), 160),
+    ]
+    assert (quote.valuation_job_ref, quote.model_identity, quote.valuation_method) == (
+        str(world["job"].pk),
+        "sha-model",
+        "alinfik",
+    )
+    assert quote.fidelity == {"spearman": 0.9}
+    assert quote.target_task_ref == str(world["task"].pk)
+    assert quote.lines["samples"][0]["value"] == str(Fraction(3.0))
+
+
+def test_a_duplicate_is_quoted_as_excluded(world, buyer):
+    a1 = world["samples"]["a1"]
+    a2 = world["samples"]["a2"]
+    Sample.objects.filter(pk=a2.pk).update(duplicate_of=a1, duplicate_kind="exact")
+
+    quote = quote_create_for_job(
+        buyer=buyer, job_id=world["job"].pk, sample_ids=ids(world, "a1", "a2")
+    )
+
+    assert quote.lines["excluded"] == [{"sample_id": str(a2.pk), "reason": "duplicate"}]
+    assert quote.sample_count == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("unfinished", "is running; only finished jobs are quoted"),
+        ("taken_down", "are not for sale"),
+        ("unscored", "were not valued by job"),
+    ],
+)
+def test_a_job_quote_refuses_what_cannot_be_sold(world, buyer, provider_a, setup, message):
+    sample_ids = ids(world, "a1", "b1")
+    if setup == "unfinished":
+        ValuationJob.objects.filter(pk=world["job"].pk).update(status="running")
+    elif setup == "taken_down":
+        Listing.objects.filter(pk=world["listings"][1].pk).update(
+            status="taken_down", taken_down_at=timezone.now()
+        )
+    else:
+        sample_ids.append(make_sample(world["listings"][0], 9, 10).pk)
+
+    with pytest.raises(QuoteError, match=message):
+        quote_create_for_job(buyer=buyer, job_id=world["job"].pk, sample_ids=sample_ids)
+    assert Quote.objects.count() == 0
+
+
+def test_another_buyers_job_cannot_be_quoted(world, other_buyer):
+    with pytest.raises(NotAllowedError, match="does not exist or is not yours"):
+        quote_create_for_job(buyer=other_buyer, job_id=world["job"].pk, sample_ids=ids(world, "a1"))
+    assert Quote.objects.count() == 0
+
+
+def test_entitlements_follow_payment_and_survive_a_take_down(world, buyer, other_buyer):
+    quote = quote_create_for_job(buyer=buyer, job_id=world["job"].pk, sample_ids=ids(world, "a1"))
+    la, lb = world["listings"]
+    assert not user_has_listing_entitlement(user=buyer, listing=la)
+
+    order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
+    order_checkout_start(order_id=order.pk, buyer=buyer)
+    order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+    Listing.objects.filter(pk=la.pk).update(status="taken_down", taken_down_at=timezone.now())
+
+    assert user_has_listing_entitlement(user=buyer, listing=la)
+    assert not user_has_listing_entitlement(user=buyer, listing=lb)
+    assert not user_has_listing_entitlement(user=other_buyer, listing=la)
+    assert user_has_sample_entitlement(user=buyer, sample_id=world["samples"]["a1"].pk)
+    assert not user_has_sample_entitlement(user=buyer, sample_id=world["samples"]["a2"].pk)
+
+
+# --- REST API -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(settings):
+    from rest_framework.test import APIClient
+
+    settings.PRICING_VALUE_RATE = "100"
+    settings.PLATFORM_FEE_BPS = 2000
+    return APIClient()
+
+
+def test_the_api_quotes_a_job_accepts_and_reports_the_provider_balance(
+    api, world, buyer, provider_a
+):
+    api.force_authenticate(buyer)
+
+    created = api.post(
+        "/api/payments/quotes/",
+        {"job_id": world["job"].pk, "sample_ids": ids(world, "a1", "a2", "b1")},
+        format="json",
+    )
+    quote_id = created.json()["id"]
+    accepted = api.post(f"/api/payments/quotes/{quote_id}/accept/")
+    again = api.post(f"/api/payments/quotes/{quote_id}/accept/")
+
+    assert created.status_code == 201
+    assert (created.json()["total"], created.json()["fee"]) == (600, 120)
+    assert accepted.status_code == 201
+    order_id = accepted.json()["order"]["id"]
+    assert accepted.json()["checkout_url"] == f"/payments/orders/{order_id}/test-checkout/"
+    assert accepted.json()["order"]["status"] == "pending"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "quote_not_open"
+
+    order_test_payment_confirm(order_id=order_id, buyer=buyer)
+    assert api.get(f"/api/payments/orders/{order_id}/").json()["status"] == "paid"
+    api.force_authenticate(provider_a)
+    balance = api.get("/api/payments/provider/balance/").json()
+    assert balance == {
+        "currency": "usd",
+        "earned": 320,
+        "refunded": 0,
+        "transferred": 0,
+        "reversed": 0,
+        "paid_out": 0,
+        "owed": 320,
+    }
+
+
+def test_the_api_refuses_bad_input_and_other_peoples_records(api, world, buyer, other_buyer):
+    api.force_authenticate(buyer)
+    empty = api.post(
+        "/api/payments/quotes/", {"job_id": world["job"].pk, "sample_ids": []}, format="json"
+    )
+    quote = quote_create_for_job(buyer=buyer, job_id=world["job"].pk, sample_ids=ids(world, "a1"))
+    api.force_authenticate(other_buyer)
+    foreign_job = api.post(
+        "/api/payments/quotes/",
+        {"job_id": world["job"].pk, "sample_ids": ids(world, "a1")},
+        format="json",
+    )
+    foreign_quote = api.get(f"/api/payments/quotes/{quote.pk}/")
+    foreign_accept = api.post(f"/api/payments/quotes/{quote.pk}/accept/")
+
+    assert empty.status_code == 400
+    assert "sample_ids" in empty.json()["error"]["details"]
+    assert [foreign_job.status_code, foreign_quote.status_code, foreign_accept.status_code] == [
+        404,
+        404,
+        404,
+    ]
+    assert Quote.objects.get(pk=quote.pk).status == "open"
+    assert Quote.objects.count() == 1
