@@ -25,8 +25,10 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
 )
+from django.db.models.functions import Coalesce
 from django.utils.text import slugify
 
 from accounts.selectors import user_has_role
@@ -105,21 +107,28 @@ def listing_get_for_owner(*, slug: str, user: User) -> Listing | None:
 
 
 def listings_of_provider(*, provider: AbstractBaseUser) -> QuerySet[Listing]:
-    """A provider's listings in every state, with their current version's numbers."""
+    """A provider's listings in every state, with their current version's numbers.
+
+    Annotations: ``duplicate_count`` (flagged samples of the current version) and
+    ``upload_in_progress`` (a version is being processed or awaits the provider's choice).
+    """
+    duplicates = (
+        Sample.objects.filter(version_id=OuterRef("current_version_id"), duplicate_of__isnull=False)
+        .order_by()
+        .values("version_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    in_progress = DatasetVersion.objects.filter(
+        listing_id=OuterRef("pk"), status__in=DatasetVersion.IN_PROGRESS
+    )
     return (
         Listing.objects.filter(provider=provider)
         .select_related("current_version")
         .prefetch_related("tags")
         .annotate(
-            duplicate_count=Count(
-                "current_version__samples",
-                filter=Q(current_version__samples__duplicate_of__isnull=False),
-            ),
-            in_progress_count=Count(
-                "versions",
-                filter=Q(versions__status__in=DatasetVersion.IN_PROGRESS),
-                distinct=True,
-            ),
+            duplicate_count=Coalesce(Subquery(duplicates), 0),
+            upload_in_progress=Exists(in_progress),
         )
         .order_by("-updated_at", "-id")
     )

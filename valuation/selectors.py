@@ -5,12 +5,12 @@ Pool samples are streamed (``iterator`` / keyset ranges), never loaded whole.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from accounts.selectors import user_has_role
@@ -150,7 +150,31 @@ class JobProgress:
     finished: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "eta_text": self.eta_text, "elapsed_text": self.elapsed_text}
+
+    @property
+    def eta_text(self) -> str:
+        if self.finished:
+            return ""
+        if self.eta_seconds is None:
+            return "estimating…"
+        return f"about {duration_text(self.eta_seconds)} left"
+
+    @property
+    def elapsed_text(self) -> str:
+        return duration_text(self.elapsed_seconds) if self.elapsed_seconds is not None else ""
+
+
+def duration_text(seconds: float) -> str:
+    """12 s, 4 min 05 s, 2 h 10 min."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def job_eta_seconds(*, job: ValuationJob) -> float | None:
@@ -219,34 +243,89 @@ def job_ranked_scores(
 
 
 def buyer_can_read_sample(*, buyer: AbstractBaseUser, sample: Sample) -> bool:
-    """Whether ``buyer`` bought ``sample`` (full text). Seam for payments' Entitlement:
-    returns False until payments exposes a selector for it."""
-    return False
+    """Whether ``buyer`` bought ``sample`` and may read its full text.
 
-
-def listing_preview_external_ids(*, listing: Listing) -> set[str]:
-    """External ids of the samples the provider lets buyers preview.
-
-    "Samples I pick": the picked ids. "Random samples": the marketplace draws them; until it
-    exposes that draw as a selector, no sample of such a listing is previewed here (a
-    ranked table must never leak text the provider did not agree to show).
+    Seam for the payments app (its Entitlement covers the samples of a paid order): if
+    ``payments.selectors.user_has_sample_entitlement(user=, sample=)`` exists it decides;
+    until then nobody reads full text here.
     """
-    if listing.preview_mode == Listing.PreviewMode.PICKED:
-        return {str(external_id) for external_id in listing.preview_sample_ids or []}
-    return set()
+    if not buyer.is_authenticated:
+        return False
+    try:
+        from payments import selectors as payments_selectors
+    except ImportError:
+        return False
+    check = getattr(payments_selectors, "user_has_sample_entitlement", None)
+    return bool(check(user=buyer, sample=sample)) if check else False
 
 
-def sample_preview_allowed(*, sample: Sample, listing: Listing) -> bool:
-    return sample.external_id in listing_preview_external_ids(listing=listing)
+def listing_preview_ids(*, listing: Listing) -> set[int]:
+    """Sample ids the provider lets anyone preview: the marketplace's preview choice
+    (the provider's picked samples, or its seeded random draw)."""
+    from marketplace.selectors import listing_preview_samples
+
+    return {sample.pk for sample in listing_preview_samples(listing=listing)}
 
 
-def sample_snippet(
-    *, sample: Sample, listing: Listing, buyer: AbstractBaseUser, length: int = 120
-) -> tuple[str, str]:
-    """(text shown, access) for a ranked-table row: "full", "preview" or "hidden"."""
-    if buyer_can_read_sample(buyer=buyer, sample=sample):
-        return sample.display_text, "full"
-    if sample_preview_allowed(sample=sample, listing=listing):
-        text = " ".join(sample.display_text.split())
-        return (text[: length - 1] + "…" if len(text) > length else text), "preview"
-    return "", "hidden"
+def _snippet(text: str, length: int) -> str:
+    text = " ".join(text.split())
+    return text[: length - 1] + "…" if len(text) > length else text
+
+
+def ranked_rows(
+    *, scores: Iterable[SampleScore], buyer: AbstractBaseUser, start_rank: int = 1,
+    snippet_length: int = 120,
+) -> list[dict[str, Any]]:
+    """Rows of the ranked results table. Text: full after purchase, a snippet where the
+    provider allows preview, nothing otherwise."""
+    previews: dict[int, set[int]] = {}
+    rows = []
+    for rank, score in enumerate(scores, start=start_rank):
+        sample, listing = score.sample, score.version.listing
+        if listing.pk not in previews:
+            previews[listing.pk] = listing_preview_ids(listing=listing)
+        if buyer_can_read_sample(buyer=buyer, sample=sample):
+            text, access = sample.display_text, "full"
+        elif sample.pk in previews[listing.pk]:
+            text, access = _snippet(sample.display_text, snippet_length), "preview"
+        else:
+            text, access = "", "hidden"
+        rows.append(
+            {
+                "rank": rank,
+                "sample_id": sample.pk,
+                "external_id": sample.external_id,
+                "score": score.score,
+                "is_exact": score.is_exact,
+                "tokens": sample.token_count,
+                "listing": listing,
+                "text": text,
+                "access": access,
+            }
+        )
+    return rows
+
+
+# ---- for other apps --------------------------------------------------------------------------
+
+
+def latest_succeeded_job(
+    *, buyer: AbstractBaseUser, task: TargetTask | None = None
+) -> ValuationJob | None:
+    jobs = ValuationJob.objects.filter(buyer=buyer, status=ValuationJob.Status.SUCCEEDED)
+    if task is not None:
+        jobs = jobs.filter(task=task)
+    return jobs.order_by("-finished_at", "-id").first()
+
+
+def listing_value_expression(*, job: ValuationJob) -> Subquery:
+    """Mean sample value of a listing's current version in ``job``: the ``value_expression``
+    that ``marketplace.selectors.listing_search(sort="value")`` orders by (NULL if not valued).
+    """
+    return Subquery(
+        SampleScore.objects.filter(job=job, version_id=OuterRef("current_version_id"))
+        .values("version_id")
+        .annotate(mean=Avg("score"))
+        .values("mean")[:1],
+        output_field=FloatField(),
+    )

@@ -287,14 +287,19 @@ def version_accept_valid_rows(
 
 
 def version_discard(*, version: DatasetVersion, actor: AbstractBaseUser) -> DatasetVersion:
-    """The provider's choice "upload a fixed file": drop this version and its stored file."""
+    """The provider's choice "upload a fixed file": drop this version and its stored file.
+
+    A ``STAGED`` version (its worker never started) may be discarded too; a worker that picks
+    it up later finds it discarded and does nothing."""
     _require_owner(listing=version.listing, actor=actor)
     if not _transition(
-        version, from_statuses=[Status.VALIDATED, Status.FAILED], to=Status.DISCARDED
+        version,
+        from_statuses=[Status.STAGED, Status.VALIDATED, Status.FAILED],
+        to=Status.DISCARDED,
     ):
         raise ValidationError(
-            f"Only a version awaiting your choice or a failed one can be discarded "
-            f"(this one is {version.status})."
+            "Only a version waiting to be processed, awaiting your choice or failed can be "
+            f"discarded (this one is {version.status})."
         )
     version_files_delete(versions=[version])
     return version

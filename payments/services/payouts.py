@@ -56,7 +56,9 @@ def payout_line_transfer(*, payout_line_id: int, now: datetime | None = None) ->
         return TransferOutcome.NOTHING_TO_DO
     gateway = get_gateway()
     account = ProviderAccount.objects.filter(provider_id=line.provider_id).first()
-    if not gateway.moves_money or account is None or not account.payout_eligible:
+    if not gateway.moves_money or order.gateway != gateway.name:
+        return TransferOutcome.NOT_ELIGIBLE  # test mode, or an order paid in test mode
+    if account is None or not account.payout_eligible:
         return TransferOutcome.NOT_ELIGIBLE
     if line.attempts >= conf.max_transfer_attempts():
         return TransferOutcome.GAVE_UP
@@ -130,6 +132,7 @@ def payout_lines_transferable_for(*, provider: AbstractBaseUser) -> list[int]:
             status__in=TRANSFERABLE,
             attempts__lt=conf.max_transfer_attempts(),
             order__status__in=(Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED),
+            order__gateway=Order.Gateway.STRIPE,
         )
         .order_by("pk")
         .values_list("pk", flat=True)

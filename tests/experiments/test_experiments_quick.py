@@ -31,13 +31,16 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[common.Conte
     saved = {key: os.environ.get(key) for key in ("EXPERIMENTS_ROOT", "EXPERIMENTS_FIGURES")}
     os.environ["EXPERIMENTS_ROOT"] = str(root)
     os.environ["EXPERIMENTS_FIGURES"] = str(root / "figures")
+    threads = common.torch.get_num_threads()
     try:
+        common.configure_threads()
         common.quiet_libraries()
         ctx = common.make_context(quick=True)
         run_all.run_experiments(ctx, SMOKE)
         run_all.write_report(ctx)
         yield ctx
     finally:
+        common.torch.set_num_threads(threads)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from accounts.services import auth_token_get_or_create
 from marketplace.models import DatasetVersion, Listing, Sample, TargetSample, TargetTask
 from marketplace.services.listings import listing_publish
 from marketplace.services.targets import target_set_upload, target_task_create
@@ -224,6 +225,10 @@ def test_mine_lists_own_listings_in_every_state(provider_a, provider_b, ready_li
     mine = client_for(provider_a).get(f"{API}/listings/", {"mine": "true"}).json()
     assert sorted(item["title"] for item in mine["results"]) == ["Mine draft", "Mine published"]
     assert client_for().get(f"{API}/listings/", {"mine": "true"}).status_code == 401
+    token = auth_token_get_or_create(user=provider_a)
+    with_token = APIClient()
+    with_token.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert with_token.get(f"{API}/listings/", {"mine": "true"}).json()["count"] == 2
 
 
 # --- target tasks ---------------------------------------------------------------------------

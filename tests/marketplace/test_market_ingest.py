@@ -497,3 +497,23 @@ def test_second_version_becomes_current(provider_a, make_listing):
     # Versions of one listing are not duplicates of each other.
     assert Sample.objects.filter(duplicate_of__isnull=False).count() == 0
     assert json.loads(json.dumps(first.validation_report))["valid_rows"] == 1
+
+
+@pytest.mark.django_db
+def test_staged_version_can_be_cancelled_and_stuck_ones_failed(provider_a, make_listing):
+    listing = make_listing(provider_a)
+    version = upload(listing, provider_a, jsonl([{"text": "one"}]))
+    DatasetVersion.objects.filter(pk=version.pk).update(status=Status.STAGED)
+    version.refresh_from_db()
+    assert version_discard(version=version, actor=provider_a).status == Status.DISCARDED
+    # A worker that picks the discarded version up later does nothing.
+    assert version_services.version_process(version=version).status == Status.DISCARDED
+
+    stuck = upload(listing, provider_a, jsonl([{"text": "two"}, {"text": "three"}]))
+    DatasetVersion.objects.filter(pk=stuck.pk).update(status=Status.INGESTING)
+    stuck.refresh_from_db()
+    failed = version_services.version_fail_stuck(version=stuck, reason="Worker lost.")
+    assert (failed.status, failed.error) == (Status.FAILED, "Worker lost.")
+    assert Sample.objects.filter(version=stuck).count() == 0
+    with pytest.raises(ValidationError):
+        version_services.version_fail_stuck(version=failed, reason="again")

@@ -374,3 +374,31 @@ def test_search_sorts(catalogue):
     assert titles(by_value) == ["Medical notes", "Python snippets", "Legal contracts"]
     unvalued = listing_search(sort="value", value_expression=Value(None, output_field=FloatField()))
     assert titles(unvalued) == ["Python snippets", "Medical notes", "Legal contracts"]
+
+
+@pytest.mark.django_db
+def test_provider_dashboard_numbers(provider_a, provider_b, ready_listing):
+    import io
+
+    from marketplace.selectors import listings_of_provider
+    from marketplace.services.versions import version_upload
+    from tests.marketplace.conftest import jsonl
+
+    rows = [{"text": sentence(i)} for i in range(3)]
+    listing = ready_listing(provider_a, rows + [{"text": rows[0]["text"]}], title="Mine")
+    version_upload(
+        listing=listing,
+        actor=provider_a,
+        file=io.BytesIO(jsonl(rows + [{"text": rows[1]["text"]}, {"text": rows[2]["text"]}])),
+        filename="v2.jsonl",
+    )
+    version_upload(
+        listing=listing,
+        actor=provider_a,
+        file=io.BytesIO(b'{bad\n{"text": "x"}'),
+        filename="v3.jsonl",
+    )
+    ready_listing(provider_b, rows, title="Theirs")
+    (mine,) = listings_of_provider(provider=provider_a)
+    assert (mine.title, mine.current_version.number, mine.duplicate_count) == ("Mine", 2, 2)
+    assert mine.upload_in_progress is True

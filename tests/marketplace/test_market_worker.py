@@ -30,7 +30,7 @@ def test_large_upload_is_processed_by_a_worker(start_worker, tmp_path, settings)
     }
     previous = app.conf.broker_transport_options
     app.conf.broker_transport_options = options
-    app.pool.force_close_all()
+    _reset_connections()
     try:
         worker = start_worker(
             broker_url="filesystem://",
@@ -68,4 +68,12 @@ def test_large_upload_is_processed_by_a_worker(start_worker, tmp_path, settings)
         )
     finally:
         app.conf.broker_transport_options = previous
-        app.pool.force_close_all()
+        _reset_connections()
+
+
+def _reset_connections() -> None:
+    """Drop Celery's cached broker connections so they pick up the changed options."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None

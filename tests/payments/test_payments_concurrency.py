@@ -36,9 +36,7 @@ def run_concurrently(action, times: int = 4) -> list[BaseException]:
     return errors
 
 
-def test_concurrent_payment_confirmations_book_the_order_once(
-    require_postgres, sale_quote, buyer
-):
+def test_concurrent_payment_confirmations_book_the_order_once(require_postgres, sale_quote, buyer):
     order = order_create_from_quote(quote_id=sale_quote.pk, buyer=buyer)
     order_checkout_start(order_id=order.pk, buyer=buyer)
 

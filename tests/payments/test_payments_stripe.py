@@ -714,3 +714,42 @@ def test_the_provider_report_follows_transfers_refunds_and_bank_payouts(
         f"{order.pk},{order.paid_at.isoformat()},usd,2,400,80,320,160,transferred,320,"
         f"{line.stripe_transfer_id},"
     )
+
+
+def test_orders_paid_in_test_mode_are_never_transferred_by_stripe(
+    fake_stripe, onboard, provider_a, provider_b, buyer, sale_quote, settings
+):
+    from payments.services.orders import (
+        order_checkout_start,
+        order_create_from_quote,
+        order_test_payment_confirm,
+    )
+    from payments.services.payouts import TransferOutcome, payout_line_transfer
+
+    api_key = settings.STRIPE_API_KEY
+    settings.STRIPE_API_KEY = ""  # the demo ran in test mode first
+    order = order_create_from_quote(quote_id=sale_quote.pk, buyer=buyer)
+    order_checkout_start(order_id=order.pk, buyer=buyer)
+    order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+    settings.STRIPE_API_KEY = api_key
+    onboard(provider_a)
+
+    outcome = payout_line_transfer(payout_line_id=line_of(order, provider_a).pk)
+
+    assert outcome == TransferOutcome.NOT_ELIGIBLE
+    assert fake_stripe.calls("POST", TRANSFERS) == []
+    assert line_of(order, provider_a).status == "pending"
+
+
+def test_the_payouts_page_asks_to_finish_onboarding_until_stripe_is_satisfied(
+    fake_stripe, onboard, client, provider_a
+):
+    client.force_login(provider_a)
+    before = client.get("/payments/payouts/").content.decode()
+    onboard(provider_a, eligible=False)
+
+    after = client.get("/payments/payouts/").content.decode()
+
+    assert 'data-connect="onboarding"' in before and "Set up payouts with Stripe" in before
+    assert "Continue Stripe onboarding" in after
+    assert "external_account" in after  # from the account's requirements.currently_due

@@ -12,11 +12,12 @@ def test_a_webhook_event_is_processed_by_a_worker_process_after_commit(
 ):
     settings.STRIPE_API_KEY = ""
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    worker = start_worker(
-        broker_url="filesystem://",
-        queues="default",
-        extra_env={"CELERY_BROKER_FOLDER": str(settings.BROKER_DIR), "STRIPE_API_KEY": ""},
-    )
+    # The worker consumes from the broker this test process publishes to (Redis in CI).
+    broker_url = settings.CELERY_BROKER_URL
+    extra_env = {"STRIPE_API_KEY": "", "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    if broker_url.startswith("filesystem://"):
+        extra_env["CELERY_BROKER_FOLDER"] = str(settings.BROKER_DIR)
+    worker = start_worker(broker_url=broker_url, queues="default", extra_env=extra_env)
     ProviderAccount.objects.create(provider=provider_a, stripe_account_id="acct_worker")
     fake = FakeStripe()  # only builds the event; no server needed
     account = dict(

@@ -10,8 +10,12 @@ from django.db.models import Count, Q
 from marketplace.models import Sample
 from valuation import worker_cache
 from valuation.models import ExactLabel, SampleScore, ValuationChunk, ValuationJob
-from valuation.services import pipeline, valuation_job_cancel, valuation_job_request
-from valuation.services import valuation_job_retry
+from valuation.services import (
+    pipeline,
+    valuation_job_cancel,
+    valuation_job_request,
+    valuation_job_retry,
+)
 from valuation.tasks import gpu, orchestration
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

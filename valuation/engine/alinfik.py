@@ -22,6 +22,8 @@ from valuation.engine.proxy import (
     HeadConfig,
     LinFiKProxy,
     ProxyMetadata,
+    RegressionHead,
+    TargetScaler,
     TrainConfig,
     TrainingReport,
     train_finetuned,
@@ -192,6 +194,67 @@ def _resolve_strata(samples: Sequence[Sample], strata: Sequence[str] | None) -> 
     return np.asarray([str(label) for label in strata], dtype=object)
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    head: RegressionHead
+    scaler: TargetScaler
+    report: TrainingReport
+    tuned: SentenceEncoder | None
+
+
+def _fit_proxy(
+    *,
+    texts: Sequence[str],
+    embeddings: np.ndarray,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    encoder: SentenceEncoder | None,
+    finetune_encoder: bool,
+    head_config: HeadConfig | None,
+    config: TrainConfig,
+    seed: int,
+) -> _Fitted:
+    """Train on ``train`` (rows, labels), early-stop on ``validation``; holdout never enters."""
+    (train_rows, train_y), (val_rows, val_y) = train, validation
+    if not finetune_encoder:
+        head, scaler, report = train_head(
+            embeddings[train_rows], train_y, embeddings[val_rows], val_y,
+            head_config=head_config, config=config, seed=seed, reference_x=embeddings,
+        )  # fmt: skip
+        return _Fitted(head, scaler, report, None)
+    assert encoder is not None
+    tuned, head, scaler, report = train_finetuned(
+        encoder, [texts[i] for i in train_rows], train_y, [texts[i] for i in val_rows], val_y,
+        head_config=head_config, config=config, seed=seed,
+        frozen_embeddings=(embeddings[train_rows], embeddings[val_rows]), reference_x=embeddings,
+    )  # fmt: skip
+    return _Fitted(head, scaler, report, tuned)
+
+
+def _metadata(
+    fitted: _Fitted, *, encoder_identity: str, config: TrainConfig, n_labelled: int, **recorded
+) -> ProxyMetadata:
+    tuned = fitted.tuned
+    return ProxyMetadata(
+        head=fitted.head.config,
+        target_mean=fitted.scaler.mean,
+        target_std=fitted.scaler.std,
+        encoder_identity=tuned.identity if tuned is not None else encoder_identity,
+        base_encoder_identity=encoder_identity,
+        finetuned_layers=config.finetune_layers if tuned is not None else None,
+        encoder_finetuned=tuned is not None,
+        max_length=config.max_length,
+        n_labelled=n_labelled,
+        training={
+            "config": {name: getattr(config, name) for name in config.__dataclass_fields__},
+            "best_epoch": fitted.report.best_epoch,
+            "epochs_run": fitted.report.epochs_run,
+            "best_val_spearman": fitted.report.best_val_spearman,
+        },
+        **recorded,
+    )
+
+
 def run_alinfik(
     *,
     samples: Sequence[Sample],
@@ -214,17 +277,18 @@ def run_alinfik(
     """Score every sample: exact LinFiK on a stratified sample, the proxy on the rest.
 
     ``label_fn(indices)`` must return exact LinFiK scores for those sample indices.
-    ``embeddings`` (rows in sample order, e.g. loaded from the ingest-time store) skips
-    encoding; otherwise ``encoder`` (default: packaged MiniLM) embeds the texts.
-    ``finetune_encoder`` also tunes the encoder's last layers (``train_config``) and then
-    re-embeds the pool with it, which costs an encoder pass per task.
+    ``embeddings`` (rows in sample order, e.g. loaded from the ingest-time store, made by
+    the encoder named by ``encoder_identity``) skips encoding; otherwise ``encoder``
+    (default: packaged MiniLM) embeds the texts. ``finetune_encoder`` also tunes the
+    encoder's last layers (``train_config``) and re-embeds the pool with the tuned copy,
+    which costs an encoder pass per task.
     """
     if not samples:
         raise ValueError("run_alinfik needs at least one sample")
     config = train_config or TrainConfig()
-    timings: dict[str, float] = {}
     texts = [sample.display_text for sample in samples]
     strata_labels = _resolve_strata(samples, strata)
+    timings: dict[str, float] = {}
 
     started = time.perf_counter()
     if embeddings is None or finetune_encoder:
@@ -233,7 +297,6 @@ def run_alinfik(
         embeddings = encoder.encode(texts, embed_batch_size, config.max_length, progress=progress)
     embeddings = _validated_embeddings(embeddings, len(samples))
     timings["embed_seconds"] = time.perf_counter() - started
-    identity = encoder.identity if encoder is not None else (encoder_identity or "unknown")
 
     labelled = stratified_selection(strata_labels, label_fraction, seed)
     split = split_labelled(len(labelled), seed, split_fractions)
@@ -241,66 +304,29 @@ def run_alinfik(
     exact = _call_label_fn(label_fn, labelled)
     timings["label_seconds"] = time.perf_counter() - started
 
-    train_rows, val_rows = labelled[split.train], labelled[split.validation]
-    tuned = None
-    if finetune_encoder:
-        tuned, head, scaler, report = train_finetuned(
-            encoder,
-            [texts[i] for i in train_rows],
-            exact[split.train],
-            [texts[i] for i in val_rows],
-            exact[split.validation],
-            head_config=head_config,
-            config=config,
-            seed=seed,
-            frozen_embeddings=(embeddings[train_rows], embeddings[val_rows]),
-            reference_x=embeddings,
-        )
-    else:
-        head, scaler, report = train_head(
-            embeddings[train_rows],
-            exact[split.train],
-            embeddings[val_rows],
-            exact[split.validation],
-            head_config=head_config,
-            config=config,
-            seed=seed,
-            reference_x=embeddings,
-        )
-    timings["train_seconds"] = report.seconds
-
-    metadata = ProxyMetadata(
-        head=head.config,
-        target_mean=scaler.mean,
-        target_std=scaler.std,
-        encoder_identity=tuned.identity if tuned is not None else identity,
-        base_encoder_identity=identity,
-        finetuned_layers=config.finetune_layers if tuned is not None else None,
-        encoder_finetuned=tuned is not None,
-        max_length=config.max_length,
-        model_identity=model_identity,
-        target_hash=target_hash,
-        seed=seed,
+    fitted = _fit_proxy(
+        texts=texts, embeddings=embeddings, encoder=encoder, finetune_encoder=finetune_encoder,
+        train=(labelled[split.train], exact[split.train]),
+        validation=(labelled[split.validation], exact[split.validation]),
+        head_config=head_config, config=config, seed=seed,
+    )  # fmt: skip
+    timings["train_seconds"] = fitted.report.seconds
+    identity = encoder.identity if encoder is not None else (encoder_identity or "unknown")
+    metadata = _metadata(
+        fitted, encoder_identity=identity, config=config, n_labelled=len(labelled),
+        model_identity=model_identity, target_hash=target_hash, seed=seed,
         label_fraction=label_fraction,
-        n_labelled=len(labelled),
-        training={
-            "config": _config_dict(config),
-            "best_epoch": report.best_epoch,
-            "epochs_run": report.epochs_run,
-            "best_val_spearman": report.best_val_spearman,
-        },
-    )
-    proxy = LinFiKProxy(head, metadata, tuned)
+    )  # fmt: skip
+    proxy = LinFiKProxy(fitted.head, metadata, fitted.tuned)
 
     started = time.perf_counter()
-    if tuned is not None:
+    if fitted.tuned is not None:
         scores = proxy.predict_texts(texts, batch_size=embed_batch_size)
     else:
         scores = proxy.predict(embeddings)
     timings["predict_seconds"] = time.perf_counter() - started
 
-    holdout_rows = labelled[split.holdout]
-    metadata.fidelity = fidelity_report(exact[split.holdout], scores[holdout_rows])
+    metadata.fidelity = fidelity_report(exact[split.holdout], scores[labelled[split.holdout]])
     scores[labelled] = exact
     is_exact = np.zeros(len(samples), dtype=bool)
     is_exact[labelled] = True
@@ -311,10 +337,6 @@ def run_alinfik(
         labelled_indices=labelled,
         split=split,
         proxy=proxy,
-        training=report,
+        training=fitted.report,
         timings=timings,
     )
-
-
-def _config_dict(config: TrainConfig) -> dict[str, object]:
-    return {name: getattr(config, name) for name in config.__dataclass_fields__}

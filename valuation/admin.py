@@ -1,0 +1,33 @@
+from django.contrib import admin
+
+from valuation.models import ExactLabelSet, ValuationChunk, ValuationJob
+
+
+class ValuationChunkInline(admin.TabularInline):
+    model = ValuationChunk
+    extra = 0
+    can_delete = False
+    fields = ["stage", "index", "status", "size", "attempts", "worker", "seconds", "error"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(ValuationJob)
+class ValuationJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "buyer", "task", "method", "model_spec", "status", "stage", "progress_done",
+        "progress_total", "retry_count", "created_at",
+    ]
+    list_filter = ["status", "method", "model_spec"]
+    search_fields = ["buyer__username", "task__name", "model_identity"]
+    readonly_fields = [field.name for field in ValuationJob._meta.fields]
+    inlines = [ValuationChunkInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # jobs are requested through valuation_job_request
+
+
+@admin.register(ExactLabelSet)
+class ExactLabelSetAdmin(admin.ModelAdmin):
+    list_display = ["id", "version", "model_identity", "target_set_hash", "seed", "created_at"]
+    readonly_fields = ["model_identity", "version", "target_set_hash", "seed", "max_length"]
