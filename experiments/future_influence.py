@@ -46,8 +46,8 @@ from valuation.engine.metrics import spearman
 NAME = "future_influence"
 PER_DATASET = {"full": 100, "quick": 4}  # samples scored at every checkpoint
 ORACLE_PER_DATASET = {"full": 20, "quick": 2}  # subset that also gets the oracle
-ORACLE_STEPS = {"full": (50, 100, 200, 300, 400), "quick": (8, 16, 24)}
-EARLY_STEPS = {"full": (25, 50, 100), "quick": (4, 8)}
+ORACLE_STEPS = {"full": (50, 100, 200, 300, 400), "quick": (6, 12)}
+EARLY_STEPS = {"full": (25, 50, 100), "quick": (6,)}
 ORACLE_LR = 0.1
 
 

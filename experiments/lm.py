@@ -229,7 +229,7 @@ class Continuation:
 
 CONTINUATION = {
     "full": Continuation(steps=100, batch_size=16, peak_lr=1e-3, warmup=10, eval_every=10),
-    "quick": Continuation(steps=6, batch_size=4, peak_lr=1e-3, warmup=1, eval_every=2),
+    "quick": Continuation(steps=4, batch_size=4, peak_lr=1e-3, warmup=1, eval_every=2),
 }
 
 

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from core.permissions import role_required
@@ -26,6 +27,14 @@ def _job_or_404(request: HttpRequest, job_id: int) -> ValuationJob:
     if job is None:
         raise Http404("No such valuation.")
     return job
+
+
+def _api_url(job: ValuationJob) -> str:
+    """The JSON API the page polls, or "" where the API is not mounted (meta refresh only)."""
+    try:
+        return reverse("valuation-api:job_detail", args=[job.pk])
+    except NoReverseMatch:
+        return ""
 
 
 @role_required("buyer")
@@ -73,6 +82,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
             "job": job,
             "progress": progress,
             "versions": job.versions.select_related("listing").order_by("id"),
+            "api_url": _api_url(job),
             "can_cancel": job.is_active,
             "can_retry": job.status in (ValuationJob.Status.FAILED, ValuationJob.Status.CANCELLED),
         },

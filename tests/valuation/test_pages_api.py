@@ -1,0 +1,261 @@
+"""Buyer pages and the REST API of valuations (no model work: jobs are queued, not run, or
+their scores are written directly)."""
+
+import json
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from marketplace.models import Sample
+from valuation.models import SampleScore, ValuationChunk, ValuationJob
+from valuation.services import valuation_job_request
+from valuation.services.scores import job_summary_compute
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.valuation.urls")]
+
+
+@pytest.fixture
+def queued_job(valuation_settings, pool, target_task, buyer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False):
+        return valuation_job_request(
+            task=target_task, versions=pool, model_spec="local", method="alinfik",
+            label_fraction=0.25, seed=1, requested_by=buyer,
+        )
+
+
+@pytest.fixture
+def finished_job(queued_job):
+    """A succeeded job whose scores are written directly: sample i of each version gets
+    (i - 10) / 100, so exactly 10 negatives, one zero and the rest positive per version."""
+    job = queued_job
+    rows = []
+    for version in job.versions.all():
+        samples = Sample.objects.filter(version=version, duplicate_of__isnull=True)
+        for i, sample in enumerate(samples.order_by("id")):
+            rows.append(
+                SampleScore(job=job, sample=sample, version=version, score=(i - 10) / 100,
+                            is_exact=i % 4 == 0)
+            )
+    SampleScore.objects.bulk_create(rows)
+    version_ids = sorted(job.versions.values_list("id", flat=True))
+    ValuationJob.objects.filter(pk=job.pk).update(
+        status=ValuationJob.Status.SUCCEEDED, pool_size=len(rows), n_labelled=18,
+        summary=job_summary_compute(job=job, version_ids=version_ids),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_request_page_queues_a_job_and_redirects_to_its_progress(
+    client, valuation_settings, pool, target_task, buyer, django_capture_on_commit_callbacks
+):
+    login(client, buyer)
+    url = reverse("valuation:job_request", args=[target_task.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b"News (v1, 40 samples)" in page.content and b"Code (v1, 30 samples)" in page.content
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url, {
+            "listings": [pool[0].listing_id, pool[1].listing_id], "model_spec": "local",
+            "method": "alinfik", "label_fraction": "0.25", "seed": "4",
+        })
+    job = ValuationJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("valuation:job_detail", args=[job.pk])
+    assert len(callbacks) == 1  # the job_run task, sent after commit
+    assert (job.buyer, job.task, job.seed, job.label_fraction) == (buyer, target_task, 4, 0.25)
+    assert sorted(job.versions.values_list("id", flat=True)) == sorted(v.pk for v in pool)
+    assert job.status == ValuationJob.Status.QUEUED
+
+
+def test_request_page_shows_service_error_and_creates_nothing(
+    client, valuation_settings, pool, target_task, buyer
+):
+    login(client, buyer)
+    response = client.post(reverse("valuation:job_request", args=[target_task.pk]), {
+        "listings": [pool[1].listing_id], "model_spec": "local", "method": "alinfik",
+        "label_fraction": "0.05", "seed": "0",
+    })
+    assert response.status_code == 200
+    assert (
+        "ALinFiK needs at least 6 exact labels, but a label fraction of 0.05 on 30 samples "
+        "gives 2; raise the label fraction or add datasets."
+    ) in response.content.decode()
+    assert not ValuationJob.objects.exists()
+
+
+def test_request_page_is_for_the_tasks_buyer_only(
+    client, valuation_settings, pool, target_task, make_user, provider
+):
+    other = make_user("otto", roles=("buyer",))
+    assert login(client, other).get(
+        reverse("valuation:job_request", args=[target_task.pk])
+    ).status_code == 404
+    assert login(client, provider).get(
+        reverse("valuation:job_request", args=[target_task.pk])
+    ).status_code == 403
+    assert not ValuationJob.objects.exists()
+
+
+def test_detail_page_shows_progress_and_polls_the_api(client, queued_job, buyer, make_user):
+    ValuationChunk.objects.filter(job=queued_job).update(status="done", seconds=2.0)
+    ValuationChunk.objects.bulk_create([
+        ValuationChunk(job=queued_job, stage="exact", index=i, size=8) for i in range(3)
+    ])
+    ValuationJob.objects.filter(pk=queued_job.pk).update(
+        status="running", stage="exact", progress_done=1, progress_total=4, pool_size=68,
+        started_at=queued_job.created_at,
+    )
+    page = login(client, buyer).get(reverse("valuation:job_detail", args=[queued_job.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Exact LinFiK labels" in html
+    assert '<span data-field="done">1</span> / <span data-field="total">4</span>' in html
+    assert "about 6 s left" in html  # 3 steps left x 2 s (the only finished step's mean)
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
+    assert f'data-api-url="/api/valuation/jobs/{queued_job.pk}/"' in html
+    assert "setTimeout(poll, 2000)" in html
+    assert 'action="/valuation/jobs/%d/cancel/"' % queued_job.pk in html
+
+    other = make_user("otto", roles=("buyer",))
+    assert login(client, other).get(
+        reverse("valuation:job_detail", args=[queued_job.pk])
+    ).status_code == 404
+
+
+def test_cancel_and_retry_buttons(client, queued_job, buyer):
+    login(client, buyer)
+    response = client.post(reverse("valuation:job_cancel", args=[queued_job.pk]))
+    assert response.status_code == 302
+    queued_job.refresh_from_db()
+    assert queued_job.status == ValuationJob.Status.CANCELLED
+    page = client.get(reverse("valuation:job_detail", args=[queued_job.pk])).content.decode()
+    assert "Retry from where it stopped" in page and "http-equiv" not in page
+    response = client.post(reverse("valuation:job_cancel", args=[queued_job.pk]), follow=True)
+    assert "This valuation is already cancelled; there is nothing to cancel." in (
+        response.content.decode()
+    )
+
+
+def test_results_page_per_listing_counts_histogram_and_ranked_table(
+    client, finished_job, buyer, pool
+):
+    page = login(client, buyer).get(reverse("valuation:job_results", args=[finished_job.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    news, code = (
+        {row["listing_title"]: row for row in finished_job.summary["listings"]}[name]
+        for name in ("News", "Code")
+    )
+    # News: 38 valued -> scores -0.10..0.27: 10 negative, 1 zero, 27 positive; 2 duplicates.
+    assert (news["negative"], news["zero"], news["positive"], news["duplicates"]) == (10, 1, 27, 2)
+    assert (code["negative"], code["zero"], code["positive"], code["duplicates"]) == (10, 1, 19, 0)
+    assert '<p class="stat-value" data-count="positive">27</p>' in html
+    assert '<p class="stat-value" data-count="duplicates">2</p>' in html
+    assert "vendor/chartjs/chart.umd.min.js" in html
+    chart = json.loads(html.split('id="histogram-data" type="application/json">')[1]
+                       .split("</script>")[0])
+    assert [d["label"] for d in chart["datasets"]] == ["Code", "News"]
+    assert [sum(d["data"]) for d in chart["datasets"]] == [30, 38]
+    assert "data-chart-fallback" in html  # the table, shown without JS
+    # Ranked: the top sample is News' last one (0.27); no preview allowed -> no text.
+    assert html.index(">0.27000<") < html.index(">0.19000<")
+    assert "no preview" in html
+    assert 'data-access="preview"' not in html
+
+
+def test_results_show_snippets_only_for_samples_the_provider_lets_preview(
+    client, valuation_settings, make_version, target_task, buyer,
+    django_capture_on_commit_callbacks,
+):
+    version = make_version("Open", n=20, seed=9, pairs_every=0, preview_ids=("s19",))
+    with django_capture_on_commit_callbacks(execute=False):
+        job = valuation_job_request(
+            task=target_task, versions=[version], model_spec="local", method="alinfik",
+            label_fraction=0.5, seed=0, requested_by=buyer,
+        )
+    samples = list(Sample.objects.filter(version=version).order_by("position"))
+    SampleScore.objects.bulk_create(
+        SampleScore(job=job, sample=s, version=version, score=float(i)) for i, s in
+        enumerate(samples)
+    )
+    ValuationJob.objects.filter(pk=job.pk).update(
+        status="succeeded", summary=job_summary_compute(job=job, version_ids=[version.pk])
+    )
+    html = login(client, buyer).get(
+        reverse("valuation:job_results", args=[job.pk])
+    ).content.decode()
+    assert html.count('data-access="preview"') == 1
+    assert " ".join(samples[19].text.split())[:40] in html
+    assert samples[18].text not in html
+
+
+def test_api_job_detail_progress_and_visibility(queued_job, buyer, make_user):
+    api = APIClient()
+    url = f"/api/valuation/jobs/{queued_job.pk}/"
+    assert api.get(url).status_code == 401
+    api.force_authenticate(make_user("otto", roles=("buyer",)))
+    assert api.get(url).status_code == 404
+    api.force_authenticate(buyer)
+    data = api.get(url).json()
+    assert data["status"] == "queued"
+    assert data["progress"]["done"] == 0 and data["progress"]["total"] == 1
+    assert data["progress"]["stages"] == {"plan": {"done": 0, "total": 1, "samples": 0}}
+    assert data["progress"]["eta_seconds"] is None
+    assert sorted(data["versions"]) == sorted(queued_job.versions.values_list("id", flat=True))
+
+
+def test_api_create_cancel_retry(
+    valuation_settings, pool, target_task, buyer, provider, django_capture_on_commit_callbacks
+):
+    api = APIClient()
+    api.force_authenticate(provider)
+    body = {"task": target_task.pk, "versions": [v.pk for v in pool], "model_spec": "local",
+            "label_fraction": 0.25}
+    assert api.post("/api/valuation/jobs/", body, format="json").status_code == 403
+    api.force_authenticate(buyer)
+    bad = api.post("/api/valuation/jobs/", {**body, "model_spec": "gpt-9"}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["details"]["non_field_errors"] == [
+        "Unknown model 'gpt-9'; choose one of smollm2-135m, local."
+    ]
+    missing = api.post("/api/valuation/jobs/", {**body, "versions": [999999]}, format="json")
+    assert missing.json()["error"]["details"]["versions"] == [
+        "Unknown dataset version(s): 999999."
+    ]
+    assert not ValuationJob.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=False):
+        created = api.post("/api/valuation/jobs/", body, format="json")
+    assert created.status_code == 201, created.json()
+    job_id = created.json()["id"]
+    assert api.post(f"/api/valuation/jobs/{job_id}/retry/").status_code == 409
+    cancelled = api.post(f"/api/valuation/jobs/{job_id}/cancel/")
+    assert cancelled.json()["status"] == "cancelled"
+    again = api.post(f"/api/valuation/jobs/{job_id}/cancel/")
+    assert again.status_code == 409
+    assert again.json()["error"]["message"] == (
+        "This valuation is already cancelled; there is nothing to cancel."
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        retried = api.post(f"/api/valuation/jobs/{job_id}/retry/")
+    assert (retried.json()["status"], retried.json()["round"]) == ("queued", 2)
+    listing = api.get("/api/valuation/jobs/").json()
+    assert [row["id"] for row in listing["results"]] == [job_id]
+
+
+def test_api_scores_are_ranked(finished_job, buyer):
+    api = APIClient()
+    api.force_authenticate(buyer)
+    data = api.get(f"/api/valuation/jobs/{finished_job.pk}/scores/?page_size=3").json()
+    assert data["count"] == 68
+    assert [row["score"] for row in data["results"]] == [0.27, 0.26, 0.25]
+    assert [row["rank"] for row in data["results"]] == [1, 2, 3]
+    assert "text" not in data["results"][0]
