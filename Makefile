@@ -29,6 +29,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+## Regenerate every experiment, figure and docs/evaluation.md (hours on a 2-core CPU).
+evaluate: install
+	$(PY) -m experiments.run_all
+
 worker: install
 	$(VENV)/bin/celery -A config worker -Q default,gpu --loglevel INFO
 

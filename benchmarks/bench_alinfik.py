@@ -15,8 +15,8 @@ Fidelity: Spearman / Kendall tau / precision of the top 10% on the run's holdout
 its own labels (never trained or early-stopped on), and Spearman on unlabelled samples
 that were scored exactly for evaluation only (the whole pool with --full-exact).
 
-    .venv/bin/python benchmarks/bench_alinfik.py            # defaults, ~10 min on 2 cores
-    .venv/bin/python benchmarks/bench_alinfik.py --quick    # smoke run, ~1 min
+    .venv/bin/python benchmarks/bench_alinfik.py            # defaults; SmolLM2 labels dominate
+    .venv/bin/python benchmarks/bench_alinfik.py --quick    # tiny GPT-2 only, smoke run
 """
 
 from __future__ import annotations
@@ -52,37 +52,62 @@ TINY_GPT2 = "tiny-gpt2"
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=f"{TINY_GPT2},smollm2-135m",
-                        help="comma-separated: tiny-gpt2 and/or names/paths for load_model")
+    parser.add_argument(
+        "--models",
+        default=f"{TINY_GPT2},smollm2-135m",
+        help="comma-separated: tiny-gpt2 and/or names/paths for load_model",
+    )
     parser.add_argument("--pool-size", type=int, default=2000)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--fractions", default="0.01,0.05,0.1,0.2")
-    parser.add_argument("--finetune-fractions", default="0.1",
-                        help="fractions that also run the fine-tuned encoder ('' for none)")
+    parser.add_argument(
+        "--finetune-fractions",
+        default="0.1",
+        help="fractions that also run the fine-tuned encoder ('' for none)",
+    )
     parser.add_argument("--finetune-layers", type=int, default=2)
     parser.add_argument("--finetune-epochs", type=int, default=6)
-    parser.add_argument("--target", default="clean-instruction-following",
-                        help="demo target set under demo/data/targets/")
+    parser.add_argument(
+        "--target",
+        default="clean-instruction-following",
+        help="demo target set under demo/data/targets/",
+    )
     parser.add_argument("--n-targets", type=int, default=50)
-    parser.add_argument("--eval-samples", type=int, default=200,
-                        help="extra unlabelled samples scored exactly, for evaluation only")
-    parser.add_argument("--full-exact", default=TINY_GPT2,
-                        help="comma-separated models whose whole pool is scored exactly")
+    parser.add_argument(
+        "--eval-samples",
+        type=int,
+        default=150,
+        help="extra unlabelled samples scored exactly, for evaluation only",
+    )
+    parser.add_argument(
+        "--full-exact", default="", help="comma-separated models whose whole pool is scored exactly"
+    )
     parser.add_argument("--exact-batch-size", type=int, default=8)
-    parser.add_argument("--param-filter", default=None,
-                        help="regex of parameter names LinFiK uses (default: all)")
-    parser.add_argument("--tiny-warmup-steps", type=int, default=150,
-                        help="SGD steps on the pool so the tiny GPT-2 is not random")
+    parser.add_argument(
+        "--param-filter", default=None, help="regex of parameter names LinFiK uses (default: all)"
+    )
+    parser.add_argument(
+        "--tiny-warmup-steps",
+        type=int,
+        default=50,
+        help="SGD steps on the pool so the tiny GPT-2 is not random",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (1 is fastest on a busy shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (1 is fastest on a busy shared machine)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write rows as JSON here")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny GPT-2 only, pool 400, fractions 0.05,0.2")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny GPT-2 only, pool 400, fractions 0.05,0.2"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.models, args.pool_size, args.fractions = TINY_GPT2, 400, "0.05,0.2"
         args.finetune_fractions, args.eval_samples = "0.2", 100
+        args.tiny_warmup_steps = 20
     return args
 
 
@@ -150,9 +175,15 @@ def tiny_gpt2(tokenizer, samples: Sequence[Sample], args: argparse.Namespace) ->
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(args.seed)
-    config = GPT2Config(vocab_size=tokenizer.vocab_size, n_positions=args.max_length,
-                        n_embd=128, n_layer=2, n_head=4, attn_implementation="eager",
-                        pad_token_id=tokenizer.pad_token_id)
+    config = GPT2Config(
+        vocab_size=tokenizer.vocab_size,
+        n_positions=args.max_length,
+        n_embd=128,
+        n_layer=2,
+        n_head=4,
+        attn_implementation="eager",
+        pad_token_id=tokenizer.pad_token_id,
+    )
     model = GPT2LMHeadModel(config)
     tokenized = tokenize_samples(samples, tokenizer, args.max_length)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -162,8 +193,11 @@ def tiny_gpt2(tokenizer, samples: Sequence[Sample], args: argparse.Namespace) ->
         rows = order[(step * 16) % len(order) :][:16]
         batch = collate([tokenized[i] for i in rows], tokenizer.pad_token_id)
         # Padded positions already carry IGNORE_INDEX labels, so they add no loss.
-        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                     labels=batch["labels"]).loss
+        loss = model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            labels=batch["labels"],
+        ).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -216,27 +250,48 @@ class Row:
     speedup_with_ingest: float = math.nan
 
 
-def run_one(model: LoadedModel, variant: str, fraction: float, labeller: ExactLabeller,
-            context: dict) -> Row:
-    config = TrainConfig(max_length=context["max_length"], finetune_layers=context["ft_layers"],
-                         finetune_max_epochs=context["ft_epochs"], finetune_patience=2,
-                         batch_size=32)
+def run_one(
+    model: LoadedModel, variant: str, fraction: float, labeller: ExactLabeller, context: dict
+) -> Row:
+    config = TrainConfig(
+        max_length=context["max_length"],
+        finetune_layers=context["ft_layers"],
+        finetune_max_epochs=context["ft_epochs"],
+        finetune_patience=2,
+        batch_size=32,
+    )
     result = run_alinfik(
-        samples=context["samples"], label_fn=labeller, label_fraction=fraction,
-        seed=context["seed"], strata=context["strata"], embeddings=context["embeddings"],
-        encoder=context["encoder"], finetune_encoder=variant == "fine-tuned",
-        train_config=config, model_identity=model.identity,
+        samples=context["samples"],
+        label_fn=labeller,
+        label_fraction=fraction,
+        seed=context["seed"],
+        strata=context["strata"],
+        embeddings=context["embeddings"],
+        token_counts=context["token_counts"],
+        encoder=context["encoder"],
+        finetune_encoder=variant == "fine-tuned",
+        train_config=config,
+        model_identity=model.identity,
     )
     evaluated = np.array(sorted(labeller.cache), dtype=np.int64)
     unlabelled = evaluated[~result.is_exact[evaluated]]
-    rho = (spearman(labeller(unlabelled.tolist()), result.scores[unlabelled])
-           if len(unlabelled) >= 2 else math.nan)
+    rho = (
+        spearman(labeller(unlabelled.tolist()), result.scores[unlabelled])
+        if len(unlabelled) >= 2
+        else math.nan
+    )
     return Row(
-        model=model.name, n_params=model.n_params, variant=variant, fraction=fraction,
-        n_labels=len(result.labelled_indices), n_holdout=int(result.fidelity["n_holdout"]),
-        spearman=result.fidelity["spearman"], kendall_tau=result.fidelity["kendall_tau"],
+        model=model.name,
+        n_params=model.n_params,
+        variant=variant,
+        fraction=fraction,
+        n_labels=len(result.labelled_indices),
+        n_holdout=int(result.fidelity["n_holdout"]),
+        spearman=result.fidelity["spearman"],
+        kendall_tau=result.fidelity["kendall_tau"],
         precision_at_10pct=result.fidelity["precision_at_10pct"],
-        unlabelled_spearman=rho, n_unlabelled_eval=len(unlabelled),
+        unlabelled_spearman=rho,
+        n_unlabelled_eval=len(unlabelled),
         train_seconds=result.timings["train_seconds"],
         predict_seconds=result.timings["predict_seconds"],
     )
@@ -258,8 +313,13 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
     else:
         model = load_model(name, device="cpu")
     load_seconds = time.perf_counter() - started
-    scorer = ExactLinFiK(model.model, model.tokenizer, max_length=args.max_length,
-                         batch_size=args.exact_batch_size, param_filter=args.param_filter)
+    scorer = ExactLinFiK(
+        model.model,
+        model.tokenizer,
+        max_length=args.max_length,
+        batch_size=args.exact_batch_size,
+        param_filter=args.param_filter,
+    )
     started = time.perf_counter()
     target = scorer.target_gradient(context["targets"])
     target_seconds = time.perf_counter() - started
@@ -278,14 +338,23 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
         for variant in variants:
             row = run_one(model, variant, fraction, labeller, context)
             rows.append(row)
-            print(f"  {name} {variant} {fraction:.0%}: holdout rho {row.spearman:.3f}, "
-                  f"unlabelled rho {row.unlabelled_spearman:.3f}", file=sys.stderr)
+            print(
+                f"  {name} {variant} {fraction:.0%}: holdout rho {row.spearman:.3f}, "
+                f"unlabelled rho {row.unlabelled_spearman:.3f}",
+                file=sys.stderr,
+            )
     for row in rows:
         add_costs(row, labeller.seconds_per_sample, len(samples), context["embed_seconds"])
-    info = {"model": model.name, "n_params": model.n_params, "load_seconds": load_seconds,
-            "target_gradient_seconds": target_seconds, "n_exact": len(labeller.cache),
-            "exact_seconds": labeller.seconds, "exact_s_per_sample": labeller.seconds_per_sample,
-            "params_scored": scorer.n_params}
+    info = {
+        "model": model.name,
+        "n_params": model.n_params,
+        "load_seconds": load_seconds,
+        "target_gradient_seconds": target_seconds,
+        "n_exact": len(labeller.cache),
+        "exact_seconds": labeller.seconds,
+        "exact_s_per_sample": labeller.seconds_per_sample,
+        "params_scored": scorer.n_params,
+    }
     return rows, info
 
 
@@ -297,9 +366,11 @@ def fmt(value: float, digits: int = 3) -> str:
 
 
 def table(rows: Sequence[Row]) -> str:
-    header = ("| model | encoder | labels | holdout n | Spearman | Kendall τ | P@10% "
-              "| unlabelled Spearman (n) | LinFiK s/sample | ALinFiK s/sample | speed-up "
-              "| speed-up incl. ingest |")
+    header = (
+        "| model | encoder | labels | holdout n | Spearman | Kendall τ | P@10% "
+        "| unlabelled Spearman (n) | LinFiK s/sample | ALinFiK s/sample | speed-up "
+        "| speed-up incl. ingest |"
+    )
     lines = [header, "|" + " --- |" * 12]
     for r in rows:
         lines.append(
@@ -315,19 +386,22 @@ def table(rows: Sequence[Row]) -> str:
 def summary(infos: Sequence[dict], context: dict, rows: Sequence[Row]) -> str:
     n = len(context["samples"])
     embed_per_sample = context["embed_seconds"] / n
-    lines = [f"pool: {n} samples from {context['pool_note']}; targets: {context['target_note']}",
-             f"max_length {context['max_length']}, torch threads {torch.get_num_threads()}, "
-             f"seed {context['seed']}",
-             f"ingest (MiniLM, once per sample for all tasks): {embed_per_sample:.2e} s/sample"]
+    lines = [
+        f"pool: {n} samples from {context['pool_note']}; targets: {context['target_note']}",
+        f"max_length {context['max_length']}, torch threads {torch.get_num_threads()}, "
+        f"seed {context['seed']}",
+        f"ingest (MiniLM, once per sample for all tasks): {embed_per_sample:.2e} s/sample",
+    ]
     for info in infos:
         frozen = [r for r in rows if r.model == info["model"] and r.variant == "frozen"]
         inference = min(r.predict_seconds for r in frozen) / n if frozen else math.nan
         marginal = info["exact_s_per_sample"] / (inference + embed_per_sample)
         lines.append(
-            f"{info['model']}: {info['n_params'] / 1e6:.1f}M params ({info['params_scored'] / 1e6:.1f}M "
-            f"scored), load {info['load_seconds']:.1f}s, target gradient "
-            f"{info['target_gradient_seconds']:.1f}s, exact LinFiK {info['n_exact']} samples in "
-            f"{info['exact_seconds']:.1f}s = {info['exact_s_per_sample']:.2e} s/sample; "
+            f"{info['model']}: {info['n_params'] / 1e6:.1f}M params "
+            f"({info['params_scored'] / 1e6:.1f}M scored), load {info['load_seconds']:.1f}s, "
+            f"target gradient {info['target_gradient_seconds']:.1f}s, exact LinFiK "
+            f"{info['n_exact']} samples in {info['exact_seconds']:.1f}s "
+            f"= {info['exact_s_per_sample']:.2e} s/sample; "
             f"marginal speed-up per extra sample (embedding + head) {marginal:.0f}x"
         )
     return "\n".join(lines)
@@ -340,13 +414,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     targets, target_note = load_targets(args.target, args.n_targets, samples)
     encoder = SentenceEncoder()
     started = time.perf_counter()
-    embeddings = encoder.encode([s.display_text for s in samples], 64, args.max_length)
+    texts = [s.display_text for s in samples]
+    embeddings = encoder.encode(texts, 64, args.max_length)
+    token_counts = encoder.token_counts(texts)
     context = {
-        "samples": samples, "strata": strata, "targets": targets, "encoder": encoder,
-        "embeddings": embeddings, "embed_seconds": time.perf_counter() - started,
-        "max_length": args.max_length, "seed": args.seed, "pool_note": pool_note,
-        "target_note": target_note, "ft_layers": args.finetune_layers,
-        "ft_epochs": args.finetune_epochs, "ft_fractions": floats(args.finetune_fractions),
+        "samples": samples,
+        "strata": strata,
+        "targets": targets,
+        "encoder": encoder,
+        "embeddings": embeddings,
+        "token_counts": token_counts,
+        "embed_seconds": time.perf_counter() - started,
+        "max_length": args.max_length,
+        "seed": args.seed,
+        "pool_note": pool_note,
+        "target_note": target_note,
+        "ft_layers": args.finetune_layers,
+        "ft_epochs": args.finetune_epochs,
+        "ft_fractions": floats(args.finetune_fractions),
     }
     rows: list[Row] = []
     infos = []
@@ -359,8 +444,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(table(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "models": infos},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"rows": [asdict(r) for r in rows], "models": infos}, indent=2)
+        )
 
 
 if __name__ == "__main__":

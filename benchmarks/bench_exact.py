@@ -156,7 +156,9 @@ def dattri_scores(scorer: ExactLinFiK, train: list[Sample], targets: list[Sample
         device=str(scorer.device),
     )  # fmt: skip
     attributor.projector_kwargs = None  # exact dot products; the default projects to 512 dims
-    matrix = attributor.attribute(loader(train, scorer.batch_size), loader(targets, len(targets)))
+    matrix = attributor.attribute(
+        loader(train, scorer.batch_size), loader(targets, scorer.batch_size)
+    )
     return matrix.double().mean(dim=1).numpy()
 
 
@@ -175,9 +177,13 @@ def run_method(method: str, scorer: ExactLinFiK, train: list[Sample], targets: l
 
 
 def worker(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
     loaded = load_model(args.model_dir, device=args.device, dtype=args.dtype)
+    # Methods that hold per-sample gradients get smaller batches: B x n_params floats each.
+    holds_gradients = args.method in ("vmap", "dattri_tracin")
     scorer = ExactLinFiK(
-        loaded.model, loaded.tokenizer, max_length=args.max_length, batch_size=args.batch_size,
+        loaded.model, loaded.tokenizer, max_length=args.max_length,
+        batch_size=args.grad_batch_size if holds_gradients else args.batch_size,
         param_filter=args.param_filter,
     )  # fmt: skip
     train, targets = (
@@ -192,11 +198,12 @@ def worker(args: argparse.Namespace) -> None:
         reset_cuda_peak(loaded.device)
         result["peak_reset"] = reset_peak_rss()
         result["baseline_rss_mib"] = current_rss_mib()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         scores = run_method(args.method, scorer, train, targets)
         if loaded.device.type == "cuda":
             torch.cuda.synchronize()
         result["seconds"] = time.perf_counter() - started
+        result["cpu_seconds"] = time.process_time() - cpu_started
         result["peak_rss_mib"] = peak_rss_mib()
         result["cuda_peak_mib"] = cuda_peak_mib(loaded.device)
         result["scores"] = None if scores is None else [float(s) for s in scores]
@@ -215,6 +222,7 @@ def run_worker(model_dir: Path, method: str, data: Path, args: argparse.Namespac
         sys.executable, __file__, "--worker", "--model-dir", str(model_dir), "--method", method,
         "--data", str(data), "--result", str(result_path), "--batch-size", str(args.batch_size),
         "--max-length", str(args.max_length), "--device", args.device, "--dtype", args.dtype,
+        "--threads", str(args.threads), "--grad-batch-size", str(args.grad_batch_size),
     ]  # fmt: skip
     if args.param_filter:
         command += ["--param-filter", args.param_filter]
@@ -236,40 +244,45 @@ def relative_difference(scores: list[float] | None, reference: list[float] | Non
 
 
 def print_table(model: str, results: dict[str, dict], n_train: int) -> None:
-    fast = results["jvp"].get("seconds")
+    fast = results["jvp"]
     reference = results.get("loop", {}).get("scores")
-    scored = results["jvp"].get("scored_params", "?")
-    print(f"\n## {model}  ({n_train} training samples, {scored:,} scored parameters)")
     print(
-        "| method | seconds | samples/s | time / fast path | peak RSS MiB | RSS above start "
-        "MiB | max rel. diff vs loop |"
+        f"\n## {model}  ({n_train} training samples, {fast.get('scored_params', 0):,} "
+        "scored parameters)"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| method | wall s | CPU s | samples/s | CPU time / fast path | peak RSS MiB "
+        "| RSS above start MiB | max rel. diff vs loop |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for method, result in results.items():
         if "error" in result:
-            print(f"| {method} | failed: {result['error']} | | | | | |")
+            print(f"| {method} | failed: {result['error']} | | | | | | |")
             continue
-        seconds = result["seconds"]
         above = result["peak_rss_mib"] - (result["baseline_rss_mib"] or 0)
         diff = relative_difference(result.get("scores"), reference)
         print(
-            f"| {method} | {seconds:.2f} | {n_train / seconds:.2f} | {seconds / fast:.2f} | "
+            f"| {method} | {result['seconds']:.2f} | {result['cpu_seconds']:.2f} | "
+            f"{n_train / result['seconds']:.2f} | "
+            f"{result['cpu_seconds'] / fast.get('cpu_seconds', np.nan):.2f} | "
             f"{result['peak_rss_mib']:.0f} | {above:.0f} | "
             f"{'-' if diff is None else f'{diff:.1e}'} |"
         )
-    baselines = [
-        results[m]["seconds"] for m in PER_SAMPLE_BASELINES if "seconds" in results.get(m, {})
-    ]
-    if fast and baselines:
-        print(
-            f"\nfast path speed-up over the best per-sample-gradient baseline: "
-            f"{min(baselines) / fast:.2f}x"
-        )
-    if fast and "seconds" in results.get("forward_backward", {}):
-        print(
-            f"fast path time / plain forward+backward time: "
-            f"{fast / results['forward_backward']['seconds']:.2f}"
-        )
+    if "seconds" not in fast:
+        return
+    for clock in ("seconds", "cpu_seconds"):
+        label = "wall" if clock == "seconds" else "CPU"
+        baselines = [results[m][clock] for m in PER_SAMPLE_BASELINES if clock in results.get(m, {})]
+        if baselines:
+            print(
+                f"{label}: fast path speed-up over the best per-sample-gradient baseline: "
+                f"{min(baselines) / fast[clock]:.2f}x"
+            )
+        if clock in results.get("forward_backward", {}):
+            print(
+                f"{label}: fast path time / plain forward+backward time: "
+                f"{fast[clock] / results['forward_backward'][clock]:.2f}"
+            )
     all_scores = [r["scores"] for r in results.values() if r.get("scores") is not None]
     pairwise = [relative_difference(a, b) for a in all_scores for b in all_scores if a is not b]
     if pairwise:
@@ -289,6 +302,13 @@ def main() -> None:
     parser.add_argument("--param-filter", default=None)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float64"))
+    parser.add_argument(
+        "--grad-batch-size",
+        type=int,
+        default=2,
+        help="batch of vmap and dattri (they hold per-sample gradients)",
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
@@ -304,8 +324,9 @@ def main() -> None:
     if unknown or "jvp" not in methods:
         parser.error(f"unknown models/methods {sorted(unknown)} (jvp is required)")
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-        f"dtype {args.dtype}, max_length {args.max_length}, batch {args.batch_size}, "
+        f"torch {torch.__version__}, {args.threads} thread(s) per worker, device {args.device}, "
+        f"dtype {args.dtype}, max_length {args.max_length}, batch {args.batch_size} "
+        f"(vmap and dattri: {args.grad_batch_size}), "
         f"{args.n_target} targets"
     )
     with tempfile.TemporaryDirectory() as tmp:

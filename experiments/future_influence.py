@@ -4,7 +4,7 @@ For a stratified sample of the pool and the main target task:
 
 * exact LinFiK at every pretraining checkpoint t (engine ``ExactLinFiK.score``);
 * the one-step oracle at later checkpoints: the actual target-loss drop after one SGD
-  step of size ``ORACLE_LR`` on the sample, divided by the step size;
+  step of size lr (``ORACLE_LRS``) on the sample, divided by the step size;
 * a TracIn-style "future influence" from each early checkpoint t0 on:
   sum over checkpoints t >= t0 of lr(t) x (steps to the next checkpoint) x LinFiK_t,
   i.e. the first-order loss drop the sample would cause if trained on for the rest of
@@ -48,7 +48,8 @@ PER_DATASET = {"full": 100, "quick": 4}  # samples scored at every checkpoint
 ORACLE_PER_DATASET = {"full": 20, "quick": 2}  # subset that also gets the oracle
 ORACLE_STEPS = {"full": (50, 100, 200, 300, 400), "quick": (6, 12)}
 EARLY_STEPS = {"full": (25, 50, 100), "quick": (6,)}
-ORACLE_LR = 0.1
+# One SGD step of 0.01 stays near the linear regime; 0.1 already shows curvature.
+ORACLE_LRS = (0.01, 0.1)
 
 
 def oracle_scores(
@@ -80,19 +81,22 @@ def future_influence(
 
 
 def _scores_by_checkpoint(ctx: Context, steps, samples, oracle_rows, targets):
+    """LinFiK [checkpoint, sample]; oracle {lr: {step: [oracle sample]}}."""
     linfik = np.empty((len(steps), len(samples)))
-    oracle: dict[int, np.ndarray] = {}
+    oracle: dict[float, dict[int, np.ndarray]] = {lr: {} for lr in ORACLE_LRS}
     oracle_samples = [samples[i] for i in oracle_rows]
     for c, step in enumerate(steps):
         scorer = make_scorer(ctx, step)
         linfik[c] = scorer.score(samples, target_gradient(scorer, MAIN_TARGET))
         if step in ORACLE_STEPS[ctx.scale.name]:
-            oracle[step] = oracle_scores(scorer, oracle_samples, targets, ORACLE_LR)
+            for lr in ORACLE_LRS:
+                oracle[lr][step] = oracle_scores(scorer, oracle_samples, targets, lr)
         print(f"checkpoint {step} scored", flush=True)
     return linfik, oracle
 
 
 def correlations(steps, linfik, oracle, oracle_rows, schedule, early_steps) -> dict[str, Any]:
+    """Spearman of early LinFiK with later LinFiK, oracles and future influence."""
     out: dict[str, Any] = {}
     for t0 in early_steps:
         c0 = steps.index(t0)
@@ -100,15 +104,21 @@ def correlations(steps, linfik, oracle, oracle_rows, schedule, early_steps) -> d
         out[str(t0)] = {
             "linfik": {str(steps[c]): spearman(linfik[c0], linfik[c]) for c in later},
             "oracle": {
-                str(step): spearman(linfik[c0, oracle_rows], values)
-                for step, values in oracle.items()
-                if step >= t0
+                f"{lr:g}": {
+                    str(step): spearman(linfik[c0, oracle_rows], values)
+                    for step, values in by_step.items()
+                    if step >= t0
+                }
+                for lr, by_step in oracle.items()
             },
             "future_influence": spearman(linfik[c0], future_influence(steps, linfik, schedule, t0)),
         }
     out["same_checkpoint_linfik_vs_oracle"] = {
-        str(step): spearman(linfik[steps.index(step), oracle_rows], values)
-        for step, values in oracle.items()
+        f"{lr:g}": {
+            str(step): spearman(linfik[steps.index(step), oracle_rows], values)
+            for step, values in by_step.items()
+        }
+        for lr, by_step in oracle.items()
     }
     return out
 
@@ -120,62 +130,58 @@ def _by_step(values: dict[str, float]) -> tuple[list[int], list[float]]:
 
 def _plot(ctx: Context, result: dict[str, Any], n: int, n_oracle: int) -> None:
     plt = plt_module()
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = plt.subplots(figsize=(6.6, 4.0))
+    main_lr = f"{ORACLE_LRS[0]:g}"
     for i, t0 in enumerate(result["early_steps"]):
         entry = result["correlations"][str(t0)]
-        color = f"C{i}"
+        style = {"color": f"C{i}", "ms": 3}
+        ax.plot(*_by_step(entry["linfik"]), marker="o", label=f"LinFiK@{t0} vs LinFiK@t", **style)
         ax.plot(
-            *_by_step(entry["linfik"]),
-            color=color,
-            marker="o",
-            ms=3,
-            label=f"LinFiK@{t0} vs LinFiK@t",
-        )
-        ax.plot(
-            *_by_step(entry["oracle"]),
-            color=color,
+            *_by_step(entry["oracle"][main_lr]),
             ls="--",
             marker="x",
-            ms=4,
-            label=f"LinFiK@{t0} vs oracle@t",
+            label=f"LinFiK@{t0} vs oracle@t (lr {main_lr})",
+            **style,
         )
     same = result["correlations"]["same_checkpoint_linfik_vs_oracle"]
-    ax.plot(
-        *_by_step(same),
-        color="black",
-        ls=":",
-        marker=".",
-        label="LinFiK@t vs oracle@t (same checkpoint)",
-    )
+    for lr, ls in zip(same, (":", "-."), strict=False):
+        ax.plot(
+            *_by_step(same[lr]),
+            color="black",
+            ls=ls,
+            marker=".",
+            label=f"LinFiK@t vs oracle@t, lr {lr} (same checkpoint)",
+        )
+    ax.axhline(0, color="grey", lw=0.6)
     ax.set_xlabel("later checkpoint t (pretraining step)")
     ax.set_ylabel("Spearman")
-    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
-    ax.set_title(
-        f"target {MAIN_TARGET}: {n} samples (oracle: {n_oracle}, lr {ORACLE_LR})", fontsize=9
-    )
-    ax.legend(fontsize=6.5, ncol=2)
+    ax.set_ylim(min(-0.1, ax.get_ylim()[0]), 1.02)
+    ax.set_title(f"target {MAIN_TARGET}: {n} samples (oracle: {n_oracle})", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
     save_figure(ctx, fig, "future_influence")
 
 
 def _table(result: dict[str, Any]) -> str:
+    final = str(max(result["steps"]))
     rows = []
     for t0 in result["early_steps"]:
         entry = result["correlations"][str(t0)]
-        final = str(max(result["steps"]))
-        rows.append(
-            [
-                t0,
-                entry["linfik"][final],
-                entry["oracle"].get(final, float("nan")),
-                entry["future_influence"],
-            ]
-        )
-    final = max(result["steps"])
+        oracles = [entry["oracle"][f"{lr:g}"].get(final, float("nan")) for lr in ORACLE_LRS]
+        rows.append([t0, entry["linfik"][final], *oracles, entry["future_influence"]])
+    same = result["correlations"]["same_checkpoint_linfik_vs_oracle"]
+    rows.append(
+        [
+            "(same checkpoint t = " + final + ")",
+            1.0,
+            *(same[f"{lr:g}"].get(final, float("nan")) for lr in ORACLE_LRS),
+            float("nan"),
+        ]
+    )
     headers = [
-        "early checkpoint t0",
+        "LinFiK at checkpoint",
         f"Spearman vs LinFiK@{final}",
-        f"Spearman vs oracle@{final}",
-        "Spearman vs future influence (t >= t0)",
+        *(f"vs oracle@{final}, lr {lr:g}" for lr in ORACLE_LRS),
+        "vs future influence (t >= t0)",
     ]
     return markdown_table(headers, rows)
 
@@ -205,7 +211,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "early_steps": early,
         "n_samples": len(samples),
         "n_oracle": len(oracle_rows),
-        "oracle_lr": ORACLE_LR,
+        "oracle_lrs": ORACLE_LRS,
         "seconds": timer.seconds,
         "correlations": correlations(steps, linfik, oracle, oracle_rows, schedule, early),
     }

@@ -25,6 +25,7 @@ from experiments import (
     scalability,
     selection,
     stability,
+    stability_smollm2,
 )
 from experiments.common import (
     REPO_ROOT,
@@ -48,6 +49,7 @@ def _selection(target: str) -> Callable[[Context], Any]:
 EXPERIMENTS: list[tuple[str, str, Callable[[Context], Any]]] = [
     ("pretrain", "python -m experiments.pretrain", pretrain.run),
     ("stability", "python -m experiments.stability", stability.run),
+    ("stability_smollm2", "python -m experiments.stability_smollm2", stability_smollm2.run),
     ("future_influence", "python -m experiments.future_influence", future_influence.run),
     ("alinfik_fidelity", "python -m experiments.alinfik_fidelity", alinfik_fidelity.run),
     *(

@@ -18,8 +18,9 @@ one pair).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -78,11 +79,18 @@ class Trajectory:
     norms: np.ndarray  # [C, N]
 
 
+GradientFn = Callable[[Sequence[Sample]], torch.Tensor]
+
+
 def gradient_trajectory(
-    scorers: Sequence[ExactLinFiK], samples: Sequence[Sample], chunk: int = CHUNK
+    checkpoints: Sequence[GradientFn], samples: Sequence[Sample], chunk: int = CHUNK
 ) -> Trajectory:
-    """Walk chunks of samples through every checkpoint, latest first."""
-    n_ckpt = len(scorers)
+    """Walk chunks of samples through every checkpoint, latest first.
+
+    ``checkpoints[c](samples)`` returns the flat per-sample gradients at checkpoint c,
+    e.g. ``functools.partial(flat_gradients, scorer)``.
+    """
+    n_ckpt = len(checkpoints)
     cos_final = np.empty((n_ckpt, len(samples)))
     cos_next = np.empty((n_ckpt - 1, len(samples)))
     norms = np.empty((n_ckpt, len(samples)))
@@ -90,7 +98,7 @@ def gradient_trajectory(
         rows = slice(start, start + chunk)
         final = later = None
         for c in reversed(range(n_ckpt)):
-            grads = flat_gradients(scorers[c], samples[rows])
+            grads = checkpoints[c](samples[rows])
             norms[c, rows] = grads.norm(dim=1).numpy()
             if final is None:
                 final = grads
@@ -193,7 +201,7 @@ def run(ctx: Context) -> dict[str, Any]:
     steps = list(ctx.scale.checkpoint_steps)
     scorers = [make_scorer(ctx, step) for step in steps]
     with Timer() as timer:
-        trajectory = gradient_trajectory(scorers, samples)
+        trajectory = gradient_trajectory([partial(flat_gradients, s) for s in scorers], samples)
     summary = summarise(steps, trajectory)
     title = f"{len(samples)} pool samples, {scorers[0].n_params:,} parameters"
     _plot_directions(ctx, summary, title, "gradient_direction_stability")

@@ -35,7 +35,10 @@ class ValuationJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="valuation_jobs"
     )
     task = models.ForeignKey(
-        "marketplace.TargetTask", on_delete=models.PROTECT, related_name="valuation_jobs"
+        "marketplace.TargetTask",
+        on_delete=models.CASCADE,
+        related_name="valuation_jobs",
+        help_text="Deleting a task deletes its valuations (their steps then do nothing).",
     )
     versions = models.ManyToManyField(
         "marketplace.DatasetVersion", related_name="valuation_jobs", help_text="Candidate pool."

@@ -242,21 +242,33 @@ def job_ranked_scores(
     return queryset
 
 
-def buyer_can_read_sample(*, buyer: AbstractBaseUser, sample: Sample) -> bool:
-    """Whether ``buyer`` bought ``sample`` and may read its full text.
-
-    Seam for the payments app (its Entitlement covers the samples of a paid order): if
-    ``payments.selectors.user_has_sample_entitlement(user=, sample=)`` exists it decides;
-    until then nobody reads full text here.
-    """
-    if not buyer.is_authenticated:
-        return False
+def _payments_selector(name: str):
+    """A payments selector by name, or None (payments is another team's app; this keeps the
+    valuation pages working whatever state it is in)."""
     try:
         from payments import selectors as payments_selectors
     except ImportError:
+        return None
+    return getattr(payments_selectors, name, None)
+
+
+def buyer_can_read_sample(*, buyer: AbstractBaseUser, sample: Sample) -> bool:
+    """Whether ``buyer`` bought ``sample`` (a live payments Entitlement) and may read its
+    full text. False when the payments app offers no such check."""
+    if not buyer.is_authenticated:
         return False
-    check = getattr(payments_selectors, "user_has_sample_entitlement", None)
-    return bool(check(user=buyer, sample=sample)) if check else False
+    check = _payments_selector("user_has_sample_entitlement")
+    return bool(check(user=buyer, sample_id=sample.pk)) if check else False
+
+
+def buyer_readable_sample_ids(*, buyer: AbstractBaseUser) -> set[int]:
+    """Every sample id the buyer bought (one query, for a page of rows)."""
+    if not buyer.is_authenticated:
+        return set()
+    refs = _payments_selector("entitled_sample_refs")
+    if refs is None:
+        return set()
+    return {int(ref) for ref in refs(user=buyer) if str(ref).isdigit()}
 
 
 def listing_preview_ids(*, listing: Listing) -> set[int]:
@@ -279,12 +291,13 @@ def ranked_rows(
     """Rows of the ranked results table. Text: full after purchase, a snippet where the
     provider allows preview, nothing otherwise."""
     previews: dict[int, set[int]] = {}
+    readable = buyer_readable_sample_ids(buyer=buyer)
     rows = []
     for rank, score in enumerate(scores, start=start_rank):
         sample, listing = score.sample, score.version.listing
         if listing.pk not in previews:
             previews[listing.pk] = listing_preview_ids(listing=listing)
-        if buyer_can_read_sample(buyer=buyer, sample=sample):
+        if sample.pk in readable:
             text, access = sample.display_text, "full"
         elif sample.pk in previews[listing.pk]:
             text, access = _snippet(sample.display_text, snippet_length), "preview"

@@ -3,8 +3,6 @@ they read through selectors, write through services, and show service errors as 
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -147,7 +145,7 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                 {"low": low, "high": high, "counts": [row["histogram"][i] for row in listings]}
                 for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=False))
             ],
-            "chart_json": json.dumps(chart),
+            "chart": chart,
             "page": page,
             "rows": rows,
             "listing_id": listing_id,

@@ -121,10 +121,12 @@ def _remember(cache: OrderedDict, key: str, value: Any, limit: int) -> None:
 def get_target_gradient(path: Path) -> TargetGradient:
     from safetensors.torch import load_file
 
-    key = f"{path}:{path.stat().st_mtime_ns}"
+    device = worker_device()
+    key = f"{path}:{path.stat().st_mtime_ns}:{device}"
     with _lock:
         if key not in _targets:
-            tensors = load_file(str(path), device="cpu")
+            # Straight onto the worker's device, once: every exact chunk reuses this copy.
+            tensors = load_file(str(path), device=device)
             n_samples = int(tensors.pop("__n_samples__").item())
             _remember(_targets, key, TargetGradient(tensors, n_samples), MAX_TARGETS)
             stats["target_loads"] += 1

@@ -218,6 +218,9 @@ STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 PLATFORM_CURRENCY = env.str("PLATFORM_CURRENCY", default="usd")
+PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1500)
+PRICING_VALUE_RATE = env.str("PRICING_VALUE_RATE", default="0")
+QUOTE_TTL_MINUTES = env.int("QUOTE_TTL_MINUTES", default=30)
 
 LOGGING = {
     "version": 1,

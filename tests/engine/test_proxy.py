@@ -27,7 +27,9 @@ from valuation.engine.proxy import (
     TargetScaler,
     TrainConfig,
     feature_statistics,
+    length_column,
     pairwise_ranking_loss,
+    proxy_inputs,
     train_head,
 )
 
@@ -75,8 +77,9 @@ def small_config(**overrides) -> TrainConfig:
 
 def trained_proxy(seed: int = 0) -> tuple[LinFiKProxy, np.ndarray]:
     x, y = latent_dataset(300, seed=3)
-    head, scaler, report = train_head(x[:200], y[:200], x[200:250], y[200:250],
-                                      config=small_config(), seed=seed)
+    head, scaler, report = train_head(
+        x[:200], y[:200], x[200:250], y[200:250], config=small_config(), seed=seed
+    )
     metadata = ProxyMetadata(
         head=head.config,
         target_mean=scaler.mean,
@@ -88,8 +91,12 @@ def trained_proxy(seed: int = 0) -> tuple[LinFiKProxy, np.ndarray]:
         seed=seed,
         label_fraction=0.1,
         n_labelled=250,
-        fidelity={"spearman": 0.9, "kendall_tau": 0.7, "precision_at_10pct": 0.6,
-                  "n_holdout": 50.0},
+        fidelity={
+            "spearman": 0.9,
+            "kendall_tau": 0.7,
+            "precision_at_10pct": 0.6,
+            "n_holdout": 50.0,
+        },
         training={"best_epoch": report.best_epoch},
     )
     return LinFiKProxy(head, metadata), x[250:]
@@ -100,8 +107,12 @@ def trained_proxy(seed: int = 0) -> tuple[LinFiKProxy, np.ndarray]:
 
 def fake_model_dir(root: Path) -> Path:
     root.mkdir()
-    for name, content in {"config.json": b"{}", "model.safetensors": b"weights",
-                          "tokenizer.json": b"{}", "README.md": b"docs"}.items():
+    for name, content in {
+        "config.json": b"{}",
+        "model.safetensors": b"weights",
+        "tokenizer.json": b"{}",
+        "README.md": b"docs",
+    }.items():
         (root / name).write_bytes(content)
     return root
 
@@ -150,6 +161,20 @@ def test_embeddings_round_trip_memory_mapped(tmp_path):
 def test_save_embeddings_rejects_bad_input(tmp_path, name, ids, matrix, message):
     with pytest.raises(ValueError, match=message):
         save_embeddings(tmp_path / name, ids, matrix, "sha256:enc")
+
+
+def test_embeddings_store_keeps_token_counts(tmp_path):
+    matrix = np.zeros((3, 2), np.float32)
+    path = save_embeddings(tmp_path / "p.npy", ["a", "b", "c"], matrix, "e", token_counts=[5, 1, 9])
+    stored = load_embeddings(path)
+    np.testing.assert_array_equal(stored.token_counts, [5, 1, 9])
+    assert stored.positions(["c", "a"]) == [2, 0]
+    assert (
+        load_embeddings(save_embeddings(tmp_path / "q.npy", ["a"], matrix[:1], "e")).token_counts
+        is None
+    )
+    with pytest.raises(ValueError, match="2 token counts for 3 ids"):
+        save_embeddings(tmp_path / "r.npy", ["a", "b", "c"], matrix, "e", token_counts=[1, 2])
 
 
 def test_load_embeddings_reports_missing_and_mismatched_files(tmp_path):
@@ -226,13 +251,61 @@ def test_train_config_rejects_nonsense():
         TrainConfig(finetune_layers=0)
 
 
+def test_length_column_caps_at_max_length_and_takes_the_log():
+    column = length_column(np.array([1, 8, 64, 500]), max_length=64)
+    assert column.shape == (4, 1) and column.dtype == np.float32
+    np.testing.assert_allclose(column[:, 0], np.log([1.0, 8.0, 64.0, 64.0]), rtol=1e-7)
+    with pytest.raises(ValueError, match="token counts must be >= 1, got 0 at index 1"):
+        length_column(np.array([3, 0]), max_length=64)
+
+
+def test_proxy_inputs_append_the_length_column_only_when_configured():
+    x = np.ones((2, 3), dtype=np.float32)
+    plain = HeadConfig(input_dim=3)
+    with_length = HeadConfig(input_dim=3, length_feature=True)
+    assert with_length.n_inputs == 4 and plain.n_inputs == 3
+    np.testing.assert_array_equal(proxy_inputs(x, None, plain, 64), x)
+    both = proxy_inputs(x, np.array([4, 200]), with_length, 64)
+    np.testing.assert_allclose(both[:, 3], np.log([4.0, 64.0]), rtol=1e-7)
+    with pytest.raises(ValueError, match="token_counts are required"):
+        proxy_inputs(x, None, with_length, 64)
+    with pytest.raises(ValueError, match="1 token counts for 2 embeddings"):
+        proxy_inputs(x, np.array([4]), with_length, 64)
+
+
+def test_length_feature_proxy_round_trip_needs_counts(tmp_path):
+    x, y = latent_dataset(120)
+    counts = np.arange(120) % 30 + 1
+    config = HeadConfig(input_dim=32, hidden_dims=(16,), length_feature=True)
+    inputs = proxy_inputs(x, counts, config, 64)
+    head, scaler, _ = train_head(
+        inputs[:80], y[:80], inputs[80:], y[80:], head_config=config, config=small_config()
+    )
+    metadata = ProxyMetadata(
+        head=config,
+        target_mean=scaler.mean,
+        target_std=scaler.std,
+        encoder_identity="e",
+        base_encoder_identity="e",
+        max_length=64,
+    )
+    proxy = LinFiKProxy(head, metadata)
+    with pytest.raises(ValueError, match="token_counts are required"):
+        proxy.predict(x)
+    loaded = LinFiKProxy.load(proxy.save(tmp_path / "p.safetensors"))
+    assert loaded.metadata.head.length_feature
+    np.testing.assert_array_equal(loaded.predict(x, counts), proxy.predict(x, counts))
+    assert loaded.head.input_mean.shape == (33,)
+
+
 # ----- training -------------------------------------------------------------------------------
 
 
 def test_train_head_learns_a_smooth_score():
     x, y = latent_dataset(400)
-    head, scaler, report = train_head(x[:200], y[:200], x[200:260], y[200:260],
-                                      config=small_config())
+    head, scaler, report = train_head(
+        x[:200], y[:200], x[200:260], y[200:260], config=small_config()
+    )
     with torch.no_grad():
         predicted = scaler.inverse(head(torch.from_numpy(x[260:])).double().numpy())
     assert spearman(y[260:], predicted) > 0.9
@@ -283,8 +356,9 @@ def test_predict_is_on_linfik_scale_and_chunking_agrees():
     assert whole.dtype == np.float64 and whole.shape == (len(x),)
     with torch.no_grad():
         z = proxy.head(torch.from_numpy(x)).double().numpy()
-    np.testing.assert_allclose(whole, z * proxy.metadata.target_std + proxy.metadata.target_mean,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        whole, z * proxy.metadata.target_std + proxy.metadata.target_mean, rtol=1e-6
+    )
     # float32 matmuls may round differently per chunk shape: compare on the z scale.
     tolerance = 1e-5 * proxy.metadata.target_std
     np.testing.assert_allclose(proxy.predict(x, chunk_size=7), whole, rtol=0, atol=tolerance)
@@ -311,7 +385,12 @@ def test_saved_proxy_loads_back_with_identical_predictions(tmp_path):
     assert names == sorted(f"head.{key}" for key in proxy.head.state_dict())
     assert recorded["model_identity"] == "sha256:model"
     assert recorded["target_hash"] == "sha256:target"
-    assert recorded["head"] == {"input_dim": 32, "hidden_dims": [256], "dropout": 0.1}
+    assert recorded["head"] == {
+        "input_dim": 32,
+        "hidden_dims": [256],
+        "dropout": 0.1,
+        "length_feature": False,
+    }
     assert recorded["target_std"] == proxy.metadata.target_std
     loaded = LinFiKProxy.load(path)
     assert loaded.metadata == proxy.metadata
@@ -371,6 +450,14 @@ def test_minilm_places_paraphrases_closer_than_unrelated_text(minilm):
     cat, kitten, markets = minilm.encode(SENTENCES[:3], max_length=64)
     assert float(cat @ kitten) > 0.5
     assert float(cat @ kitten) > float(cat @ markets) + 0.3
+
+
+@pytest.mark.slow
+def test_minilm_token_counts_include_special_tokens_and_ignore_max_length(minilm):
+    counts = minilm.token_counts(["hello world", "the " * 300])
+    assert counts.dtype == np.int64
+    assert list(counts) == [4, 302]  # [CLS] hello world [SEP]; never truncated
+    assert minilm.token_counts([]).shape == (0,)
 
 
 @pytest.mark.slow

@@ -2,12 +2,14 @@
 their scores are written directly)."""
 
 import json
+from unittest import mock
 
 import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from marketplace.models import Sample
+from marketplace.selectors import listing_preview_samples
 from valuation.models import SampleScore, ValuationChunk, ValuationJob
 from valuation.services import valuation_job_request
 from valuation.services.scores import job_summary_compute
@@ -122,7 +124,7 @@ def test_detail_page_shows_progress_and_polls_the_api(client, queued_job, buyer,
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
     assert f'data-api-url="/api/valuation/jobs/{queued_job.pk}/"' in html
     assert "setTimeout(poll, 2000)" in html
-    assert 'action="/valuation/jobs/%d/cancel/"' % queued_job.pk in html
+    assert f'action="/valuation/jobs/{queued_job.pk}/cancel/"' in html
 
     other = make_user("otto", roles=("buyer",))
     assert login(client, other).get(
@@ -165,10 +167,15 @@ def test_results_page_per_listing_counts_histogram_and_ranked_table(
     assert [d["label"] for d in chart["datasets"]] == ["Code", "News"]
     assert [sum(d["data"]) for d in chart["datasets"]] == [30, 38]
     assert "data-chart-fallback" in html  # the table, shown without JS
-    # Ranked: the top sample is News' last one (0.27); no preview allowed -> no text.
+    # Ranked: the top sample is News' last one (0.27).
     assert html.index(">0.27000<") < html.index(">0.19000<")
-    assert "no preview" in html
-    assert 'data-access="preview"' not in html
+    # Text only for the marketplace's preview samples (random previews: 5 per listing).
+    previews = {s.pk for v in pool for s in listing_preview_samples(listing=v.listing)}
+    top = SampleScore.objects.filter(job=finished_job).order_by("-score", "sample_id")[:50]
+    shown = [row.sample_id for row in top if row.sample_id in previews]
+    assert len(previews) == 10
+    assert html.count('data-access="preview"') == len(shown) > 0
+    assert html.count("no preview") == 50 - len(shown)
 
 
 def test_results_show_snippets_only_for_samples_the_provider_lets_preview(
@@ -195,6 +202,15 @@ def test_results_show_snippets_only_for_samples_the_provider_lets_preview(
     assert html.count('data-access="preview"') == 1
     assert " ".join(samples[19].text.split())[:40] in html
     assert samples[18].text not in html
+
+    # After purchase (payments' entitlement), the full text of a bought sample is shown.
+    bought = samples[18]
+    with mock.patch(
+        "valuation.selectors._payments_selector",
+        lambda name: (lambda user: {str(bought.pk)}) if name == "entitled_sample_refs" else None,
+    ):
+        html = client.get(reverse("valuation:job_results", args=[job.pk])).content.decode()
+    assert f'<span class="small" data-access="full">{bought.text}</span>' in html
 
 
 def test_api_job_detail_progress_and_visibility(queued_job, buyer, make_user):
@@ -259,3 +275,16 @@ def test_api_scores_are_ranked(finished_job, buyer):
     assert [row["score"] for row in data["results"]] == [0.27, 0.26, 0.25]
     assert [row["rank"] for row in data["results"]] == [1, 2, 3]
     assert "text" not in data["results"][0]
+
+
+def test_listing_value_expression_orders_marketplace_search(finished_job, buyer, pool):
+    from marketplace.selectors import listing_search
+    from valuation.selectors import latest_succeeded_job, listing_value_expression
+
+    job = latest_succeeded_job(buyer=buyer)
+    assert job == finished_job
+    listings = list(listing_search(sort="value", value_expression=listing_value_expression(job=job)))
+    # News: mean of (i - 10) / 100 for i < 38 = 0.085; Code: i < 30 -> 0.045.
+    assert [(row.title, round(row.average_value, 4)) for row in listings] == [
+        ("News", 0.085), ("Code", 0.045),
+    ]

@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 from django.db.models import Count, Q
 
-from marketplace.models import Sample
+from marketplace.models import Sample, TargetSample
 from valuation import worker_cache
 from valuation.models import ExactLabel, SampleScore, ValuationChunk, ValuationJob
 from valuation.services import (
@@ -257,3 +257,21 @@ def test_stale_and_early_messages_do_nothing(
     assert (plan.status, plan.attempts) == ("pending", 0)
     job.refresh_from_db()
     assert job.status == ValuationJob.Status.QUEUED
+
+
+def test_bad_target_sample_fails_the_job_with_a_readable_error(
+    valuation_settings, pool, target_task, buyer, eager_on_commit
+):
+    long_prompt = " ".join(["question"] * 40)  # fills the 32-token window: no response left
+    TargetSample.objects.filter(task=target_task, position=0).update(
+        text=None, prompt=long_prompt, response="answer yes"
+    )
+    job = request(target_task, pool, buyer)
+    job.refresh_from_db()
+    assert job.status == ValuationJob.Status.FAILED
+    assert job.error.startswith(
+        "Target gradient failed: EmptySampleError: sample 'target q0' has no predicted tokens "
+        "after truncation to 32 tokens"
+    )
+    assert not SampleScore.objects.filter(job=job).exists()
+    assert "failed" in mail.outbox[-1].subject and job.error in mail.outbox[-1].body

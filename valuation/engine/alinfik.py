@@ -26,6 +26,9 @@ from valuation.engine.proxy import (
     TargetScaler,
     TrainConfig,
     TrainingReport,
+    feature_statistics,
+    length_column,
+    proxy_inputs,
     train_finetuned,
     train_head,
 )
@@ -202,31 +205,58 @@ class _Fitted:
     tuned: SentenceEncoder | None
 
 
+@dataclass(frozen=True)
+class _PoolInputs:
+    """What the head reads for each sample, with the head that reads it."""
+
+    texts: list[str]
+    embeddings: np.ndarray
+    token_counts: np.ndarray | None
+    head_config: HeadConfig
+    max_length: int
+
+    def rows(self, indices: np.ndarray) -> np.ndarray:
+        counts = None if self.token_counts is None else self.token_counts[indices]
+        return proxy_inputs(self.embeddings[indices], counts, self.head_config, self.max_length)
+
+    def statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Input standardisation from the whole pool: label-free, so no holdout leaks in."""
+        mean, scale = feature_statistics(self.embeddings)
+        if self.token_counts is None:
+            return mean, scale
+        length_mean, length_scale = feature_statistics(
+            length_column(self.token_counts, self.max_length)
+        )
+        return np.concatenate([mean, length_mean]), np.concatenate([scale, length_scale])
+
+
 def _fit_proxy(
-    *,
-    texts: Sequence[str],
-    embeddings: np.ndarray,
+    pool: _PoolInputs,
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
+    *,
     encoder: SentenceEncoder | None,
     finetune_encoder: bool,
-    head_config: HeadConfig | None,
     config: TrainConfig,
     seed: int,
 ) -> _Fitted:
     """Train on ``train`` (rows, labels), early-stop on ``validation``; holdout never enters."""
     (train_rows, train_y), (val_rows, val_y) = train, validation
+    common = {"head_config": pool.head_config, "config": config, "seed": seed,
+              "input_statistics": pool.statistics()}  # fmt: skip
     if not finetune_encoder:
         head, scaler, report = train_head(
-            embeddings[train_rows], train_y, embeddings[val_rows], val_y,
-            head_config=head_config, config=config, seed=seed, reference_x=embeddings,
-        )  # fmt: skip
+            pool.rows(train_rows), train_y, pool.rows(val_rows), val_y, **common
+        )
         return _Fitted(head, scaler, report, None)
     assert encoder is not None
+    counts = None
+    if pool.token_counts is not None:
+        counts = (pool.token_counts[train_rows], pool.token_counts[val_rows])
     tuned, head, scaler, report = train_finetuned(
-        encoder, [texts[i] for i in train_rows], train_y, [texts[i] for i in val_rows], val_y,
-        head_config=head_config, config=config, seed=seed,
-        frozen_embeddings=(embeddings[train_rows], embeddings[val_rows]), reference_x=embeddings,
+        encoder, [pool.texts[i] for i in train_rows], train_y,
+        [pool.texts[i] for i in val_rows], val_y,
+        token_counts=counts, frozen_inputs=(pool.rows(train_rows), pool.rows(val_rows)), **common,
     )  # fmt: skip
     return _Fitted(head, scaler, report, tuned)
 
@@ -255,6 +285,33 @@ def _metadata(
     )
 
 
+def _pool_inputs(
+    samples: Sequence[Sample],
+    embeddings: np.ndarray | None,
+    token_counts: Sequence[int] | None,
+    encoder: SentenceEncoder | None,
+    head_config: HeadConfig | None,
+    config: TrainConfig,
+    batch_size: int,
+    progress: bool,
+) -> _PoolInputs:
+    texts = [sample.display_text for sample in samples]
+    if embeddings is None:
+        assert encoder is not None
+        embeddings = encoder.encode(texts, batch_size, config.max_length, progress=progress)
+    embeddings = _validated_embeddings(embeddings, len(samples))
+    head_config = head_config or HeadConfig(input_dim=embeddings.shape[1], length_feature=True)
+    counts = None
+    if head_config.length_feature:
+        if token_counts is None:
+            assert encoder is not None
+            token_counts = encoder.token_counts(texts)
+        counts = np.asarray(token_counts, dtype=np.int64)
+        if counts.shape != (len(samples),):
+            raise ValueError(f"{len(counts)} token counts for {len(samples)} samples")
+    return _PoolInputs(texts, embeddings, counts, head_config, config.max_length)
+
+
 def run_alinfik(
     *,
     samples: Sequence[Sample],
@@ -263,6 +320,7 @@ def run_alinfik(
     seed: int = 0,
     strata: Sequence[str] | None = None,
     embeddings: np.ndarray | None = None,
+    token_counts: Sequence[int] | None = None,
     encoder: SentenceEncoder | None = None,
     encoder_identity: str | None = None,
     finetune_encoder: bool = False,
@@ -277,25 +335,25 @@ def run_alinfik(
     """Score every sample: exact LinFiK on a stratified sample, the proxy on the rest.
 
     ``label_fn(indices)`` must return exact LinFiK scores for those sample indices.
-    ``embeddings`` (rows in sample order, e.g. loaded from the ingest-time store, made by
-    the encoder named by ``encoder_identity``) skips encoding; otherwise ``encoder``
-    (default: packaged MiniLM) embeds the texts. ``finetune_encoder`` also tunes the
-    encoder's last layers (``train_config``) and re-embeds the pool with the tuned copy,
-    which costs an encoder pass per task.
+    ``embeddings`` and ``token_counts`` (rows in sample order, e.g. from the ingest-time
+    store, made by the encoder named by ``encoder_identity``) skip the encoder; otherwise
+    ``encoder`` (default: packaged MiniLM) computes them. The default head reads the
+    embedding plus a length feature. ``finetune_encoder`` also tunes the encoder's last
+    layers (``train_config``) and re-embeds the pool with the tuned copy, which costs an
+    encoder pass per task.
     """
     if not samples:
         raise ValueError("run_alinfik needs at least one sample")
     config = train_config or TrainConfig()
-    texts = [sample.display_text for sample in samples]
     strata_labels = _resolve_strata(samples, strata)
+    needs_counts = token_counts is None and (head_config is None or head_config.length_feature)
+    if embeddings is None or needs_counts or finetune_encoder:
+        encoder = encoder or SentenceEncoder()
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    if embeddings is None or finetune_encoder:
-        encoder = encoder or SentenceEncoder()
-    if embeddings is None:
-        embeddings = encoder.encode(texts, embed_batch_size, config.max_length, progress=progress)
-    embeddings = _validated_embeddings(embeddings, len(samples))
+    pool = _pool_inputs(samples, embeddings, token_counts, encoder, head_config, config,
+                        embed_batch_size, progress)  # fmt: skip
     timings["embed_seconds"] = time.perf_counter() - started
 
     labelled = stratified_selection(strata_labels, label_fraction, seed)
@@ -305,10 +363,10 @@ def run_alinfik(
     timings["label_seconds"] = time.perf_counter() - started
 
     fitted = _fit_proxy(
-        texts=texts, embeddings=embeddings, encoder=encoder, finetune_encoder=finetune_encoder,
+        pool,
         train=(labelled[split.train], exact[split.train]),
         validation=(labelled[split.validation], exact[split.validation]),
-        head_config=head_config, config=config, seed=seed,
+        encoder=encoder, finetune_encoder=finetune_encoder, config=config, seed=seed,
     )  # fmt: skip
     timings["train_seconds"] = fitted.report.seconds
     identity = encoder.identity if encoder is not None else (encoder_identity or "unknown")
@@ -321,9 +379,9 @@ def run_alinfik(
 
     started = time.perf_counter()
     if fitted.tuned is not None:
-        scores = proxy.predict_texts(texts, batch_size=embed_batch_size)
+        scores = proxy.predict_texts(pool.texts, batch_size=embed_batch_size)
     else:
-        scores = proxy.predict(embeddings)
+        scores = proxy.predict(pool.embeddings, pool.token_counts)
     timings["predict_seconds"] = time.perf_counter() - started
 
     metadata.fidelity = fidelity_report(exact[split.holdout], scores[labelled[split.holdout]])

@@ -186,6 +186,15 @@ class SentenceEncoder:
             self.model.train(was_training)
         return out
 
+    def token_counts(self, texts: Sequence[str]) -> np.ndarray:
+        """Untruncated token count of each text under this encoder's tokenizer (int64)."""
+        if isinstance(texts, str):
+            raise TypeError("token_counts() takes a sequence of texts, not a single string")
+        if not texts:
+            return np.zeros(0, dtype=np.int64)
+        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False).input_ids
+        return np.array([len(row) for row in ids], dtype=np.int64)
+
     def copy(self) -> SentenceEncoder:
         """An independent copy whose weights can be fine-tuned without touching this one."""
         clone = copy.copy(self)
@@ -212,16 +221,21 @@ class StoredEmbeddings:
     ids: tuple[str, ...]
     matrix: np.ndarray
     encoder_identity: str
+    token_counts: np.ndarray | None = None
 
-    def rows_for(self, ids: Sequence[str]) -> np.ndarray:
-        """The embeddings of ``ids``, in that order (copied into memory)."""
+    def positions(self, ids: Sequence[str]) -> list[int]:
+        """Row of each id, in order; KeyError naming a missing id."""
         position = {sample_id: row for row, sample_id in enumerate(self.ids)}
         missing = [sample_id for sample_id in ids if sample_id not in position]
         if missing:
             raise KeyError(
                 f"{len(missing)} sample id(s) have no stored embedding, e.g. {missing[0]!r}"
             )
-        return np.asarray(self.matrix[[position[sample_id] for sample_id in ids]])
+        return [position[sample_id] for sample_id in ids]
+
+    def rows_for(self, ids: Sequence[str]) -> np.ndarray:
+        """The embeddings of ``ids``, in that order (copied into memory)."""
+        return np.asarray(self.matrix[self.positions(ids)])
 
 
 def _sidecar(path: Path) -> Path:
@@ -229,9 +243,16 @@ def _sidecar(path: Path) -> Path:
 
 
 def save_embeddings(
-    path: str | Path, ids: Sequence[str], matrix: np.ndarray, encoder_identity: str
+    path: str | Path,
+    ids: Sequence[str],
+    matrix: np.ndarray,
+    encoder_identity: str,
+    token_counts: Sequence[int] | None = None,
 ) -> Path:
-    """Write ``matrix`` to ``path`` (.npy, memory-mappable) and ids to ``<stem>.ids.json``."""
+    """Write ``matrix`` to ``path`` (.npy, memory-mappable) and ids to ``<stem>.ids.json``.
+
+    ``token_counts`` (the proxy's length feature) are kept in the sidecar when given.
+    """
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"embedding path must end in .npy, got {path}")
@@ -243,9 +264,13 @@ def save_embeddings(
         raise ValueError(f"{len(ids)} ids for {matrix.shape[0]} embedding rows")
     if len(set(ids)) != len(ids):
         raise ValueError("sample ids must be unique")
+    sidecar = {"encoder_identity": encoder_identity, "dim": int(matrix.shape[1]), "ids": ids}
+    if token_counts is not None:
+        if len(token_counts) != len(ids):
+            raise ValueError(f"{len(token_counts)} token counts for {len(ids)} ids")
+        sidecar["token_counts"] = [int(count) for count in token_counts]
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, matrix, allow_pickle=False)
-    sidecar = {"encoder_identity": encoder_identity, "dim": int(matrix.shape[1]), "ids": ids}
     _sidecar(path).write_text(json.dumps(sidecar), encoding="utf-8")
     return path
 
@@ -261,6 +286,8 @@ def load_embeddings(path: str | Path, *, mmap: bool = True) -> StoredEmbeddings:
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
         ids = tuple(str(sample_id) for sample_id in sidecar["ids"])
         identity = str(sidecar["encoder_identity"])
+        counts = sidecar.get("token_counts")
+        counts = None if counts is None else np.asarray(counts, dtype=np.int64)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise EmbeddingFileError(f"{sidecar_path}: malformed sidecar ({exc})") from None
     try:
@@ -271,4 +298,6 @@ def load_embeddings(path: str | Path, *, mmap: bool = True) -> StoredEmbeddings:
         raise EmbeddingFileError(
             f"{path}: matrix shape {matrix.shape} does not match {len(ids)} ids in {sidecar_path}"
         )
-    return StoredEmbeddings(ids=ids, matrix=matrix, encoder_identity=identity)
+    if counts is not None and counts.shape != (len(ids),):
+        raise EmbeddingFileError(f"{sidecar_path}: {counts.shape} token counts for {len(ids)} ids")
+    return StoredEmbeddings(ids=ids, matrix=matrix, encoder_identity=identity, token_counts=counts)

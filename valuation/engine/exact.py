@@ -73,6 +73,98 @@ def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return token_loss.sum(dim=1) / counts
 
 
+class _TokenCrossEntropy(torch.autograd.Function):
+    """-log softmax(z)[y] per row, with a cheap JVP: <softmax(z) - onehot(y), z_dot>.
+
+    The generic decomposition of log_softmax's JVP makes several extra passes over the
+    [tokens, vocabulary] tangent, which dominates the fast path on large vocabularies.
+    """
+
+    @staticmethod
+    def forward(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_normalizer = torch.logsumexp(logits, dim=1)
+        return log_normalizer - logits.gather(1, targets[:, None])[:, 0], log_normalizer
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple, output: tuple) -> None:
+        logits, targets = inputs
+        log_normalizer = output[1]
+        ctx.mark_non_differentiable(log_normalizer)
+        ctx.save_for_backward(logits, targets, log_normalizer)
+        ctx.save_for_forward(logits, targets, log_normalizer)
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_output: torch.Tensor, _grad_normalizer: Any
+    ) -> tuple[torch.Tensor, None]:
+        logits, targets, log_normalizer = ctx.saved_tensors
+        grad = torch.exp(logits - log_normalizer[:, None])
+        grad = grad - F.one_hot(targets, logits.shape[1]).to(grad.dtype)
+        return grad * grad_output[:, None], None
+
+    @staticmethod
+    def jvp(ctx: Any, logits_tangent: torch.Tensor, _targets_tangent: Any) -> tuple:
+        logits, targets, log_normalizer = ctx.saved_tensors
+        probs = torch.exp(logits - log_normalizer[:, None])
+        expected = torch.einsum("nv,nv->n", probs, logits_tangent)
+        tangent = expected - logits_tangent.gather(1, targets[:, None])[:, 0]
+        return tangent, None
+
+
+def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each row of ``logits`` [N, V] against ``targets`` [N]."""
+    return _TokenCrossEntropy.apply(logits, targets)[0]
+
+
+def _output_head_matches_logits(model: torch.nn.Module) -> bool:
+    """Whether logits are exactly output_embeddings(base_model(x).last_hidden_state).
+
+    Models that scale or soft-cap their logits fail this check and keep the full path.
+    """
+    body, head = getattr(model, "base_model", model), model.get_output_embeddings()
+    if body is model or head is None:
+        return False
+    first = next(model.parameters())
+    vocab = int(getattr(model.config, "vocab_size", 2))
+    ids = (torch.arange(1, 9, device=first.device) % vocab)[None]
+    try:
+        with torch.no_grad():
+            logits = model(input_ids=ids, use_cache=False).logits
+            hidden = body(input_ids=ids, use_cache=False).last_hidden_state
+            return torch.equal(head(hidden), logits)
+    except (AttributeError, TypeError, RuntimeError, ValueError):
+        return False
+
+
+class SequenceLosses(torch.nn.Module):
+    """Per-sample losses [B] of a batch, as a module so functional_call can swap parameters.
+
+    With ``gather`` the output head runs only on the hidden states of predicted positions
+    (no padding, prompt or final position), and the loss uses ``token_cross_entropy``.
+    Without it, the model's own full logits go through ``per_sample_loss``.
+    """
+
+    def __init__(self, model: torch.nn.Module, gather: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.gather = gather
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        inputs = {key: batch[key] for key in _MODEL_INPUTS}
+        if not self.gather:
+            logits = self.model(**inputs, use_cache=False).logits
+            return per_sample_loss(logits, batch["labels"])
+        hidden = self.model.base_model(**inputs, use_cache=False).last_hidden_state
+        targets = batch["labels"][:, 1:]
+        rows, positions = (targets != IGNORE_INDEX).nonzero(as_tuple=True)
+        logits = self.model.get_output_embeddings()(hidden[rows, positions])
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
+        token_loss = token_cross_entropy(logits, targets[rows, positions])
+        sums = token_loss.new_zeros(targets.shape[0]).index_add(0, rows, token_loss)
+        return sums / (targets != IGNORE_INDEX).sum(dim=1)
+
+
 @dataclass(frozen=True)
 class TargetGradient:
     """g_T: the mean over target samples of each sample's loss gradient."""
@@ -110,6 +202,7 @@ class ExactLinFiK:
         batch_size: int = 8,
         param_filter: ParamFilter = None,
         progress: bool = False,
+        gather_logits: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -122,6 +215,11 @@ class ExactLinFiK:
         self.pad_id = pad_token_id(tokenizer)
         first = next(iter(self.params.values()))
         self.device, self.dtype = first.device, first.dtype
+        # The fast path and g_T use the gathered head when it reproduces the model's logits;
+        # the references always go through the model's full logits.
+        self.gather_logits = gather_logits and _output_head_matches_logits(model)
+        self._fast_losses = SequenceLosses(model, self.gather_logits)
+        self._full_losses = SequenceLosses(model, gather=False)
 
     @property
     def n_params(self) -> int:
@@ -155,13 +253,16 @@ class ExactLinFiK:
                 bar.update(len(indices))
 
     def _losses(
-        self, params: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+        self,
+        params: Mapping[str, torch.Tensor],
+        batch: Mapping[str, torch.Tensor],
+        *,
+        full: bool = False,
     ) -> torch.Tensor:
-        inputs = {key: batch[key] for key in _MODEL_INPUTS}
-        output = functional_call(
-            self.model, dict(params), args=(), kwargs={**inputs, "use_cache": False}
-        )
-        return per_sample_loss(output.logits, batch["labels"])
+        """Per-sample losses at ``params``; ``full`` forces the model's own full logits."""
+        module = self._full_losses if full else self._fast_losses
+        prefixed = {f"model.{name}": tensor for name, tensor in params.items()}
+        return functional_call(module, prefixed, args=(batch,))
 
     def _primals(self) -> Params:
         return {name: p.detach() for name, p in self.params.items()}
@@ -276,14 +377,14 @@ class ExactLinFiK:
             "position_ids": position_ids[None],
             "labels": labels[None],
         }
-        return self._losses(params, batch)[0]
+        return self._losses(params, batch, full=True)[0]
 
     def sample_gradient(self, sample: Sample | TokenizedSample) -> Params:
         """grad l(z) of one unpadded sample by a plain backward pass."""
         (tokenized,) = self.tokenize([sample])
         batch = {k: v.to(self.device) for k, v in collate([tokenized], self.pad_id).items()}
         with torch.enable_grad():
-            loss = self._losses(self.params, batch)[0]
+            loss = self._losses(self.params, batch, full=True)[0]
             grads = torch.autograd.grad(loss, list(self.params.values()), allow_unused=True)
         return {
             name: torch.zeros_like(p) if g is None else g
@@ -326,7 +427,7 @@ class ExactLinFiK:
         out = np.empty(len(tokenized), dtype=np.float64)
         with torch.no_grad():
             for indices, batch in self._batches(tokenized, "losses"):
-                out[indices] = self._losses(params, batch).double().cpu().numpy()
+                out[indices] = self._losses(params, batch, full=True).double().cpu().numpy()
         return out
 
     def one_step_oracle(

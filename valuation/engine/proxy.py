@@ -36,10 +36,12 @@ __all__ = [
     "TargetScaler",
     "TrainConfig",
     "TrainingReport",
+    "feature_statistics",
+    "length_column",
     "pairwise_ranking_loss",
+    "proxy_inputs",
     "single_thread",
     "train_finetuned",
-    "feature_statistics",
     "train_head",
 ]
 
@@ -49,17 +51,57 @@ _METADATA_KEY = "alinfik"
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """MLP architecture: input_dim -> hidden_dims (GELU, dropout) -> 1."""
+    """MLP architecture: inputs -> hidden_dims (GELU, dropout) -> 1.
+
+    ``input_dim`` is the embedding width; ``length_feature`` appends one input, the log
+    of the sample's token count capped at max_length (see ``length_column``).
+    """
 
     input_dim: int = 384
     hidden_dims: tuple[int, ...] = (256,)
     dropout: float = 0.1
+    length_feature: bool = False
 
     def __post_init__(self) -> None:
         if self.input_dim < 1 or any(width < 1 for width in self.hidden_dims):
             raise ValueError(f"layer widths must be positive, got {self}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def n_inputs(self) -> int:
+        return self.input_dim + int(self.length_feature)
+
+
+def length_column(token_counts: np.ndarray, max_length: int) -> np.ndarray:
+    """log(min(count, max_length)) as a float32 column [N, 1].
+
+    Exact LinFiK averages the loss over at most max_length tokens, so short samples get
+    large, noisy gradients: on the demo pool with SmolLM2-135M, Spearman(LinFiK, this
+    column) was -0.72, while mean-pooled unit embeddings carry little length signal.
+    """
+    counts = np.asarray(token_counts)
+    if counts.ndim != 1:
+        raise ValueError(f"token_counts must be 1-D, got shape {counts.shape}")
+    if counts.size and counts.min() < 1:
+        raise ValueError(
+            f"token counts must be >= 1, got {counts.min()} at index {counts.argmin()}"
+        )
+    return np.log(np.minimum(counts, max_length).astype(np.float64)).astype(np.float32)[:, None]
+
+
+def proxy_inputs(
+    embeddings: np.ndarray, token_counts: np.ndarray | None, head: HeadConfig, max_length: int
+) -> np.ndarray:
+    """The head's input rows: embeddings, plus the length column if the head uses it."""
+    x = np.asarray(embeddings, dtype=np.float32)
+    if not head.length_feature:
+        return x
+    if token_counts is None:
+        raise ValueError("this head uses a length feature: token_counts are required")
+    if len(token_counts) != len(x):
+        raise ValueError(f"{len(token_counts)} token counts for {len(x)} embeddings")
+    return np.hstack([x, length_column(token_counts, max_length)])
 
 
 class RegressionHead(nn.Module):
@@ -73,10 +115,10 @@ class RegressionHead(nn.Module):
     def __init__(self, config: HeadConfig) -> None:
         super().__init__()
         self.config = config
-        self.register_buffer("input_mean", torch.zeros(config.input_dim))
-        self.register_buffer("input_scale", torch.ones(config.input_dim))
+        self.register_buffer("input_mean", torch.zeros(config.n_inputs))
+        self.register_buffer("input_scale", torch.ones(config.n_inputs))
         layers: list[nn.Module] = []
-        width = config.input_dim
+        width = config.n_inputs
         for hidden in config.hidden_dims:
             layers += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(config.dropout)]
             width = hidden
@@ -303,20 +345,20 @@ def train_head(
     head_config: HeadConfig | None = None,
     config: TrainConfig | None = None,
     seed: int = 0,
-    reference_x: np.ndarray | None = None,
+    input_statistics: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[RegressionHead, TargetScaler, TrainingReport]:
-    """Train a head on frozen embeddings; returns it with the target scaler it expects.
+    """Train a head on frozen inputs; returns it with the target scaler it expects.
 
-    ``reference_x`` (default ``train_x``) supplies the input standardisation statistics;
-    passing the whole pool's embeddings uses no labels and gives steadier estimates.
+    ``input_statistics`` (mean, scale) standardise the inputs, default: those of
+    ``train_x``; the whole pool's (``feature_statistics``) use no labels and are steadier.
     """
     config = config or TrainConfig()
     train_x = np.asarray(train_x, dtype=np.float32)
     val_x = np.asarray(val_x, dtype=np.float32)
     head_config = head_config or HeadConfig(input_dim=train_x.shape[1])
-    if train_x.ndim != 2 or train_x.shape[1] != head_config.input_dim:
+    if train_x.ndim != 2 or train_x.shape[1] != head_config.n_inputs:
         raise ValueError(
-            f"train_x has shape {train_x.shape}, head expects [N, {head_config.input_dim}]"
+            f"train_x has shape {train_x.shape}, head expects [N, {head_config.n_inputs}]"
         )
     if val_x.shape[1:] != train_x.shape[1:]:
         raise ValueError(f"val_x shape {val_x.shape} does not match train_x {train_x.shape}")
@@ -326,9 +368,7 @@ def train_head(
     with torch.random.fork_rng(devices=[]), single_thread():
         torch.manual_seed(seed)
         head = RegressionHead(head_config)
-        head.set_input_statistics(
-            *feature_statistics(train_x if reference_x is None else reference_x)
-        )
+        head.set_input_statistics(*(input_statistics or feature_statistics(train_x)))
         generator = torch.Generator().manual_seed(seed)
         train_features = torch.from_numpy(train_x)
         val_features = torch.from_numpy(val_x)
@@ -391,49 +431,56 @@ def train_finetuned(
     head_config: HeadConfig | None = None,
     config: TrainConfig | None = None,
     seed: int = 0,
-    frozen_embeddings: tuple[np.ndarray, np.ndarray] | None = None,
-    reference_x: np.ndarray | None = None,
+    token_counts: tuple[np.ndarray, np.ndarray] | None = None,
+    frozen_inputs: tuple[np.ndarray, np.ndarray] | None = None,
+    input_statistics: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[SentenceEncoder, RegressionHead, TargetScaler, TrainingReport]:
     """Fine-tune a copy of ``encoder`` (last ``config.finetune_layers`` layers) with a head.
 
-    The head is first fitted on the frozen embeddings (``frozen_embeddings`` = train and
+    The head is first fitted on frozen-encoder inputs (``frozen_inputs`` = train and
     validation rows if already computed), so fine-tuning starts from a sensible regressor
-    instead of letting random head gradients disturb the encoder. The caller's encoder is
+    instead of letting random head gradients disturb the encoder. ``token_counts`` (train,
+    validation) are needed when the head uses the length feature. The caller's encoder is
     left untouched.
     """
     config = config or TrainConfig()
+    head_config = head_config or HeadConfig(input_dim=encoder.dim)
     train_y = _check_split(train_texts, train_y, "training set")
     val_y = _check_split(val_texts, val_y, "validation set")
-    if frozen_embeddings is None:
-        frozen_train = encoder.encode(train_texts, config.batch_size, config.max_length)
-        frozen_val = encoder.encode(val_texts, config.batch_size, config.max_length)
-    else:
-        frozen_train, frozen_val = frozen_embeddings
+    train_counts, val_counts = token_counts if token_counts is not None else (None, None)
+
+    def inputs(embedded: torch.Tensor, counts: np.ndarray | None) -> torch.Tensor:
+        if not head_config.length_feature:
+            return embedded
+        if counts is None:
+            raise ValueError("this head uses a length feature: token_counts are required")
+        column = torch.from_numpy(length_column(counts, config.max_length))
+        return torch.cat([embedded, column.to(embedded.dtype)], dim=1)
+
+    if frozen_inputs is None:
+        frozen_inputs = tuple(
+            inputs(torch.from_numpy(encoder.encode(texts, config.batch_size, config.max_length)),
+                   counts).numpy()
+            for texts, counts in ((train_texts, train_counts), (val_texts, val_counts))
+        )  # fmt: skip
     head, scaler, head_report = train_head(
-        frozen_train,
-        train_y,
-        frozen_val,
-        val_y,
-        head_config=head_config,
-        config=config,
-        seed=seed,
-        reference_x=reference_x,
-    )
+        frozen_inputs[0], train_y, frozen_inputs[1], val_y, head_config=head_config,
+        config=config, seed=seed, input_statistics=input_statistics,
+    )  # fmt: skip
     tuned = encoder.copy()
     encoder_params = _unfreeze(tuned, config.finetune_layers)
-    combined = _EncoderWithHead(tuned, head)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
 
         def predict_train_rows(rows: np.ndarray) -> torch.Tensor:
             batch = tuned.tokenize([train_texts[i] for i in rows], config.max_length)
-            return head(tuned.embed(batch))
+            counts = None if train_counts is None else np.asarray(train_counts)[rows]
+            return head(inputs(tuned.embed(batch), counts))
 
         def predict_validation() -> np.ndarray:
-            features = tuned.encode(val_texts, config.batch_size, config.max_length)
+            embedded = tuned.encode(val_texts, config.batch_size, config.max_length)
             with torch.no_grad():
-                return head(torch.from_numpy(features)).double().numpy()
+                return head(inputs(torch.from_numpy(embedded), val_counts)).double().numpy()
 
         optimizer = torch.optim.AdamW(
             [
@@ -443,7 +490,7 @@ def train_finetuned(
             weight_decay=config.weight_decay,
         )
         report = _fit(
-            trainable=combined,
+            trainable=_EncoderWithHead(tuned, head),
             optimizer=optimizer,
             predict_train_rows=predict_train_rows,
             predict_validation=predict_validation,
@@ -452,19 +499,19 @@ def train_finetuned(
             config=config,
             max_epochs=config.finetune_max_epochs,
             patience=config.finetune_patience,
-            generator=generator,
+            generator=torch.Generator().manual_seed(seed),
             keep_start_if_best=True,
         )
     for parameter in tuned.model.parameters():
         parameter.requires_grad_(False)
     tuned.identity = f"{encoder.base_identity}+finetuned:sha256:{tuned.weights_digest()}"
-    report = TrainingReport(
+    total = TrainingReport(
         best_epoch=report.best_epoch,
         epochs_run=report.epochs_run,
         best_val_spearman=report.best_val_spearman,
         seconds=report.seconds + head_report.seconds,
     )
-    return tuned, head, scaler, report
+    return tuned, head, scaler, total
 
 
 class ProxyFileError(ValueError):
@@ -525,26 +572,36 @@ class LinFiKProxy:
     def scaler(self) -> TargetScaler:
         return TargetScaler(self.metadata.target_mean, self.metadata.target_std)
 
-    def predict(self, embeddings: np.ndarray, chunk_size: int = 8192) -> np.ndarray:
+    def predict(
+        self,
+        embeddings: np.ndarray,
+        token_counts: np.ndarray | None = None,
+        chunk_size: int = 8192,
+    ) -> np.ndarray:
         """LinFiK-scale scores (float64) for embeddings [N, dim], in fixed-size chunks.
 
+        ``token_counts`` (one per row) are required when the head uses the length feature.
         Memory stays constant in N, so a memory-mapped matrix of any size can be scored.
         """
-        dim = self.metadata.head.input_dim
-        if embeddings.ndim != 2 or embeddings.shape[1] != dim:
-            raise ValueError(f"embeddings have shape {embeddings.shape}, proxy expects [N, {dim}]")
+        head = self.metadata.head
+        if embeddings.ndim != 2 or embeddings.shape[1] != head.input_dim:
+            raise ValueError(
+                f"embeddings have shape {embeddings.shape}, proxy expects [N, {head.input_dim}]"
+            )
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        if token_counts is not None and len(token_counts) != len(embeddings):
+            raise ValueError(f"{len(token_counts)} token counts for {len(embeddings)} embeddings")
         out = np.empty(embeddings.shape[0], dtype=np.float64)
         with torch.inference_mode(), single_thread():
             for start in range(0, embeddings.shape[0], chunk_size):
-                chunk = np.asarray(embeddings[start : start + chunk_size], dtype=np.float32)
+                rows = slice(start, start + chunk_size)
+                counts = None if token_counts is None else np.asarray(token_counts[rows])
+                chunk = proxy_inputs(embeddings[rows], counts, head, self.metadata.max_length)
                 if not np.all(np.isfinite(chunk)):
                     bad = start + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
                     raise ValueError(f"embedding row {bad} has a non-finite value")
-                out[start : start + len(chunk)] = (
-                    self.head(torch.from_numpy(chunk)).double().numpy()
-                )
+                out[rows] = self.head(torch.from_numpy(chunk)).double().numpy()
         return self.scaler.inverse(out)
 
     def predict_texts(
@@ -559,7 +616,9 @@ class LinFiKProxy:
                 f"encoder {encoder.identity} does not match the proxy's "
                 f"{self.metadata.encoder_identity}"
             )
-        return self.predict(encoder.encode(texts, batch_size, self.metadata.max_length))
+        max_length = self.metadata.max_length
+        counts = encoder.token_counts(texts) if self.metadata.head.length_feature else None
+        return self.predict(encoder.encode(texts, batch_size, max_length), counts)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         tensors = {f"head.{k}": v.detach().contiguous() for k, v in self.head.state_dict().items()}

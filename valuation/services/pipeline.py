@@ -75,11 +75,12 @@ def proxy_path(*, job_id: int) -> Path:
 # ---- helpers ---------------------------------------------------------------------------------
 
 
-def engine_sample(sample: Sample | TargetSample) -> EngineSample:
-    """A database sample as the engine's record (id = primary key)."""
+def engine_sample(sample: Sample | TargetSample, *, sample_id: str | None = None) -> EngineSample:
+    """A database sample as the engine's record (id: the primary key unless given)."""
+    sample_id = sample_id or str(sample.pk)
     if sample.text is not None:
-        return EngineSample(id=str(sample.pk), text=sample.text)
-    return EngineSample(id=str(sample.pk), prompt=sample.prompt, response=sample.response)
+        return EngineSample(id=sample_id, text=sample.text)
+    return EngineSample(id=sample_id, prompt=sample.prompt, response=sample.response)
 
 
 def version_seed(*, seed: int, version_id: int) -> int:
@@ -268,8 +269,8 @@ def target_gradient_compute(*, chunk: ValuationChunk) -> None:
         )
     _check_model(job)
     scorer = worker_cache.get_scorer(job.model_spec)
-    targets = [
-        engine_sample(sample)
+    targets = [  # ids as the buyer wrote them, so an error names the right target sample
+        engine_sample(sample, sample_id=f"target {sample.external_id}")
         for sample in TargetSample.objects.filter(task_id=job.task_id).order_by("position")
     ]
     if not targets:
@@ -491,6 +492,8 @@ def job_finalise(*, chunk: ValuationChunk) -> None:
         if job.status != ValuationJob.Status.RUNNING:
             return
         now = timezone.now()
+        own = round((now - chunk.started_at).total_seconds(), 3) if chunk.started_at else 0.0
+        timings[Stage.FINALISE] = {"steps": 1, "work_seconds": own, "wall_seconds": own}
         job.summary = summary
         job.timings = {**timings, "total_seconds": round((now - job.started_at).total_seconds(), 3)}
         job.status = ValuationJob.Status.SUCCEEDED

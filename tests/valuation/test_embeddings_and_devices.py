@@ -1,0 +1,42 @@
+"""Ingest-time embeddings (computed once, only the missing ones) and per-worker devices."""
+
+import numpy as np
+import pytest
+import torch
+
+from marketplace.models import Sample
+from valuation import worker_cache
+from valuation.engine.models import ModelLoadError
+from valuation.services import version_embeddings_request
+from valuation.services.embeddings import embeddings_from_bytes, version_embeddings_compute
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_version_embeddings_are_computed_once_in_chunks(valuation_settings, make_version):
+    version = make_version("News", n=40, seed=1, duplicates=2)
+    version_embeddings_request(version=version)  # eager: the gpu task runs inline
+
+    stored = Sample.objects.filter(version=version, embedding__isnull=False)
+    assert stored.count() == 38  # duplicates are never valued, so never embedded
+    matrix = embeddings_from_bytes([row.embedding for row in stored.order_by("id")])
+    assert matrix.shape == (38, 384) and matrix.dtype == np.float32
+    assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-5)
+    before = dict(stored.values_list("id", "embedding"))
+
+    assert version_embeddings_compute(version_id=version.pk) == 0
+    Sample.objects.filter(pk__in=list(before)[:5]).update(embedding=None)
+    assert version_embeddings_compute(version_id=version.pk) == 5
+    after = dict(stored.values_list("id", "embedding"))
+    assert {k: bytes(v) for k, v in after.items()} == {k: bytes(v) for k, v in before.items()}
+
+
+def test_worker_device_follows_valuation_device(settings):
+    settings.VALUATION_DEVICE = "cpu"
+    assert worker_cache.worker_device() == "cpu"
+    settings.VALUATION_DEVICE = "auto"
+    assert worker_cache.worker_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        settings.VALUATION_DEVICE = "cuda"
+        with pytest.raises(ModelLoadError, match="CUDA is not available"):
+            worker_cache.worker_device()
