@@ -36,7 +36,12 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from valuation.engine.data import Sample, collate, read_samples  # noqa: E402
+from valuation.engine.data import (  # noqa: E402
+    Sample,
+    collate,
+    length_sorted_batches,
+    read_samples,
+)
 from valuation.engine.exact import ExactLinFiK, per_sample_loss  # noqa: E402
 from valuation.engine.models import (  # noqa: E402
     cached_gguf_directory,
@@ -49,6 +54,7 @@ from valuation.engine.profiling import (  # noqa: E402
     cuda_peak_mib,
     current_rss_mib,
     peak_rss_mib,
+    release_free_memory,
     reset_cuda_peak,
     reset_peak_rss,
 )
@@ -162,9 +168,23 @@ def dattri_scores(scorer: ExactLinFiK, train: list[Sample], targets: list[Sample
     return matrix.double().mean(dim=1).numpy()
 
 
+def plain_forward_backward(scorer: ExactLinFiK, train: list[Sample]) -> None:
+    """The model's own forward (full logits) and one backward per batch: no scores."""
+    tokenized = scorer.tokenize(train)
+    params = list(scorer.params.values())
+    for indices in length_sorted_batches(tokenized, scorer.batch_size):
+        batch = collate([tokenized[i] for i in indices], scorer.pad_id)
+        inputs = {
+            k: batch[k].to(scorer.device) for k in ("input_ids", "attention_mask", "position_ids")
+        }
+        logits = scorer.model(**inputs, use_cache=False).logits
+        loss = per_sample_loss(logits, batch["labels"].to(scorer.device)).sum()
+        torch.autograd.grad(loss, params, allow_unused=True)
+
+
 def run_method(method: str, scorer: ExactLinFiK, train: list[Sample], targets: list[Sample]):
     if method == "forward_backward":
-        scorer.target_gradient(train)  # batched forward + backward over the same batches
+        plain_forward_backward(scorer, train)
         return None
     if method == "dattri_tracin":
         return dattri_scores(scorer, train, targets)
@@ -192,7 +212,8 @@ def worker(args: argparse.Namespace) -> None:
     )
     result: dict[str, Any] = {"method": args.method, "scored_params": scorer.n_params}
     try:
-        run_method(args.method, scorer, train[: args.batch_size], targets)  # warm-up
+        run_method(args.method, scorer, train[:1], targets)  # warm-up: one-time set-up costs
+        release_free_memory()
         if loaded.device.type == "cuda":
             torch.cuda.synchronize()
         reset_cuda_peak(loaded.device)

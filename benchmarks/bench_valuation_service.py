@@ -15,6 +15,11 @@ What it measures, separately:
    run by ONE process with the pipeline inline (CELERY_TASK_ALWAYS_EAGER: the same code a
    worker runs, minus broker hops): per-stage timings, proxy-scoring throughput
    (samples/s per worker), end-to-end time and the peak resident memory of that process.
+4. The proxy-scoring stage alone (the only stage whose work grows with the pool once
+   embeddings are stored) in another fresh process: throughput and peak memory.
+
+Rerunning on the same --dir reuses the pool (and the figures measured when it was built);
+``--remeasure-embedding`` measures the embedding throughput again on the stored subset.
 
 The database is a SQLite file under --dir unless DATABASE_URL is set (e.g. PostgreSQL).
 Results go to <dir>/results.json and are printed as a Markdown table.
@@ -47,6 +52,7 @@ def configure(bench_dir: Path) -> None:
     os.environ["STORAGE_ROOT"] = str(bench_dir / "storage")
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "1"
     os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    os.environ["DEBUG"] = "0"  # DEBUG keeps every SQL statement in memory: not what we measure
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(REPO))
@@ -135,11 +141,39 @@ def insert_samples(version, records, tokens, hashes, embeddings, start: int, cou
             Sample.objects.bulk_create(rows, batch_size=batch)
 
 
+def measure_embedding(version, pool_size: int) -> dict:
+    """Embed a version's samples through the ingest service; samples/s and extrapolation."""
+    from valuation.services.embeddings import version_embeddings_compute
+
+    print(f"embedding {version.sample_count:,} samples with MiniLM ...", flush=True)
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    computed = version_embeddings_compute(version_id=version.pk)
+    seconds = time.perf_counter() - started
+    rate = computed / seconds
+    print(f"  {rate:.1f} samples/s", flush=True)
+    return {
+        "samples": computed, "seconds": round(seconds, 2), "samples_per_s": round(rate, 1),
+        "extrapolated_pool_seconds": round(pool_size / rate, 0),
+        "load_average_start": round(load, 2),
+        "load_average_end": round(os.getloadavg()[0], 2),
+    }
+
+
+def save_prepared(bench_dir: Path, results: dict) -> None:
+    """Keep the figures of the run that built the pool, for later runs that reuse it."""
+    path = bench_dir / "prepare.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    for key in ("embedding", "pool_insert", "distinct_samples", "mean_tokens"):
+        if key in results:
+            saved[key] = results[key]
+    path.write_text(json.dumps(saved, indent=2))
+
+
 def prepare(args, results: dict) -> None:
     from accounts.services import user_create
     from marketplace.models import DatasetVersion, Listing, Sample, TargetSample, TargetTask
     from marketplace.tokens import count_tokens
-    from valuation.services.embeddings import version_embeddings_compute
 
     records = distinct_records(args.distinct)
     texts = [joined(record) for record in records]
@@ -153,6 +187,11 @@ def prepare(args, results: dict) -> None:
     if existing == args.listings and pool == args.pool_size:
         print(f"reusing the pool already in the database ({pool:,} samples)", flush=True)
         results["pool_reused"] = True
+        if args.remeasure_embedding:
+            subset = DatasetVersion.objects.get(listing__title="Bench subset")
+            Sample.objects.filter(version=subset).update(embedding=None)
+            results["embedding"] = measure_embedding(subset, args.pool_size)
+            save_prepared(args.dir, results)
         return
     if existing:
         raise SystemExit(f"{args.dir} holds another pool; remove it or use another --dir")
@@ -165,16 +204,8 @@ def prepare(args, results: dict) -> None:
     # 1. Embedding throughput on the distinct subset, through the ingest service.
     subset = make_listing(provider, "Bench subset", len(records))
     insert_samples(subset, records, tokens, hashes, None, 0, len(records), 5_000)
-    print(f"embedding {len(records):,} samples with MiniLM ...", flush=True)
-    started = time.perf_counter()
-    computed = version_embeddings_compute(version_id=subset.pk)
-    seconds = time.perf_counter() - started
-    rate = computed / seconds
-    results["embedding"] = {
-        "samples": computed, "seconds": round(seconds, 2), "samples_per_s": round(rate, 1),
-        "extrapolated_pool_seconds": round(args.pool_size / rate, 0),
-    }
-    print(f"  {rate:.1f} samples/s", flush=True)
+    results["embedding"] = measure_embedding(subset, args.pool_size)
+    save_prepared(args.dir, results)
     by_position = dict(
         Sample.objects.filter(version=subset).values_list("position", "embedding")
     )
@@ -199,6 +230,7 @@ def prepare(args, results: dict) -> None:
         "samples": args.pool_size, "seconds": round(seconds, 1),
         "rows_per_s": round(args.pool_size / seconds, 0),
     }
+    save_prepared(args.dir, results)
 
     targets = read_records(TARGET_FILE)[: args.targets]
     task = TargetTask.objects.create(
@@ -260,6 +292,40 @@ def run_job(args) -> dict:
     }
 
 
+def run_proxy_rescore(args) -> dict:
+    """Score the whole pool again with the last job's proxy (its proxy chunks, run again:
+    upserts overwrite), in a fresh process: the pool-size dependent stage alone, its
+    throughput and its peak memory."""
+    from valuation.models import ValuationChunk, ValuationJob
+    from valuation.services.pipeline import proxy_chunk_compute
+
+    job = ValuationJob.objects.filter(status=ValuationJob.Status.SUCCEEDED).latest("id")
+    chunks = list(ValuationChunk.objects.filter(job=job, stage="proxy").order_by("index"))
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    for chunk in chunks:
+        proxy_chunk_compute(chunk=chunk)
+    seconds = time.perf_counter() - started
+    return {
+        "job_id": job.pk, "samples": job.pool_size, "chunks": len(chunks),
+        "seconds": round(seconds, 1),
+        "samples_per_s": round(job.pool_size / seconds, 0),
+        "peak_rss_mb_before": round(rss_before, 0),
+        "peak_rss_mb": round(peak_rss_mb(), 0),
+    }
+
+
+def child(phase: str) -> dict:
+    process = subprocess.run(
+        [sys.executable, __file__, f"--{phase}", *sys.argv[1:]],
+        capture_output=True, text=True, env=os.environ,
+    )
+    if process.returncode != 0:
+        print(process.stdout[-3000:], process.stderr[-6000:], file=sys.stderr)
+        raise SystemExit(process.returncode)
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
 def markdown(results: dict) -> str:
     job, emb = results["job"], results.get("embedding")
     t = job["timings"]
@@ -301,6 +367,13 @@ def markdown(results: dict) -> str:
         f"| Peak resident memory of that process | {job['peak_rss_mb']:,.0f} MB |",
         f"| Scores written | {job['scores_written']:,} |",
     ]
+    rescore = results.get("proxy_rescore")
+    if rescore:
+        lines.append(
+            f"| Proxy scoring alone, fresh process (all {rescore['chunks']} proxy chunks "
+            f"again) | {rescore['samples_per_s']:,.0f} samples/s ({rescore['seconds']} s), "
+            f"peak {rescore['peak_rss_mb']:,.0f} MB |"
+        )
     return "\n".join(lines)
 
 
@@ -315,12 +388,19 @@ def main() -> int:
     parser.add_argument("--proxy-chunk", type=int, default=50_000)
     parser.add_argument("--insert-batch", type=int, default=5_000)
     parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench-valuation")
+    parser.add_argument("--remeasure-embedding", action="store_true",
+                        help="measure embedding throughput again on the stored subset")
     parser.add_argument("--job-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rescore-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     configure(args.dir)
 
-    if args.job_only:  # the child: a fresh process, so its peak memory is the job's alone
+    # Children: fresh processes, so each peak memory is that phase's alone.
+    if args.job_only:
         print(json.dumps(run_job(args)))
+        return 0
+    if args.rescore_only:
+        print(json.dumps(run_proxy_rescore(args)))
         return 0
 
     from django.db import connection
@@ -336,21 +416,15 @@ def main() -> int:
     results["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
     prepare(args, results)
     connection.close()
+    prepared = args.dir / "prepare.json"
+    if prepared.exists():  # figures of the run that built the pool, when reused
+        results = {**json.loads(prepared.read_text()), **results}
     print("valuing the pool ...", flush=True)
-    child = subprocess.run(
-        [sys.executable, __file__, "--job-only", *sys.argv[1:]],
-        capture_output=True, text=True, env=os.environ,
-    )
-    if child.returncode != 0:
-        print(child.stdout[-3000:], child.stderr[-6000:], file=sys.stderr)
-        return child.returncode
-    results["job"] = json.loads(child.stdout.strip().splitlines()[-1])
+    results["job"] = child("job-only")
+    print("scoring the pool again with the proxy alone ...", flush=True)
+    results["proxy_rescore"] = child("rescore-only")
     results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = args.dir / "results.json"
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    for key in ("embedding", "pool_insert"):  # keep the figures of the run that built the pool
-        if key not in results and key in previous:
-            results[key] = previous[key]
     out.write_text(json.dumps(results, indent=2))
     print(markdown(results))
     print(f"\nresults: {out}")

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from experiments.common import (
     MAIN_TARGET,
@@ -81,18 +82,59 @@ def future_influence(
 
 
 def _scores_by_checkpoint(ctx: Context, steps, samples, oracle_rows, targets):
-    """LinFiK [checkpoint, sample]; oracle {lr: {step: [oracle sample]}}."""
+    """LinFiK [checkpoint, sample]; oracle {lr: {step: values}}; flat g_T per checkpoint."""
     linfik = np.empty((len(steps), len(samples)))
     oracle: dict[float, dict[int, np.ndarray]] = {lr: {} for lr in ORACLE_LRS}
+    target_grads = []
     oracle_samples = [samples[i] for i in oracle_rows]
     for c, step in enumerate(steps):
         scorer = make_scorer(ctx, step)
-        linfik[c] = scorer.score(samples, target_gradient(scorer, MAIN_TARGET))
+        gradient = target_gradient(scorer, MAIN_TARGET)
+        target_grads.append(torch.cat([g.flatten() for g in gradient.grads.values()]).double())
+        linfik[c] = scorer.score(samples, gradient)
         if step in ORACLE_STEPS[ctx.scale.name]:
             for lr in ORACLE_LRS:
                 oracle[lr][step] = oracle_scores(scorer, oracle_samples, targets, lr)
         print(f"checkpoint {step} scored", flush=True)
-    return linfik, oracle
+    return linfik, oracle, torch.stack(target_grads)
+
+
+def _cached_scores(ctx: Context, steps, samples, oracle_rows, targets):
+    """``_scores_by_checkpoint`` once per scale (the figure and table can be redrawn)."""
+    path = ctx.paths.cache / "future_influence.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=False)
+    scores = _scores_by_checkpoint(ctx, steps, samples, oracle_rows, targets)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(scores, path)
+    return scores
+
+
+def diagnostics(steps, linfik, target_grads, datasets, t0) -> dict[str, Any]:
+    """Why early and late LinFiK disagree: g_T's direction, dataset-level vs within-dataset."""
+    cos = torch.nn.functional.cosine_similarity(target_grads, target_grads[-1:], dim=1)
+    names = sorted(set(datasets))
+    means = np.array([[row[datasets == name].mean() for name in names] for row in linfik])
+    c0 = steps.index(t0)
+    later = [c for c in range(len(steps)) if steps[c] >= t0]
+    within = {
+        str(steps[c]): float(
+            np.mean(
+                [
+                    spearman(linfik[c0, datasets == name], linfik[c, datasets == name])
+                    for name in names
+                ]
+            )
+        )
+        for c in later
+    }
+    return {
+        "target_gradient_cos_final": cos.tolist(),
+        "target_gradient_norm": target_grads.norm(dim=1).tolist(),
+        "dataset_means": {name: means[:, i].tolist() for i, name in enumerate(names)},
+        "dataset_mean_spearman": {str(steps[c]): spearman(means[c0], means[c]) for c in later},
+        "within_dataset_spearman": within,
+    }
 
 
 def correlations(steps, linfik, oracle, oracle_rows, schedule, early_steps) -> dict[str, Any]:
@@ -128,9 +170,42 @@ def _by_step(values: dict[str, float]) -> tuple[list[int], list[float]]:
     return [int(step) for step in steps], [values[step] for step in steps]
 
 
+def _plot_diagnostics(ax, result: dict[str, Any]) -> None:
+    diag, steps = result["diagnostics"], result["steps"]
+    t0 = min(int(s) for s in diag["within_dataset_spearman"])
+    ax.plot(
+        steps,
+        diag["target_gradient_cos_final"],
+        marker="o",
+        ms=3,
+        color="C3",
+        label="cos(g_T at t, g_T final)",
+    )
+    ax.plot(
+        *_by_step(diag["dataset_mean_spearman"]),
+        marker="s",
+        ms=3,
+        color="C4",
+        label=f"LinFiK@{t0} vs @t: Spearman of the 8 dataset means",
+    )
+    ax.plot(
+        *_by_step(diag["within_dataset_spearman"]),
+        marker="^",
+        ms=3,
+        color="C5",
+        label=f"LinFiK@{t0} vs @t: mean within-dataset Spearman",
+    )
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("checkpoint t (pretraining step)")
+    ax.set_ylim(-0.6, 1.02)
+    ax.set_title("diagnostics", fontsize=9)
+    ax.legend(fontsize=6.5)
+
+
 def _plot(ctx: Context, result: dict[str, Any], n: int, n_oracle: int) -> None:
     plt = plt_module()
-    fig, ax = plt.subplots(figsize=(6.6, 4.0))
+    fig, (ax, right) = plt.subplots(1, 2, figsize=(11, 4.0), gridspec_kw={"width_ratios": [3, 2]})
+    _plot_diagnostics(right, result)
     main_lr = f"{ORACLE_LRS[0]:g}"
     for i, t0 in enumerate(result["early_steps"]):
         entry = result["correlations"][str(t0)]
@@ -201,7 +276,7 @@ def run(ctx: Context) -> dict[str, Any]:
     steps = list(ctx.scale.checkpoint_steps)
     targets = load_targets(MAIN_TARGET)
     with Timer() as timer:
-        linfik, oracle = _scores_by_checkpoint(ctx, steps, samples, oracle_rows, targets)
+        linfik, oracle, target_grads = _cached_scores(ctx, steps, samples, oracle_rows, targets)
     cfg = log["config"]
     schedule = Schedule(cfg["steps"], cfg["peak_lr"], warmup=cfg["steps"] // 20)
     early = [t for t in EARLY_STEPS[ctx.scale.name] if t in steps]
@@ -214,11 +289,12 @@ def run(ctx: Context) -> dict[str, Any]:
         "oracle_lrs": ORACLE_LRS,
         "seconds": timer.seconds,
         "correlations": correlations(steps, linfik, oracle, oracle_rows, schedule, early),
+        "diagnostics": diagnostics(
+            steps, linfik, target_grads, pool.datasets[rows], ctx.scale.score_step
+        ),
     }
     _plot(ctx, result, len(samples), len(oracle_rows))
     write_result(ctx, NAME, result, _table(result))
-    ctx.paths.cache.mkdir(parents=True, exist_ok=True)
-    np.save(ctx.paths.cache / "future_influence_linfik.npy", linfik)
     return result
 
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from transformers import GPT2LMHeadModel
 
 from valuation.engine.data import IGNORE_INDEX, Sample, tokenize_sample
-from valuation.engine.exact import ExactLinFiK, per_sample_loss, select_parameters
+from valuation.engine.exact import (
+    ExactLinFiK,
+    per_sample_loss,
+    select_parameters,
+    token_cross_entropy,
+)
 from valuation.engine.models import LoadedModel
 
 
@@ -214,4 +220,53 @@ def test_tokenized_samples_are_accepted_as_is(
     tokenized = [tokenize_sample(s, tiny_gpt2.tokenizer) for s in train_samples]
     assert (
         scorer.score(tokenized, target).tobytes() == scorer.score(train_samples, target).tobytes()
+    )
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_token_cross_entropy_value_gradient_and_jvp_match_torch() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(5, 11, dtype=torch.float64)
+    targets = torch.tensor([0, 3, 10, 3, 7])
+    tangent = torch.randn_like(logits)
+
+    def reference(z: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(z, targets, reduction="none")
+
+    value, jvp_out = torch.func.jvp(
+        lambda z: token_cross_entropy(z, targets), (logits,), (tangent,)
+    )
+    expected_value, expected_jvp = torch.func.jvp(reference, (logits,), (tangent,))
+    torch.testing.assert_close(value, expected_value, rtol=1e-12, atol=0)
+    torch.testing.assert_close(jvp_out, expected_jvp, rtol=1e-12, atol=1e-15)
+    weights = torch.randn(5, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(
+        (token_cross_entropy(logits.requires_grad_(), targets) * weights).sum(), logits
+    )
+    (expected_grad,) = torch.autograd.grad((reference(logits) * weights).sum(), logits)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-12, atol=1e-15)
+
+
+class ScaledLogitsGPT2(GPT2LMHeadModel):
+    """Logits scaled after the head (as some models do): the gathered head must not be used."""
+
+    def forward(self, *args, **kwargs):
+        output = super().forward(*args, **kwargs)
+        output.logits = output.logits * 2.0
+        return output
+
+
+def test_gathered_head_only_when_it_reproduces_the_logits(
+    tiny_gpt2: LoadedModel, train_samples, target_samples
+) -> None:
+    assert scorer_for(tiny_gpt2).gather_logits
+    assert not scorer_for(tiny_gpt2, gather_logits=False).gather_logits
+
+    torch.manual_seed(0)
+    scaled = ScaledLogitsGPT2(tiny_gpt2.model.config).double().eval()
+    scorer = ExactLinFiK(scaled, tiny_gpt2.tokenizer)
+    assert not scorer.gather_logits
+    target = scorer.target_gradient(target_samples)
+    np.testing.assert_allclose(
+        scorer.score(train_samples, target), scorer.score_loop(train_samples, target), rtol=1e-10
     )

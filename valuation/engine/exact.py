@@ -178,16 +178,14 @@ class TargetGradient:
 
 def dot_params(left: Mapping[str, torch.Tensor], right: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """Sum over parameters of elementwise products; a leading batch dim on ``left`` is kept."""
-    total = None
+    if not left:
+        raise ValueError("cannot take a dot product over no parameters")
+    terms = []
     for name, tensor in left.items():
         other = right[name].to(tensor.dtype)
-        if tensor.dim() == other.dim() + 1:
-            term = tensor.flatten(1) @ other.flatten()
-        else:
-            term = (tensor * other).sum()
-        total = term if total is None else total + term
-    assert total is not None
-    return total
+        batched = tensor.dim() == other.dim() + 1
+        terms.append(tensor.flatten(1) @ other.flatten() if batched else (tensor * other).sum())
+    return torch.stack(terms).sum(dim=0)
 
 
 class ExactLinFiK:

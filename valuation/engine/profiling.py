@@ -7,6 +7,9 @@ process lifetime (``reset_peak_rss`` returns False).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import resource
 from pathlib import Path
 
@@ -56,3 +59,12 @@ def cuda_peak_mib(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
     return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def release_free_memory() -> None:
+    """Return freed heap pages to the OS (glibc), so RSS reflects live memory."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)

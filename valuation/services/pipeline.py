@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ def token_strata(token_counts: np.ndarray, n_buckets: int = N_LENGTH_STRATA) -> 
     lengths = np.asarray(token_counts, dtype=np.float64)
     edges = np.quantile(lengths, np.linspace(0.0, 1.0, n_buckets + 1)[1:-1])
     buckets = np.searchsorted(edges, lengths, side="right")
-    return np.array([f"length-q{bucket}" for bucket in buckets], dtype=object)
+    names = np.array([f"length-q{bucket}" for bucket in range(n_buckets)], dtype=object)
+    return names[buckets]  # references to n_buckets shared strings: 8 bytes per sample
 
 
 def round_half_up(value: float) -> int:
@@ -118,11 +120,11 @@ def _id_arrays(version_id: int, *, missing_embedding: bool = False) -> tuple[np.
     rows = version_sample_ids(
         version_id=version_id, batch_size=batch, missing_embedding=missing_embedding
     )
-    ids, tokens = [], []
+    ids, tokens = array("q"), array("q")  # 16 bytes per sample, not Python int objects
     for sample_id, token_count in rows:
         ids.append(sample_id)
         tokens.append(token_count)
-    return np.asarray(ids, dtype=np.int64), np.asarray(tokens, dtype=np.int64)
+    return np.frombuffer(ids, dtype=np.int64), np.frombuffer(tokens, dtype=np.int64)
 
 
 def _chunk(job: ValuationJob, stage: str, index: int, size: int, **params: Any) -> ValuationChunk:
