@@ -155,6 +155,57 @@ def _write_atomically(stack: ExitStack, destination: Path, content: str) -> Path
     return temp
 
 
+def _summary(
+    args: argparse.Namespace,
+    loaded: LoadedModel,
+    scorer: ExactLinFiK,
+    target_gradient: TargetGradient,
+    counts: dict[str, int],
+    seconds: float,
+    load_seconds: float,
+) -> dict[str, Any]:
+    return {
+        "method": args.method,
+        "model": {
+            "name": loaded.name,
+            "identity": loaded.identity,
+            "n_params": loaded.n_params,
+            "scored_params": scorer.n_params,
+            "device": str(loaded.device),
+            "dtype": str(loaded.dtype).removeprefix("torch."),
+        },
+        "counts": counts,
+        "seconds": round(seconds, 3),
+        "load_seconds": round(load_seconds, 3),
+        "samples_per_second": round(counts["train"] / seconds, 3) if seconds > 0 else None,
+        "peak_memory": _peak_memory(loaded.device),
+        "target_gradient_norm": target_gradient.norm(),
+        "settings": {
+            "seed": args.seed,
+            "max_length": args.max_length,
+            "batch_size": args.batch_size,
+            "param_filter": args.param_filter,
+            "label_fraction": args.label_fraction if args.method == "alinfik" else None,
+        },
+    }
+
+
+def _write_outputs(
+    out: Path, numbered: Sequence[NumberedSample], scores: np.ndarray, summary: dict[str, Any]
+) -> None:
+    """Both files appear together or not at all (temp files renamed at the end)."""
+    lines = "".join(
+        json.dumps({"id": item.sample.id, "score": float(score)}) + "\n"
+        for item, score in zip(numbered, scores, strict=True)
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        scores_temp = _write_atomically(stack, out, lines)
+        summary_temp = _write_atomically(stack, summary_path(out), json.dumps(summary, indent=2))
+        os.replace(summary_temp, summary_path(out))
+        os.replace(scores_temp, out)
+
+
 def run_score(args: argparse.Namespace) -> dict[str, Any]:
     """Score the training file and write both outputs; returns the summary."""
     _validate_args(args)
@@ -205,43 +256,9 @@ def run_score(args: argparse.Namespace) -> dict[str, Any]:
     if scores.shape != (len(train),) or not np.all(np.isfinite(scores)):
         raise RuntimeError(f"scoring produced {scores.shape} scores, non-finite or miscounted")
 
-    summary = {
-        "method": args.method,
-        "model": {
-            "name": loaded.name,
-            "identity": loaded.identity,
-            "n_params": loaded.n_params,
-            "scored_params": scorer.n_params,
-            "device": str(loaded.device),
-            "dtype": str(loaded.dtype).removeprefix("torch."),
-        },
-        "counts": counts,
-        "seconds": round(seconds, 3),
-        "load_seconds": round(load_seconds, 3),
-        "samples_per_second": round(len(train) / seconds, 3) if seconds > 0 else None,
-        "peak_memory": _peak_memory(loaded.device),
-        "target_gradient_norm": target_gradient.norm(),
-        "settings": {
-            "seed": args.seed,
-            "max_length": args.max_length,
-            "batch_size": args.batch_size,
-            "param_filter": args.param_filter,
-            "label_fraction": args.label_fraction if args.method == "alinfik" else None,
-        },
-        **extra,
-    }
-    lines = "".join(
-        json.dumps({"id": item.sample.id, "score": float(score)}) + "\n"
-        for item, score in zip(numbered_train, scores, strict=True)
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
-        scores_temp = _write_atomically(stack, args.out, lines)
-        summary_temp = _write_atomically(
-            stack, summary_path(args.out), json.dumps(summary, indent=2)
-        )
-        os.replace(summary_temp, summary_path(args.out))
-        os.replace(scores_temp, args.out)
+    summary = _summary(args, loaded, scorer, target_gradient, counts, seconds, load_seconds)
+    summary.update(extra)
+    _write_outputs(args.out, numbered_train, scores, summary)
     return summary
 
 

@@ -415,6 +415,8 @@ def _unfreeze(encoder: SentenceEncoder, last_layers: int | None) -> list[nn.Para
 
 
 class _EncoderWithHead(nn.Module):
+    """Groups encoder and head so early stopping snapshots and restores both together."""
+
     def __init__(self, encoder: SentenceEncoder, head: RegressionHead) -> None:
         super().__init__()
         self.encoder_model = encoder.model
