@@ -248,7 +248,13 @@ def run_worker(model_dir: Path, method: str, data: Path, args: argparse.Namespac
     if args.param_filter:
         command += ["--param-filter", args.param_filter]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=args.method_timeout
+        )
+    except subprocess.TimeoutExpired:
+        result_path.unlink(missing_ok=True)
+        return {"method": method, "error": f"stopped after {args.method_timeout} s"}
     try:
         if done.returncode != 0:
             return {"method": method, "error": done.stderr.strip().splitlines()[-1][:300]}
@@ -329,6 +335,7 @@ def main() -> None:
         default=2,
         help="batch of vmap and dattri (they hold per-sample gradients)",
     )
+    parser.add_argument("--method-timeout", type=int, default=1800, help="seconds per method")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)

@@ -25,7 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from valuation.engine.data import TokenizedSample  # noqa: E402
 from valuation.engine.exact import ExactLinFiK  # noqa: E402
-from valuation.engine.profiling import current_rss_mib, peak_rss_mib, reset_peak_rss  # noqa: E402
+from valuation.engine.profiling import (  # noqa: E402
+    current_rss_mib,
+    peak_rss_mib,
+    release_free_memory,
+    reset_peak_rss,
+)
 
 
 def random_samples(count: int, vocab: int, min_len: int, max_len: int, seed: int) -> list:
@@ -49,6 +54,8 @@ def build_scorer(layers: int, width: int, vocab: int, batch_size: int) -> ExactL
         n_layer=layers,
         n_embd=width,
         n_head=max(1, width // 64),
+        bos_token_id=1,
+        eos_token_id=2,
         attn_implementation="eager",
     )
     model = GPT2LMHeadModel(config).eval()
@@ -58,6 +65,7 @@ def build_scorer(layers: int, width: int, vocab: int, batch_size: int) -> ExactL
 
 
 def measure(run: Callable[[], object]) -> dict[str, float]:
+    release_free_memory()  # so the baseline is live memory, not freed-but-kept heap
     reset_peak_rss()
     baseline = current_rss_mib() or 0.0
     started, cpu_started = time.perf_counter(), time.process_time()
