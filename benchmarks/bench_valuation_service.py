@@ -19,7 +19,8 @@ What it measures, separately:
    embeddings are stored) in another fresh process: throughput and peak memory.
 
 Rerunning on the same --dir reuses the pool (and the figures measured when it was built);
-``--remeasure-embedding`` measures the embedding throughput again on the stored subset.
+``--embedding-only`` measures the embedding throughput again on the stored subset and
+stops; ``--rescore-only`` runs phase 4 alone on the last job.
 
 The database is a SQLite file under --dir unless DATABASE_URL is set (e.g. PostgreSQL).
 Results go to <dir>/results.json and are printed as a Markdown table.
@@ -193,11 +194,6 @@ def prepare(args, results: dict) -> None:
     if existing == args.listings and pool == args.pool_size:
         print(f"reusing the pool already in the database ({pool:,} samples)", flush=True)
         results["pool_reused"] = True
-        if args.remeasure_embedding:
-            subset = DatasetVersion.objects.get(listing__title="Bench subset")
-            Sample.objects.filter(version=subset).update(embedding=None)
-            results["embedding"] = measure_embedding(subset, args.pool_size)
-            save_prepared(args.dir, results)
         return
     if existing:
         raise SystemExit(f"{args.dir} holds another pool; remove it or use another --dir")
@@ -394,10 +390,11 @@ def main() -> int:
     parser.add_argument("--proxy-chunk", type=int, default=50_000)
     parser.add_argument("--insert-batch", type=int, default=5_000)
     parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench-valuation")
-    parser.add_argument("--remeasure-embedding", action="store_true",
-                        help="measure embedding throughput again on the stored subset")
+    parser.add_argument("--embedding-only", action="store_true",
+                        help="only measure embedding throughput again, on the stored subset")
     parser.add_argument("--job-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--rescore-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rescore-only", action="store_true",
+                        help="only score the pool again with the last job's proxy")
     args = parser.parse_args()
     configure(args.dir)
 
@@ -407,6 +404,15 @@ def main() -> int:
         return 0
     if args.rescore_only:
         print(json.dumps(run_proxy_rescore(args)))
+        return 0
+    if args.embedding_only:
+        from marketplace.models import DatasetVersion, Sample
+
+        subset = DatasetVersion.objects.get(listing__title="Bench subset")
+        Sample.objects.filter(version=subset).update(embedding=None)
+        measured = {"embedding": measure_embedding(subset, args.pool_size)}
+        save_prepared(args.dir, measured)
+        print(json.dumps(measured))
         return 0
 
     from django.db import connection

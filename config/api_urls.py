@@ -6,4 +6,5 @@ urlpatterns = [
     path("accounts/", include("accounts.api_urls")),
     path("marketplace/", include("marketplace.api.urls")),
     path("payments/", include("payments.api_urls")),
+    path("valuation/", include("valuation.api_urls")),
 ]

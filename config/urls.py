@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("core.urls")),
     path("accounts/", include("accounts.urls")),
     path("payments/", include("payments.urls")),
+    path("valuation/", include("valuation.urls")),
     path("", include("marketplace.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -64,12 +64,6 @@ NAV_SLOTS: tuple[NavSlot, ...] = (
         ("payments:order_list", "marketplace:purchase_list"),
         "Subsets you bought, their receipts and downloads.",
     ),
-    NavSlot(
-        "Revenue",
-        "staff",
-        ("payments:revenue",),
-        "Platform fees, sales and refunds over time.",
-    ),
     NavSlot("Admin", "staff", ("admin:index",), "Users, roles and platform records."),
 )
 

@@ -29,7 +29,7 @@ def check_broker() -> dict:
     if settings.CELERY_EMBEDDED_BROKER:
         return _check_filesystem_broker(started)
     try:
-        with celery_app.connection_for_write() as conn:
+        with celery_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             transport = conn.transport_cls
     except Exception as exc:

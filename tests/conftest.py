@@ -135,22 +135,65 @@ class WorkerProcess:
         self._log.close()
 
 
+def filesystem_transport_options(folder: Path) -> dict[str, str | bool]:
+    """The embedded broker's options for a broker folder, as config/settings/base.py builds them."""
+    for name in ("out", "processed", "control"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(folder / "out"),
+        "data_folder_out": str(folder / "out"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+        "control_folder": str(folder / "control"),
+    }
+
+
+def publish_to(app, *, broker_url: str, transport_options: dict) -> None:
+    """Point this process's Celery app at a broker and drop every cached connection.
+
+    kombu keeps producer pools in a process-global registry; a pool closed without a reset
+    there fails later with "Acquire on closed pool", so reset both levels.
+    """
+    from kombu import pools
+
+    app.conf.broker_url = broker_url
+    app.conf.broker_transport_options = transport_options
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    pools.reset()
+
+
 @pytest.fixture
-def start_worker(transactional_db, settings) -> Iterator:
-    """Factory fixture: ``start_worker(broker_url=..., queues=...)`` returns a ready worker."""
+def start_worker(transactional_db, tmp_path_factory) -> Iterator:
+    """Factory fixture: ``start_worker(broker_url=..., queues=...)`` returns a ready worker.
+
+    While it runs, this test process publishes to the same broker (for the embedded broker:
+    the same folder), so services that enqueue with ``.delay()`` reach the worker.
+    """
     from config.celery import app
 
     workers: list[WorkerProcess] = []
-    was_eager = app.conf.task_always_eager
+    saved = (app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options)
     app.conf.task_always_eager = False
 
     def start(*, broker_url: str, queues: str = "default,gpu", extra_env: dict | None = None):
-        worker = WorkerProcess(broker_url=broker_url, queues=queues, extra_env=extra_env or {})
+        extra_env = dict(extra_env or {})
+        options: dict = {}
+        if broker_url.startswith("filesystem://"):
+            folder = extra_env.setdefault(
+                "CELERY_BROKER_FOLDER", str(tmp_path_factory.mktemp("broker"))
+            )
+            options = filesystem_transport_options(Path(folder))
+        publish_to(app, broker_url=broker_url, transport_options=options)
+        worker = WorkerProcess(broker_url=broker_url, queues=queues, extra_env=extra_env)
         workers.append(worker)
         worker.wait_ready()
         return worker
 
     yield start
-    app.conf.task_always_eager = was_eager
     for worker in workers:
         worker.stop()
+    app.conf.task_always_eager = saved[0]
+    publish_to(app, broker_url=saved[1], transport_options=saved[2])

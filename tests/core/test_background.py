@@ -4,7 +4,6 @@ import time
 import uuid
 
 import pytest
-from kombu import Connection
 
 from core.models import WorkerHeartbeat
 from core.tasks import heartbeat
@@ -25,8 +24,7 @@ def test_worker_process_on_redis_runs_task_and_writes_database(require_redis, st
     worker = start_worker(broker_url=require_redis, queues="default")
     token = uuid.uuid4().hex
 
-    with Connection(require_redis) as connection:
-        heartbeat.apply_async(kwargs={"queue": "default", "token": token}, connection=connection)
+    heartbeat.delay(queue="default", token=token)
 
     beat = wait_for_heartbeat(token, worker)
     assert beat.queue == "default"
@@ -34,20 +32,11 @@ def test_worker_process_on_redis_runs_task_and_writes_database(require_redis, st
     assert WorkerHeartbeat.objects.filter(queue="default").count() == 1
 
 
-def test_worker_process_on_embedded_broker_runs_task(start_worker, tmp_path):
-    worker = start_worker(
-        broker_url="filesystem://", queues="gpu",
-        extra_env={"CELERY_BROKER_FOLDER": str(tmp_path)},
-    )
+def test_worker_process_on_embedded_broker_runs_task(start_worker):
+    worker = start_worker(broker_url="filesystem://", queues="gpu")
     token = uuid.uuid4().hex
-    # The worker's settings use <CELERY_BROKER_FOLDER>/out as the queue; send to it.
-    out = tmp_path / "out"
-    options = {"data_folder_in": str(out), "data_folder_out": str(out)}
 
-    with Connection("filesystem://", transport_options=options) as connection:
-        heartbeat.apply_async(
-            kwargs={"queue": "gpu", "token": token}, queue="gpu", connection=connection
-        )
+    heartbeat.apply_async(kwargs={"queue": "gpu", "token": token}, queue="gpu")
 
     beat = wait_for_heartbeat(token, worker)
     assert beat.queue == "gpu"

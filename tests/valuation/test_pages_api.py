@@ -283,8 +283,29 @@ def test_listing_value_expression_orders_marketplace_search(finished_job, buyer,
 
     job = latest_succeeded_job(buyer=buyer)
     assert job == finished_job
-    listings = list(listing_search(sort="value", value_expression=listing_value_expression(job=job)))
+    expression = listing_value_expression(job=job)
+    listings = list(listing_search(sort="value", value_expression=expression))
     # News: mean of (i - 10) / 100 for i < 38 = 0.085; Code: i < 30 -> 0.045.
     assert [(row.title, round(row.average_value, 4)) for row in listings] == [
         ("News", 0.085), ("Code", 0.045),
     ]
+
+
+def test_detail_page_tells_the_buyer_the_outcome(client, finished_job, buyer):
+    from django.utils import timezone
+
+    login(client, buyer)
+    ValuationJob.objects.filter(pk=finished_job.pk).update(finished_at=timezone.now())
+    html = client.get(reverse("valuation:job_detail", args=[finished_job.pk])).content.decode()
+    assert "68 samples valued. We also emailed you." in html
+    assert f'href="/valuation/jobs/{finished_job.pk}/results/"' in html
+    assert "http-equiv" not in html and "Cancel</button>" not in html
+
+    ValuationJob.objects.filter(pk=finished_job.pk).update(
+        status="failed", error="Exact LinFiK labels, step 2 of 3 failed: ValueError: boom"
+    )
+    html = client.get(reverse("valuation:job_detail", args=[finished_job.pk])).content.decode()
+    assert "Exact LinFiK labels, step 2 of 3 failed: ValueError: boom" in html
+    assert "Retry from where it stopped" in html
+    results = client.get(reverse("valuation:job_results", args=[finished_job.pk]))
+    assert results.status_code == 302  # no results for a failed job
