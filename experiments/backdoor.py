@@ -88,7 +88,9 @@ def _plot(ctx: Context, pool: Pool, values: dict[str, np.ndarray], target: str) 
     ax.axhline(100 * (1 - SELECT_FRACTION), color="grey", ls=":", lw=1)
     ax.set_ylabel("percentile in the pool ranking")
     ax.set_title(
-        f"target {target}: clean instruct-mix (blue) vs Howdy backdoors (red), seed 0", fontsize=9
+        f"target {target}: clean instruct-mix (blue) vs Howdy backdoors (red), seed 0;"
+        " dotted: top-20% cut",
+        fontsize=9,
     )
     save_figure(ctx, fig, "backdoor_ranks")
 

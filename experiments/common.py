@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -324,6 +325,21 @@ def run_main(
     configure_threads()
     quiet_libraries()
     ctx = make_context(args.pop("quick"))
+    module = sys.modules[run.__module__]  # "__main__" under -m; its spec has the real name
+    name = (module.__spec__.name if module.__spec__ else run.__module__).rsplit(".", 1)[-1]
+    if "target" in args:
+        name += f"_{args['target']}"
     with Timer() as timer:
         run(ctx, **args)
+    record_timing(ctx, name, timer.seconds)
     print(f"done in {timer.seconds:.0f} s; results under {ctx.paths.results}")
+
+
+def record_timing(ctx: Context, name: str, seconds: float) -> dict[str, float]:
+    """Wall seconds of the latest run of each experiment, for the report's timing table."""
+    path = ctx.paths.results / "run_all.json"
+    timings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    timings[name] = round(seconds, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(timings, indent=1), encoding="utf-8")
+    return timings

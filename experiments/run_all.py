@@ -35,6 +35,7 @@ from experiments.common import (
     configure_threads,
     make_context,
     quiet_libraries,
+    record_timing,
 )
 
 TEMPLATE = Path(__file__).with_name("evaluation_template.md")
@@ -65,18 +66,15 @@ NAMES = [name for name, _, _ in EXPERIMENTS]
 
 def run_experiments(ctx: Context, only: list[str] | None = None) -> dict[str, float]:
     """Run the chosen experiments (all by default); returns wall seconds per experiment."""
-    timings_path = ctx.paths.results / "run_all.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.is_file() else {}
+    timings: dict[str, float] = {}
     for name, _, run in EXPERIMENTS:
         if only and name not in only:
             continue
         print(f"=== {name}", flush=True)
         with Timer() as timer:
             run(ctx)
-        timings[name] = round(timer.seconds, 1)
+        timings = record_timing(ctx, name, timer.seconds)
         print(f"=== {name} done in {timer.seconds:.0f} s", flush=True)
-        ctx.paths.results.mkdir(parents=True, exist_ok=True)
-        timings_path.write_text(json.dumps(timings, indent=1), encoding="utf-8")
     return timings
 
 

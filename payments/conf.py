@@ -1,8 +1,8 @@
 """Payment settings, each with a default so the app runs with nothing configured.
 
 Optional settings read here (none is required): PLATFORM_FEE_BPS, PRICING_VALUE_RATE,
-QUOTE_TTL_MINUTES, PAYMENTS_MAX_TRANSFER_ATTEMPTS, PAYMENTS_MAX_WEBHOOK_ATTEMPTS,
-STRIPE_MAX_NETWORK_RETRIES (read by payments.gateways).
+QUOTE_TTL_MINUTES, PAYMENTS_DOWNLOAD_MAX_AGE_SECONDS, PAYMENTS_MAX_TRANSFER_ATTEMPTS,
+PAYMENTS_MAX_WEBHOOK_ATTEMPTS, STRIPE_MAX_NETWORK_RETRIES (read by payments.gateways).
 """
 
 from datetime import timedelta
@@ -16,6 +16,7 @@ DEFAULT_VALUE_RATE = "0"  # minor units per 1.0 of LinFiK value; 0 prices at the
 DEFAULT_QUOTE_TTL_MINUTES = 30
 DEFAULT_MAX_TRANSFER_ATTEMPTS = 5
 DEFAULT_MAX_WEBHOOK_ATTEMPTS = 5
+DEFAULT_DOWNLOAD_MAX_AGE_SECONDS = 3600  # a signed download link is good for 1 hour
 
 
 def platform_fee_bps() -> int:
@@ -42,6 +43,12 @@ def platform_currency() -> str:
 
 def quote_ttl() -> timedelta:
     return timedelta(minutes=int(getattr(settings, "QUOTE_TTL_MINUTES", DEFAULT_QUOTE_TTL_MINUTES)))
+
+
+def download_max_age() -> timedelta:
+    default = DEFAULT_DOWNLOAD_MAX_AGE_SECONDS
+    seconds = getattr(settings, "PAYMENTS_DOWNLOAD_MAX_AGE_SECONDS", default)
+    return timedelta(seconds=int(seconds))
 
 
 def max_transfer_attempts() -> int:

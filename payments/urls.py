@@ -9,6 +9,7 @@ urlpatterns = [
     # Buyers
     path("orders/", views.order_list, name="order_list"),
     path("orders/<int:order_id>/", views.order_detail, name="order_detail"),
+    path("orders/<int:order_id>/download.jsonl", views.order_download, name="order_download"),
     path("orders/<int:order_id>/checkout/", views.order_checkout, name="order_checkout"),
     path("orders/<int:order_id>/success/", views.checkout_success, name="checkout_success"),
     path("orders/<int:order_id>/test-checkout/", views.test_checkout, name="test_checkout"),

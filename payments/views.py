@@ -4,6 +4,7 @@ selector and renders; a refused action shows the service's message and changes n
 from __future__ import annotations
 
 import csv
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import (
@@ -27,6 +28,13 @@ from payments.errors import GatewayNotConfiguredError, PaymentsError, WebhookPay
 from payments.gateways import gateway_is_test_mode
 from payments.gateways.base import GatewayError
 from payments.models import Order, Quote
+from payments.selectors.downloads import (
+    DownloadLinkExpired,
+    DownloadNotAllowed,
+    order_download_token,
+    order_for_download,
+    order_jsonl_lines,
+)
 from payments.selectors.reports import (
     order_get_for_viewer,
     order_list_for_buyer,
@@ -76,8 +84,42 @@ def _order_or_404(request: HttpRequest, order_id: int) -> Order:
 @require_safe
 @role_required("buyer", "staff")
 def order_list(request: HttpRequest) -> HttpResponse:
-    orders = order_list_for_buyer(buyer=request.user)
+    orders = list(order_list_for_buyer(buyer=request.user))
+    for order in orders:
+        order.download_url = _download_url(order) if _downloadable(order) else ""
     return render(request, "payments/order_list.html", {"orders": orders})
+
+
+def _downloadable(order: Order) -> bool:
+    entitlement = getattr(order, "entitlement", None)
+    return order.status != Order.Status.PENDING and entitlement is not None and (
+        entitlement.revoked_at is None
+    )
+
+
+def _download_url(order: Order) -> str:
+    url = reverse("payments:order_download", args=[order.pk])
+    return f"{url}?{urlencode({'token': order_download_token(order=order)})}"
+
+
+@require_safe
+@role_required("buyer")
+def order_download(request: HttpRequest, order_id: int) -> HttpResponse:
+    """Stream the purchased samples as JSONL, for a signed, unexpired link of this buyer."""
+    try:
+        order = order_for_download(
+            token=request.GET.get("token", ""), order_id=order_id, user=request.user
+        )
+    except DownloadLinkExpired as exc:
+        return HttpResponse(str(exc), status=410, content_type="text/plain; charset=utf-8")
+    except DownloadNotAllowed as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(
+        order_jsonl_lines(order=order), content_type="application/x-ndjson; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="datamarket-order-{order.pk}.jsonl"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_safe
@@ -90,6 +132,11 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         "refunds": order.refunds.order_by("created_at"),
         "entitlement": getattr(order, "entitlement", None),
         "test_mode": order.gateway == Order.Gateway.TEST,
+        "download_url": (
+            _download_url(order)
+            if order.buyer_id == request.user.pk and _downloadable(order)
+            else ""
+        ),
     }
     return render(request, "payments/order_detail.html", context)
 

@@ -20,13 +20,21 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=REPO_ROOT, check=True)
 
 
+def var_dir() -> Path:
+    return Path(os.environ.get("VAR_DIR", REPO_ROOT / "var"))
+
+
+def worker_log_path() -> Path:
+    return var_dir() / "worker.log"
+
+
 def start_worker() -> subprocess.Popen:
     command = [
         sys.executable, "-m", "celery", "-A", "config", "worker",
         "-Q", "default,gpu", "--concurrency", "2", "--loglevel", "WARNING",
         "-n", "embedded@%h", "--without-gossip", "--without-mingle",
     ]
-    log = (REPO_ROOT / "var" / "worker.log").open("ab")
+    log = worker_log_path().open("ab")
     return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -35,17 +43,17 @@ def print_banner(seed_output: str) -> None:
     print("\n" + "=" * 72)
     print(f"  DataMarket is running at {url}")
     print(f"  API docs: {url}api/docs/    health: {url}healthz    admin: {url}admin/")
-    print("  Demo logins:")
+    print("  Demo logins (local demo passwords):")
     for line in seed_output.splitlines():
-        if line.startswith("  login "):
-            print("  " + line.strip())
-    print("  Worker log: var/worker.log    Stop with Ctrl-C")
+        if line.startswith(("  staff ", "  provider ", "  buyer ")):
+            print("  " + line)
+    print(f"  Worker log: {worker_log_path()}    Stop with Ctrl-C")
     print("=" * 72 + "\n", flush=True)
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-    (REPO_ROOT / "var").mkdir(exist_ok=True)
+    var_dir().mkdir(parents=True, exist_ok=True)
     manage("migrate", "--noinput")
     seeded = subprocess.run(
         [sys.executable, "manage.py", "seed_demo"], cwd=REPO_ROOT, check=True,

@@ -6,6 +6,8 @@
     POST /api/valuation/jobs/<id>/cancel/     cancel a queued or running job
     POST /api/valuation/jobs/<id>/retry/      restart a failed or cancelled job
     GET  /api/valuation/jobs/<id>/scores/     samples ranked by value (no text)
+    POST /api/valuation/jobs/<id>/subset/     choose a subset (top-k, threshold, budget);
+                                              quote it with POST /api/payments/quotes/
 
 Views are thin: selectors read, services write, service errors become the API's JSON error
 shape (403 not allowed, 400 invalid request, 409 wrong state).
@@ -28,7 +30,7 @@ from rest_framework.views import APIView
 from core.permissions import IsBuyer
 from marketplace.models import DatasetVersion
 from marketplace.selectors import target_task_get_for_viewer
-from valuation import conf, selectors
+from valuation import conf, selectors, subset
 from valuation.errors import ValuationNotAllowed, ValuationRequestInvalid, ValuationStateError
 from valuation.models import ValuationJob
 from valuation.services import valuation_job_cancel, valuation_job_request, valuation_job_retry
@@ -239,3 +241,55 @@ class ValuationJobScoresApi(ValuationApi):
             for offset, score in enumerate(page)
         ]
         return paginator.get_paginated_response(ValuationScoreSerializer(rows, many=True).data)
+
+
+class ValuationSubsetRequestSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=subset.MODES)
+    k = serializers.IntegerField(min_value=1, required=False)
+    threshold = serializers.FloatField(required=False)
+    budget = serializers.IntegerField(
+        min_value=0, required=False, help_text="Minor units (cents) of the listings' currency."
+    )
+    include_non_positive = serializers.BooleanField(default=False)
+
+
+class ValuationSubsetSerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    include_non_positive = serializers.BooleanField()
+    count = serializers.IntegerField()
+    sample_ids = serializers.ListField(child=serializers.IntegerField())
+    total_value = serializers.CharField(help_text="Exact sum of values, as 'n/d'.")
+    total_value_float = serializers.FloatField()
+    total_price = serializers.IntegerField(help_text="Sum of per-sample floor prices (cents).")
+    estimated_price = serializers.IntegerField(help_text="What a quote at the floors charges.")
+    currency = serializers.CharField()
+    candidate_count = serializers.IntegerField()
+
+
+class ValuationJobSubsetApi(ValuationApi):
+    """Only the job's buyer may choose from it; anyone else gets 404 and nothing changes."""
+
+    permission_classes = [IsBuyer]
+
+    @extend_schema(request=ValuationSubsetRequestSerializer,
+                   responses={200: ValuationSubsetSerializer}, operation_id="valuation_jobs_subset")
+    def post(self, request: Request, job_id: int) -> Response:
+        job = self.job_or_404(request, job_id)
+        if job.buyer_id != request.user.pk:
+            raise Http404("No such valuation.")
+        params = ValuationSubsetRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        preview = subset.job_subset_select(job=job, **params.validated_data)
+        data = {
+            "mode": preview.mode,
+            "include_non_positive": preview.include_non_positive,
+            "count": preview.count,
+            "sample_ids": list(preview.sample_ids),
+            "total_value": str(preview.total_value),
+            "total_value_float": float(preview.total_value),
+            "total_price": preview.total_price,
+            "estimated_price": preview.estimated_price,
+            "currency": preview.currency,
+            "candidate_count": preview.candidate_count,
+        }
+        return Response(ValuationSubsetSerializer(data).data)

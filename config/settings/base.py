@@ -180,6 +180,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 VALUATION_DEVICE = env.str("VALUATION_DEVICE", default="auto")
+# Compute each ready version's sentence embeddings once, at ingest, on a gpu-queue worker.
+EMBED_AT_INGEST = env.bool("EMBED_AT_INGEST", default=True)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

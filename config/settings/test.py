@@ -9,3 +9,5 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "10000/min", "user": "10000/
 # process and switch this off for themselves (see tests/conftest.py).
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
+# Unit tests ingest without loading the sentence encoder; valuation tests embed explicitly.
+EMBED_AT_INGEST = False

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import IO, Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
@@ -483,6 +484,12 @@ def _finish(
     if current is None or current.number < version.number:
         listing.current_version = version
         listing.save(update_fields=["current_version", "updated_at"])
+    if settings.EMBED_AT_INGEST:
+        # Sentence embeddings do not depend on any buyer's task: compute them once, now,
+        # so every later valuation only trains a small head over stored vectors.
+        from valuation.services.embeddings import version_embeddings_request
+
+        version_embeddings_request(version=version)
 
 
 def version_fail_stuck(*, version: DatasetVersion, reason: str) -> DatasetVersion:

@@ -44,7 +44,11 @@ PURCHASE_ROWS_SHOWN = 200  # on the page; the CSV export has every row
 
 
 def order_list_for_buyer(*, buyer: AbstractBaseUser) -> QuerySet[Order]:
-    return Order.objects.filter(buyer=buyer).order_by("-created_at", "-pk")
+    return (
+        Order.objects.filter(buyer=buyer)
+        .select_related("entitlement")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def order_get_for_viewer(*, user: AbstractBaseUser, order_id: int) -> Order | None:

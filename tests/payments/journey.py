@@ -1,0 +1,60 @@
+"""A small finished valuation job to choose from, shared by the journey tests (Python and
+browser). Built with the same helpers as test_payments_quote_from_job.
+
+    key  listing (floor/1k)   tokens  value  price (cents)  note
+    a1   la (100, provider A) 1000     3.0   100
+    a2   la                   1000     1.0   100
+    a3   la                    500    -0.5    50
+    a4   la                   1000     5.0   100            duplicate of a1: never chosen
+    b1   lb (50, provider B)  2000     2.0   100
+    b2   lb                    200     0.5    10
+    c1   lc (draft listing)   1000    10.0                  not for sale: never chosen
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from marketplace.models import Listing, Sample, TargetTask
+from tests.payments.test_payments_quote_from_job import make_listing, make_sample
+from valuation.models import SampleScore, ValuationJob
+
+ROWS = {
+    "a1": ("la", 0, 1000, 3.0),
+    "a2": ("la", 1, 1000, 1.0),
+    "a3": ("la", 2, 500, -0.5),
+    "a4": ("la", 3, 1000, 5.0),
+    "b1": ("lb", 0, 2000, 2.0),
+    "b2": ("lb", 1, 200, 0.5),
+    "c1": ("lc", 0, 1000, 10.0),
+}
+
+
+def build_job_world(*, buyer, provider_a, provider_b) -> dict:
+    listings = {
+        "la": make_listing(provider_a, "la"),
+        "lb": make_listing(provider_b, "lb", floor=50),
+        "lc": make_listing(provider_a, "lc", status=Listing.Status.DRAFT),
+    }
+    samples = {
+        key: make_sample(listings[slug], position, tokens)
+        for key, (slug, position, tokens, _) in ROWS.items()
+    }
+    Sample.objects.filter(pk=samples["a4"].pk).update(
+        duplicate_of=samples["a1"], duplicate_kind="exact"
+    )
+    task = TargetTask.objects.create(buyer=buyer, name="Journey task", target_set_hash="e" * 64)
+    job = ValuationJob.objects.create(
+        buyer=buyer, task=task, target_set_hash="e" * 64, model_spec="tiny",
+        model_identity="sha-model", method="alinfik", label_fraction=0.5,
+        status=ValuationJob.Status.SUCCEEDED, fidelity={"spearman": 0.9},
+        finished_at=timezone.now(), pool_size=len(ROWS),
+    )
+    for key, (_, _, _, value) in ROWS.items():
+        sample = samples[key]
+        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=value)
+    return {"job": job, "samples": samples, "listings": listings, "task": task}
+
+
+def pks(world: dict, *keys: str) -> list[int]:
+    return [world["samples"][key].pk for key in keys]
