@@ -118,8 +118,10 @@ class TrainLog:
     eval_loss: list[float] = field(default_factory=list)
 
 
-def _epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[list[int]]:
-    order = torch.randperm(n, generator=generator).tolist()
+def _epoch_batches(
+    n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True
+) -> list[list[int]]:
+    order = torch.randperm(n, generator=generator).tolist() if shuffle else list(range(n))
     return [order[k : k + batch_size] for k in range(0, n, batch_size)]
 
 
@@ -157,12 +159,14 @@ def train(
     evaluate: Callable[[torch.nn.Module], float] | None = None,
     eval_steps: Sequence[int] = (),
     on_step: Callable[[int, torch.nn.Module], None] | None = None,
+    shuffle: bool = True,
 ) -> TrainLog:
     """Shuffled epochs over ``data`` for ``schedule.steps`` steps.
 
     ``on_step(step, model)`` runs before step ``step`` (and once after the last, with
     ``step == schedule.steps``), which is where checkpoints are saved; ``evaluate`` runs
-    at ``eval_steps`` on the same convention.
+    at ``eval_steps`` on the same convention. ``shuffle=False`` keeps the given order
+    (cycling through it), so runs on overlapping data can share their batch order.
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(
@@ -182,7 +186,7 @@ def train(
         if step == schedule.steps:
             break
         if not queue:
-            queue = _epoch_batches(len(data), batch_size, generator)
+            queue = _epoch_batches(len(data), batch_size, generator, shuffle)
         batch = collate([data[i] for i in queue.pop(0)], pad_id)
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr(step)
@@ -239,6 +243,7 @@ def continue_training(
     eval_sets: dict[str, Sequence[Sample]],
     seed: int,
     config: Continuation | None = None,
+    shuffle: bool = True,
 ) -> dict[str, Any]:
     """Train a copy of the scoring checkpoint on ``samples``; target losses along the way."""
     loaded = load_checkpoint(ctx.paths.checkpoint(ctx.scale.score_step))
@@ -264,5 +269,6 @@ def continue_training(
         seed=seed,
         evaluate=evaluate,
         eval_steps=config.eval_steps(),
+        shuffle=shuffle,
     )
     return {"eval_steps": log.eval_steps, "losses": losses, "train_loss": log.train_loss}
