@@ -243,3 +243,21 @@ def test_csrf_failure_view_renders_the_styled_403(rf):
 )
 def test_initials(name, expected):
     assert initials(name) == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("roles", "staff", "has_valuations", "has_revenue"),
+    [
+        (("buyer",), False, True, False),
+        (("provider",), False, False, False),
+        ((), True, False, True),
+    ],
+)
+def test_user_menu_links_by_role(client, roles, staff, has_valuations, has_revenue):
+    client.force_login(make("menu", roles, staff))
+
+    html = client.get("/").content.decode()
+
+    assert ('href="/valuation/jobs/"' in html) is has_valuations
+    assert ('href="/payments/revenue/"' in html) is has_revenue
