@@ -156,6 +156,8 @@ def publish_to(app, *, broker_url: str, transport_options: dict) -> None:
     """
     from kombu import pools
 
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+    os.environ["CELERY_BROKER_URL"] = broker_url
     app.conf.broker_url = broker_url
     app.conf.broker_transport_options = transport_options
     if app._pool is not None:
@@ -175,6 +177,7 @@ def start_worker(transactional_db, tmp_path_factory) -> Iterator:
     from config.celery import app
 
     workers: list[WorkerProcess] = []
+    saved_env = os.environ.get("CELERY_BROKER_URL")
     saved = (app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options)
     app.conf.task_always_eager = False
 
@@ -197,3 +200,7 @@ def start_worker(transactional_db, tmp_path_factory) -> Iterator:
         worker.stop()
     app.conf.task_always_eager = saved[0]
     publish_to(app, broker_url=saved[1], transport_options=saved[2])
+    if saved_env is None:
+        os.environ.pop("CELERY_BROKER_URL", None)
+    else:
+        os.environ["CELERY_BROKER_URL"] = saved_env
