@@ -30,9 +30,22 @@ def worker_log_path() -> Path:
 
 def start_worker() -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker",
-        "-Q", "default,gpu", "--concurrency", "2", "--loglevel", "WARNING",
-        "-n", "embedded@%h", "--without-gossip", "--without-mingle",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        "default,gpu",
+        "--concurrency",
+        "2",
+        "--loglevel",
+        "WARNING",
+        "-n",
+        "embedded@%h",
+        "--without-gossip",
+        "--without-mingle",
     ]
     log = worker_log_path().open("ab")
     return subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -56,11 +69,21 @@ def main() -> int:
     var_dir().mkdir(parents=True, exist_ok=True)
     manage("migrate", "--noinput")
     seeded = subprocess.run(
-        [sys.executable, "manage.py", "seed_demo"], cwd=REPO_ROOT, check=True,
-        capture_output=True, text=True,
+        [sys.executable, "manage.py", "seed_demo"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     print(seeded.stdout, end="")
-    worker = start_worker()
+    # With a real broker configured, workers are separate processes the operator runs.
+    embedded = os.environ.get("CELERY_BROKER_URL", "filesystem://").startswith("filesystem://")
+    worker = start_worker() if embedded else None
+    if worker is None:
+        print(
+            "CELERY_BROKER_URL is set: start workers yourself, e.g.\n"
+            "  celery -A config worker -Q default   and   celery -A config worker -Q gpu"
+        )
     print_banner(seeded.stdout)
     try:
         server = subprocess.run(
@@ -71,11 +94,16 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        if worker is not None:
+            stop(worker)
+
+
+def stop(worker: subprocess.Popen) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
 
 
 if __name__ == "__main__":
