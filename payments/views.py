@@ -43,6 +43,7 @@ from payments.selectors.reports import (
     provider_payout_csv_rows,
     provider_report,
     quote_get_for_buyer,
+    quote_share_lines,
 )
 from payments.services.connect import provider_account_refresh, provider_onboarding_link_create
 from payments.services.orders import (
@@ -152,6 +153,7 @@ def quote_detail(request: HttpRequest, quote_id: int) -> HttpResponse:
         "expired": quote.expires_at <= timezone.now(),
         "order": getattr(quote, "order", None) if quote.status == Quote.Status.ACCEPTED else None,
         "test_mode": gateway_is_test_mode(),
+        "share_lines": quote_share_lines(quote=quote),
     }
     return render(request, "payments/quote_detail.html", context)
 

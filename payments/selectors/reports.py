@@ -64,6 +64,38 @@ def quote_get_for_buyer(*, buyer: AbstractBaseUser, quote_id: int) -> Quote | No
 
 
 @dataclass(frozen=True)
+class QuoteShareLine:
+    """Who receives what of a quote's price: one line per provider, then the platform fee."""
+
+    recipient: str
+    amount: int
+    value_share: str  # exact fraction "n/d" of the subset's positive value, "" for the fee
+
+
+def quote_share_lines(*, quote: Quote) -> list[QuoteShareLine]:
+    """The quote's provider compensation lines with display names, then the platform fee."""
+    from accounts.models import Profile
+
+    providers = quote.lines.get("providers", [])
+    names = {
+        profile.user_id: str(profile)
+        for profile in Profile.objects.filter(
+            user_id__in=[line["provider_id"] for line in providers]
+        ).select_related("user")
+    }
+    lines = [
+        QuoteShareLine(
+            recipient=names.get(line["provider_id"], f"provider {line['provider_id']}"),
+            amount=line["amount"],
+            value_share=str(line["value_share"]),
+        )
+        for line in providers
+    ]
+    fee_label = f"DataMarket platform fee ({quote.fee_bps / 100:g} %)"
+    return [*lines, QuoteShareLine(recipient=fee_label, amount=quote.fee, value_share="")]
+
+
+@dataclass(frozen=True)
 class ReceiptLine:
     dataset_version_ref: str
     listing_ref: str

@@ -207,3 +207,20 @@ def test_onboarding_in_test_mode_explains_instead_of_failing(client, provider_a)
 
     assert "Stripe onboarding is not available: test mode" in response.content.decode()
     assert ProviderAccount.objects.count() == 0
+
+
+def test_quote_page_shows_each_providers_line_and_the_fee(client, buyer, sale_quote):
+    from payments.selectors.reports import quote_share_lines
+
+    client.force_login(buyer)
+
+    html = client.get(f"/payments/quotes/{sale_quote.pk}/").content.decode()
+    lines = quote_share_lines(quote=sale_quote)
+
+    providers = sale_quote.lines["providers"]
+    assert [line.amount for line in lines] == [p["amount"] for p in providers] + [sale_quote.fee]
+    assert sum(line.amount for line in lines) == sale_quote.total == 600
+    assert lines[-1].recipient == "DataMarket platform fee (20 %)"
+    assert "Where your money goes" in html
+    for line in lines:
+        assert line.recipient in html
