@@ -150,9 +150,9 @@ def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
     terms = [term for term in query.split() if term]
     if not terms:
         return queryset
-    tag_match = Exists(
-        Tag.objects.filter(listings=OuterRef("pk"), name__in=[slugify(t) for t in terms])
-    )
+    # A websearch negation ("-legal") must not match the tag it excludes.
+    tag_names = [slugify(term) for term in terms if not term.startswith("-")]
+    tag_match = Exists(Tag.objects.filter(listings=OuterRef("pk"), name__in=tag_names))
     if connection.vendor == "postgresql":
         from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 

@@ -41,6 +41,7 @@ from payments.selectors.reports import (
     order_receipt_lines,
     platform_revenue_report,
     provider_payout_csv_rows,
+    provider_quote_lines,
     provider_report,
     quote_get_for_buyer,
     quote_share_lines,
@@ -241,6 +242,7 @@ def payouts(request: HttpRequest) -> HttpResponse:
         "report": report,
         "chart": provider_earnings_chart(report.periods, currency=currency),
         "test_mode": gateway_is_test_mode(),
+        "quote_lines": provider_quote_lines(provider=request.user),
     }
     return render(request, "payments/payouts.html", context)
 

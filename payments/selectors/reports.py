@@ -78,7 +78,7 @@ def quote_share_lines(*, quote: Quote) -> list[QuoteShareLine]:
 
     providers = quote.lines.get("providers", [])
     names = {
-        profile.user_id: str(profile)
+        str(profile.user_id): str(profile)
         for profile in Profile.objects.filter(
             user_id__in=[line["provider_id"] for line in providers]
         ).select_related("user")
@@ -93,6 +93,47 @@ def quote_share_lines(*, quote: Quote) -> list[QuoteShareLine]:
     ]
     fee_label = f"DataMarket platform fee ({quote.fee_bps / 100:g} %)"
     return [*lines, QuoteShareLine(recipient=fee_label, amount=quote.fee, value_share="")]
+
+
+QUOTES_SCANNED_FOR_PROVIDER = 500  # recent quotes read to find a provider's lines
+
+
+@dataclass(frozen=True)
+class ProviderQuoteLine:
+    """One quote's compensation line for a provider; the buyer is not revealed."""
+
+    quote_id: int
+    created_at: dt.datetime
+    status: str
+    currency: str
+    amount: int
+    value_share: str
+    guaranteed_minimum: int
+
+
+def provider_quote_lines(*, provider: AbstractBaseUser) -> list[ProviderQuoteLine]:
+    """The lines concerning ``provider`` in the most recent quotes, newest first.
+
+    Quote lines live in the quote's JSON snapshot, so the recent quotes are read and their
+    provider lines filtered here (JSON containment is not portable to SQLite).
+    """
+    recent = Quote.objects.order_by("-created_at", "-pk")[:QUOTES_SCANNED_FOR_PROVIDER]
+    found = []
+    for quote in recent:
+        for line in quote.lines.get("providers", []):
+            if line["provider_id"] == str(provider.pk):  # ids are strings in the snapshot
+                found.append(
+                    ProviderQuoteLine(
+                        quote_id=quote.pk,
+                        created_at=quote.created_at,
+                        status=quote.get_status_display(),
+                        currency=quote.currency,
+                        amount=line["amount"],
+                        value_share=str(line["value_share"]),
+                        guaranteed_minimum=line["guaranteed_minimum"],
+                    )
+                )
+    return found
 
 
 @dataclass(frozen=True)

@@ -224,3 +224,21 @@ def test_quote_page_shows_each_providers_line_and_the_fee(client, buyer, sale_qu
     assert "Where your money goes" in html
     for line in lines:
         assert line.recipient in html
+
+
+def test_each_provider_sees_only_its_own_quote_lines(client, sale_quote, provider_a, provider_b):
+    amounts = {line["provider_id"]: line["amount"] for line in sale_quote.lines["providers"]}
+    assert len(set(amounts.values())) == 2  # the two lines differ, so a leak would show
+
+    for provider, other in ((provider_a, provider_b), (provider_b, provider_a)):
+        client.force_login(provider)
+        html = client.get("/payments/payouts/").content.decode()
+        row = re.search(rf'<tr data-quote="{sale_quote.pk}">(.*?)</tr>', html, re.S)
+        assert row, "the provider's quote line is missing"
+        your_line = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))[-1]
+        assert your_line == money(amounts[str(provider.pk)])
+        assert your_line != money(amounts[str(other.pk)])
+
+
+def money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d} USD"
