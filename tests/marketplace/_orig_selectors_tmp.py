@@ -1,0 +1,392 @@
+"""Reads on the marketplace. Every read of listings, versions and samples goes through here,
+so the visibility rules live in one place:
+
+* samples and versions are only shown when their version is ``READY``;
+* buyers and anonymous visitors see published listings only; a provider sees their own
+  listings in every state; staff see everything;
+* a buyer's target tasks and target samples are visible to that buyer and staff only;
+* ``sellable_samples`` is what pricing, selection and valuation may sell: samples of the
+  current version of published listings that are not duplicates.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+from django.db.models import (
+    Count,
+    Exists,
+    Expression,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce
+from django.utils.text import slugify
+
+from accounts.selectors import user_has_role
+from marketplace.models import DatasetVersion, Listing, Sample, Tag, TargetSample, TargetTask
+
+User = AbstractBaseUser | AnonymousUser
+READY = DatasetVersion.Status.READY
+PUBLISHED = Listing.Status.PUBLISHED
+
+SORTS: dict[str, tuple[str, ...]] = {
+    "newest": ("-listed_at", "-id"),
+    "oldest": ("listed_at", "id"),
+    "price_asc": ("floor_price_per_1k_tokens", "-listed_at", "-id"),
+    "price_desc": ("-floor_price_per_1k_tokens", "-listed_at", "-id"),
+    "size_asc": ("current_version__token_count", "-listed_at", "-id"),
+    "size_desc": ("-current_version__token_count", "-listed_at", "-id"),
+    # "value" sorts on the ``average_value`` annotation the valuation app provides.
+    "value": ("-average_value", "-listed_at", "-id"),
+}
+
+
+# --- entitlement seam -----------------------------------------------------------------------
+
+
+def user_has_listing_entitlement(*, user: User, listing: Listing) -> bool:
+    """Whether ``user`` bought data from ``listing`` (they keep access after a take-down).
+
+    Seam for the payments app: if ``payments.selectors.user_has_listing_entitlement(user=,
+    listing=)`` exists it decides; until then nobody holds an entitlement.
+    """
+    if not user.is_authenticated:
+        return False
+    try:
+        from payments import selectors as payments_selectors
+    except ImportError:
+        return False
+    check = getattr(payments_selectors, "user_has_listing_entitlement", None)
+    return bool(check(user=user, listing=listing)) if check else False
+
+
+# --- listings -------------------------------------------------------------------------------
+
+
+def listing_can_manage(*, user: User, listing: Listing) -> bool:
+    """Owner or staff: may see drafts, versions, validation reports and duplicates."""
+    if not user.is_authenticated:
+        return False
+    return listing.provider_id == user.pk or user_has_role(user, "staff")
+
+
+def listing_get_for_viewer(*, slug: str, user: User) -> Listing | None:
+    """The listing if ``user`` may see it (published; owner; staff; past buyer), else None."""
+    listing = (
+        Listing.objects.select_related("provider", "provider__profile", "current_version")
+        .prefetch_related("tags")
+        .filter(slug=slug)
+        .first()
+    )
+    if listing is None:
+        return None
+    if listing.status == PUBLISHED or listing_can_manage(user=user, listing=listing):
+        return listing
+    if listing.status != Listing.Status.DRAFT and user_has_listing_entitlement(
+        user=user, listing=listing
+    ):
+        return listing
+    return None
+
+
+def listing_get_for_owner(*, slug: str, user: User) -> Listing | None:
+    """The listing if ``user`` owns it or is staff, else None."""
+    listing = Listing.objects.select_related("current_version").filter(slug=slug).first()
+    if listing is None or not listing_can_manage(user=user, listing=listing):
+        return None
+    return listing
+
+
+def listings_of_provider(*, provider: AbstractBaseUser) -> QuerySet[Listing]:
+    """A provider's listings in every state, with their current version's numbers.
+
+    Annotations: ``duplicate_count`` (flagged samples of the current version) and
+    ``upload_in_progress`` (a version is being processed or awaits the provider's choice).
+    """
+    duplicates = (
+        Sample.objects.filter(version_id=OuterRef("current_version_id"), duplicate_of__isnull=False)
+        .order_by()
+        .values("version_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    in_progress = DatasetVersion.objects.filter(
+        listing_id=OuterRef("pk"), status__in=DatasetVersion.IN_PROGRESS
+    )
+    return (
+        Listing.objects.filter(provider=provider)
+        .select_related("current_version")
+        .prefetch_related("tags")
+        .annotate(
+            duplicate_count=Coalesce(Subquery(duplicates), 0),
+            upload_in_progress=Exists(in_progress),
+        )
+        .order_by("-updated_at", "-id")
+    )
+
+
+def listings_visible(*, user: User) -> QuerySet[Listing]:
+    """Listings ``user`` may open: published ones, plus their own, plus all for staff."""
+    queryset = Listing.objects.select_related("current_version", "provider").prefetch_related(
+        "tags"
+    )
+    if user_has_role(user, "staff"):
+        return queryset
+    if user.is_authenticated:
+        return queryset.filter(Q(status=PUBLISHED) | Q(provider=user))
+    return queryset.filter(status=PUBLISHED)
+
+
+def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
+    terms = [term for term in query.split() if term]
+    if not terms:
+        return queryset
+    # A websearch negation ("-legal") must not match the tag it excludes.
+    tag_names = [slugify(term) for term in terms if not term.startswith("-")]
+    tag_match = Exists(Tag.objects.filter(listings=OuterRef("pk"), name__in=tag_names))
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+        vector = (
+            SearchVector("title", weight="A")
+            + SearchVector("description", weight="B")
+            + SearchVector("source", "intended_use", weight="C")
+        )
+        search = SearchQuery(query, search_type="websearch")
+        return queryset.annotate(
+            search_vector=vector, search_rank=SearchRank(vector, search)
+        ).filter(Q(search_vector=search) | tag_match)
+    # Portable fallback (SQLite): every term must appear in the title, description or a tag.
+    for term in terms:
+        term_tag = Exists(Tag.objects.filter(listings=OuterRef("pk"), name__icontains=term))
+        queryset = queryset.filter(
+            Q(title__icontains=term) | Q(description__icontains=term) | term_tag
+        )
+    return queryset
+
+
+def listing_search(
+    *,
+    query: str = "",
+    tags: Iterable[str] = (),
+    licence: str | None = None,
+    language: str | None = None,
+    currency: str | None = None,
+    price_min: int | None = None,
+    price_max: int | None = None,
+    size_min: int | None = None,
+    size_max: int | None = None,
+    sort: str = "newest",
+    value_expression: Expression | None = None,
+) -> QuerySet[Listing]:
+    """Published listings matching the filters, sorted.
+
+    ``price_*`` are per 1,000 tokens in minor units (applied with ``currency``); ``size_*``
+    are token counts of the current version. ``sort`` is a key of ``SORTS``; "value" needs
+    ``value_expression`` (the valuation app's average sample value per listing) and
+    otherwise raises ``ValueError``. Text search uses PostgreSQL full-text search (ranked
+    for "relevance") when available, else case-insensitive matching.
+    """
+    queryset = Listing.objects.filter(status=PUBLISHED, current_version__status=READY)
+    queryset = queryset.select_related("current_version", "provider", "provider__profile")
+    queryset = queryset.prefetch_related("tags")
+    if query.strip():
+        queryset = _text_filter(queryset, query.strip())
+    for tag in tags:
+        queryset = queryset.filter(tags__name=slugify(tag))
+    if licence:
+        queryset = queryset.filter(licence__iexact=licence)
+    if language:
+        language = language.lower()
+        queryset = queryset.filter(
+            Q(language=language) | Q(language="", current_version__language=language)
+        )
+    if currency:
+        queryset = queryset.filter(currency=currency.lower())
+    if price_min is not None:
+        queryset = queryset.filter(floor_price_per_1k_tokens__gte=price_min)
+    if price_max is not None:
+        queryset = queryset.filter(floor_price_per_1k_tokens__lte=price_max)
+    if size_min is not None:
+        queryset = queryset.filter(current_version__token_count__gte=size_min)
+    if size_max is not None:
+        queryset = queryset.filter(current_version__token_count__lte=size_max)
+    if sort == "relevance":
+        if "search_rank" in queryset.query.annotations:
+            return queryset.order_by("-search_rank", "-listed_at", "-id")
+        sort = "newest"
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}; use one of {', '.join(sort_choices())}")
+    if sort == "value":
+        if value_expression is None:
+            raise ValueError("sorting by value needs valuations, and there are none yet")
+        queryset = queryset.annotate(average_value=value_expression)
+        return queryset.order_by(F("average_value").desc(nulls_last=True), "-listed_at", "-id")
+    return queryset.order_by(*SORTS[sort])
+
+
+def sort_choices(*, with_value: bool = False) -> list[str]:
+    return [key for key in SORTS if with_value or key != "value"] + ["relevance"]
+
+
+def listing_facets() -> dict[str, list[Any]]:
+    """Filter options present among published listings (for the browse page's selects)."""
+    published = Listing.objects.filter(status=PUBLISHED, current_version__status=READY)
+    return {
+        "tags": list(
+            Tag.objects.filter(listings__in=published)
+            .annotate(n=Count("listings"))
+            .order_by("-n", "name")
+            .values_list("name", flat=True)
+            .distinct()[:40]
+        ),
+        "licences": sorted(set(published.values_list("licence", flat=True))),
+        "languages": sorted(
+            {
+                declared or detected
+                for declared, detected in published.values_list(
+                    "language", "current_version__language"
+                )
+                if declared or detected
+            }
+        ),
+    }
+
+
+def listing_preview_samples(*, listing: Listing, size: int | None = None) -> list[Sample]:
+    """Preview of the current version: the provider's picked ids, or a seeded random choice.
+
+    Random previews are deterministic (seeded with the listing and version ids), so the same
+    listing always shows the same samples. Duplicates are never shown.
+    """
+    version = listing.current_version
+    if version is None or version.status != READY or version.sample_count == 0:
+        return []
+    size = size or listing.preview_size
+    samples = Sample.objects.filter(version=version, duplicate_of__isnull=True)
+    if listing.preview_mode == Listing.PreviewMode.PICKED and listing.preview_sample_ids:
+        picked = list(listing.preview_sample_ids)[:size]
+        by_id = {sample.external_id: sample for sample in samples.filter(external_id__in=picked)}
+        return [by_id[item] for item in picked if item in by_id]
+    rng = random.Random(f"preview:{listing.pk}:{version.pk}")
+    count = version.sample_count
+    wanted = rng.sample(range(count), min(count, size * 4))
+    by_position = {s.position: s for s in samples.filter(position__in=wanted)}
+    chosen = [by_position[position] for position in wanted if position in by_position][:size]
+    if len(chosen) < size:
+        chosen_ids = {sample.pk for sample in chosen}
+        chosen += list(
+            samples.exclude(pk__in=chosen_ids).order_by("position")[: size - len(chosen)]
+        )
+    return chosen
+
+
+# --- versions and samples -------------------------------------------------------------------
+
+
+def versions_for_viewer(*, listing: Listing, user: User) -> QuerySet[DatasetVersion]:
+    """Owner and staff see every version; others only ready ones of a visible listing."""
+    versions = DatasetVersion.objects.filter(listing=listing).order_by("-number")
+    if listing_can_manage(user=user, listing=listing):
+        return versions
+    return versions.filter(status=READY)
+
+
+def version_get_for_owner(*, version_id: int, user: User) -> DatasetVersion | None:
+    """A version with its validation report, for its listing's provider and staff only."""
+    version = DatasetVersion.objects.select_related("listing").filter(pk=version_id).first()
+    if version is None or not listing_can_manage(user=user, listing=version.listing):
+        return None
+    return version
+
+
+def version_samples(*, version: DatasetVersion) -> QuerySet[Sample]:
+    """Samples of a ready version (nothing for any other state)."""
+    if version.status != READY:
+        return Sample.objects.none()
+    return Sample.objects.filter(version=version).order_by("position")
+
+
+def version_duplicates(*, version: DatasetVersion) -> QuerySet[Sample]:
+    """The version's flagged samples with their originals and the originals' listings."""
+    if version.status != READY:
+        return Sample.objects.none()
+    return (
+        Sample.objects.filter(version=version, duplicate_of__isnull=False)
+        .select_related(
+            "duplicate_of",
+            "duplicate_of__version",
+            "duplicate_of__version__listing",
+            "duplicate_of__version__listing__provider",
+        )
+        .order_by("position")
+    )
+
+
+def version_duplicate_summary(*, version: DatasetVersion) -> dict[str, int]:
+    """Counts for dashboards: samples, exact/near duplicates, sellable samples and tokens."""
+    if version.status != READY:
+        return {"samples": 0, "exact": 0, "near": 0, "sellable": 0, "sellable_tokens": 0}
+    counts = Sample.objects.filter(version=version).aggregate(
+        samples=Count("id"),
+        exact=Count("id", filter=Q(duplicate_kind=Sample.DuplicateKind.EXACT)),
+        near=Count("id", filter=Q(duplicate_kind=Sample.DuplicateKind.NEAR)),
+        sellable=Count("id", filter=Q(duplicate_of__isnull=True)),
+        sellable_tokens=Sum("token_count", filter=Q(duplicate_of__isnull=True)),
+    )
+    counts["sellable_tokens"] = counts["sellable_tokens"] or 0
+    return counts
+
+
+def sellable_samples(
+    *,
+    listings: Iterable[Listing] | QuerySet[Listing] | None = None,
+    listing: Listing | None = None,
+) -> QuerySet[Sample]:
+    """What may be sold and paid for: samples of the *current* ready version of *published*
+    listings that are not duplicates. Pricing, subset selection and valuation read only this.
+    """
+    queryset = Sample.objects.filter(
+        version__status=READY,
+        version__listing__status=PUBLISHED,
+        version__listing__current_version_id=F("version_id"),
+        duplicate_of__isnull=True,
+    )
+    if listing is not None:
+        queryset = queryset.filter(version__listing=listing)
+    if listings is not None:
+        queryset = queryset.filter(version__listing__in=listings)
+    return queryset.order_by("version_id", "position")
+
+
+# --- target tasks ---------------------------------------------------------------------------
+
+
+def target_tasks_of_buyer(*, buyer: AbstractBaseUser) -> QuerySet[TargetTask]:
+    return TargetTask.objects.filter(buyer=buyer).order_by("-created_at", "-id")
+
+
+def target_tasks_visible(*, user: User) -> QuerySet[TargetTask]:
+    if user_has_role(user, "staff"):
+        return TargetTask.objects.all().order_by("-created_at", "-id")
+    if user.is_authenticated:
+        return target_tasks_of_buyer(buyer=user)
+    return TargetTask.objects.none()
+
+
+def target_task_get_for_viewer(*, task_id: int, user: User) -> TargetTask | None:
+    """The task if ``user`` is its buyer or staff, else None (callers answer 404)."""
+    return target_tasks_visible(user=user).filter(pk=task_id).first()
+
+
+def target_samples(*, task: TargetTask) -> QuerySet[TargetSample]:
+    return TargetSample.objects.filter(task=task).order_by("position")
