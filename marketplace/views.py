@@ -49,6 +49,7 @@ from marketplace.services.versions import (
     version_discard,
     version_upload,
 )
+from valuation.selectors import provider_valuation_summaries
 
 PAGE_SIZE = 12
 
@@ -91,10 +92,24 @@ def provider_datasets(request: HttpRequest) -> HttpResponse:
             item.current_version.token_count for item in listings if item.current_version
         ),
     }
+    valuations = provider_valuation_summaries(provider=request.user)
+    scored = sum(row.scored for row in valuations)
+    valuation_totals = {
+        "jobs": sum(row.jobs for row in valuations),
+        "scored": scored,
+        "positive_percent": round(100 * sum(row.positive for row in valuations) / scored)
+        if scored
+        else 0,
+    }
     return render(
         request,
         "marketplace/provider_datasets.html",
-        {"listings": listings, "totals": totals},
+        {
+            "listings": listings,
+            "totals": totals,
+            "valuations": valuations,
+            "valuation_totals": valuation_totals,
+        },
     )
 
 

@@ -342,3 +342,50 @@ def listing_value_expression(*, job: ValuationJob) -> Subquery:
         .values("mean")[:1],
         output_field=FloatField(),
     )
+
+
+@dataclass(frozen=True)
+class ListingValuationSummary:
+    """How buyers' finished valuations scored one provider listing, in aggregate only.
+
+    Never exposes a buyer, a task or target data: counts and means over scores.
+    """
+
+    listing_id: int
+    title: str
+    jobs: int
+    scored: int
+    positive: int
+    mean_score: float
+
+    @property
+    def positive_share(self) -> float:
+        return self.positive / self.scored if self.scored else 0.0
+
+
+def provider_valuation_summaries(*, provider: AbstractBaseUser) -> list[ListingValuationSummary]:
+    """Per listing of ``provider``: succeeded jobs that valued it and their score statistics."""
+    rows = (
+        SampleScore.objects.filter(
+            version__listing__provider=provider, job__status=ValuationJob.Status.SUCCEEDED
+        )
+        .values("version__listing_id", "version__listing__title")
+        .annotate(
+            jobs=Count("job", distinct=True),
+            scored=Count("id"),
+            positive=Count("id", filter=Q(score__gt=0)),
+            mean_score=Avg("score"),
+        )
+        .order_by("version__listing__title", "version__listing_id")
+    )
+    return [
+        ListingValuationSummary(
+            listing_id=row["version__listing_id"],
+            title=row["version__listing__title"],
+            jobs=row["jobs"],
+            scored=row["scored"],
+            positive=row["positive"],
+            mean_score=row["mean_score"],
+        )
+        for row in rows
+    ]

@@ -309,3 +309,29 @@ def test_detail_page_tells_the_buyer_the_outcome(client, finished_job, buyer):
     assert "Retry from where it stopped" in html
     results = client.get(reverse("valuation:job_results", args=[finished_job.pk]))
     assert results.status_code == 302  # no results for a failed job
+
+
+def test_provider_dashboard_shows_aggregate_valuations_without_buyer_details(
+    client, finished_job, provider
+):
+    from valuation.selectors import provider_valuation_summaries
+
+    summaries = {row.title: row for row in provider_valuation_summaries(provider=provider)}
+    html = login(client, provider).get("/provider/datasets/").content.decode()
+
+    # News: 38 non-duplicate samples scored (i - 10) / 100; Code: 30 samples.
+    assert (summaries["News"].jobs, summaries["News"].scored, summaries["News"].positive) == (
+        1, 38, 27,
+    )
+    assert summaries["News"].mean_score == pytest.approx(323 / 3800)
+    assert (summaries["Code"].scored, summaries["Code"].positive) == (30, 19)
+    assert summaries["Code"].mean_score == pytest.approx(135 / 3000)
+    assert html.count("data-valuation-listing=") == 2
+    assert "27 (71%)" in html
+    assert finished_job.task.name not in html and "bea" not in html
+
+
+def test_unfinished_jobs_do_not_count_in_provider_summaries(queued_job, provider):
+    from valuation.selectors import provider_valuation_summaries
+
+    assert provider_valuation_summaries(provider=provider) == []
