@@ -22,6 +22,7 @@ SORT_LABELS = {
     "size_asc": "Size: small to large",
     "size_desc": "Size: large to small",
     "relevance": "Relevance",
+    "value": "Value for my latest valuation",
 }
 FORMAT_CHOICES = [("", "Detect from the file name")] + [(f, f) for f in FORMATS]
 
@@ -153,8 +154,13 @@ class SearchForm(forms.Form):
         choices=[(key, SORT_LABELS[key]) for key in [*SORTS, "relevance"] if key != "value"],
     )
 
-    def __init__(self, *args: Any, facets: dict[str, list[str]], **kwargs: Any):
+    def __init__(
+        self, *args: Any, facets: dict[str, list[str]], with_value_sort: bool = False, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
+        if with_value_sort:  # only a buyer with a finished valuation can sort by value
+            value_choice = ("value", SORT_LABELS["value"])
+            self.fields["sort"].choices = [*self.fields["sort"].choices, value_choice]
         self.fields["tag"].choices = [("", "Any tag")] + [(t, t) for t in facets["tags"]]
         self.fields["licence"].choices = [("", "Any licence")] + [
             (lic, lic) for lic in facets["licences"]

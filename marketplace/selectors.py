@@ -226,10 +226,11 @@ def listing_search(
         sort = "newest"
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; use one of {', '.join(sort_choices())}")
+    if value_expression is not None:
+        queryset = queryset.annotate(average_value=value_expression)
     if sort == "value":
         if value_expression is None:
             raise ValueError("sorting by value needs valuations, and there are none yet")
-        queryset = queryset.annotate(average_value=value_expression)
         return queryset.order_by(F("average_value").desc(nulls_last=True), "-listed_at", "-id")
     return queryset.order_by(*SORTS[sort])
 

@@ -49,7 +49,11 @@ from marketplace.services.versions import (
     version_discard,
     version_upload,
 )
-from valuation.selectors import provider_valuation_summaries
+from valuation.selectors import (
+    latest_succeeded_job,
+    listing_value_expression,
+    provider_valuation_summaries,
+)
 
 PAGE_SIZE = 12
 
@@ -301,10 +305,14 @@ def version_duplicates_page(request: HttpRequest, version_id: int) -> HttpRespon
 
 def listing_list(request: HttpRequest) -> HttpResponse:
     """Browse and search published listings; open to everyone."""
-    form = SearchForm(request.GET or None, facets=listing_facets())
-    listings = listing_search()
+    job = latest_succeeded_job(buyer=request.user) if request.user.is_authenticated else None
+    value_expression = listing_value_expression(job=job) if job else None
+    form = SearchForm(
+        request.GET or None, facets=listing_facets(), with_value_sort=value_expression is not None
+    )
+    listings = listing_search(value_expression=value_expression)
     if form.is_bound and form.is_valid():
-        listings = listing_search(**form.search_kwargs())
+        listings = listing_search(**form.search_kwargs(), value_expression=value_expression)
     elif form.is_bound:
         listings = Listing.objects.none()
     page = Paginator(listings, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -313,7 +321,7 @@ def listing_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "marketplace/listing_list.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {"form": form, "page": page, "query": query.urlencode(), "valued_by": job},
     )
 
 

@@ -2,6 +2,7 @@
 their scores are written directly)."""
 
 import json
+import re
 from unittest import mock
 
 import pytest
@@ -335,3 +336,19 @@ def test_unfinished_jobs_do_not_count_in_provider_summaries(queued_job, provider
     from valuation.selectors import provider_valuation_summaries
 
     assert provider_valuation_summaries(provider=provider) == []
+
+
+def test_browse_sorts_by_value_for_a_buyer_with_a_finished_valuation(client, finished_job, buyer):
+    html = login(client, buyer).get("/data/?sort=value").content.decode()
+
+    values = re.findall(r"<td class=\"num mono small\" data-average-value>(.*?)</td>", html)
+    # News: mean 323/3800 = 0.08500; Code: 135/3000 = 0.04500; highest first.
+    assert values == ["0.08500", "0.04500"]
+    assert 'value="value"' in html
+
+
+def test_value_sort_is_not_offered_without_a_valuation(client, pool, buyer):
+    response = login(client, buyer).get("/data/?sort=value")
+
+    assert 'value="value"' not in response.content.decode()
+    assert "Select a valid choice" in response.content.decode()
