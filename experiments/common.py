@@ -16,7 +16,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -171,22 +171,9 @@ class Pool:
     datasets: np.ndarray
     is_backdoor: np.ndarray
     quality: np.ndarray
-    index: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.index = {sample.id: row for row, sample in enumerate(self.samples)}
 
     def __len__(self) -> int:
         return len(self.samples)
-
-    def subset(self, rows: Sequence[int]) -> Pool:
-        rows = list(rows)
-        return Pool(
-            [self.samples[i] for i in rows],
-            self.datasets[rows],
-            self.is_backdoor[rows],
-            self.quality[rows],
-        )
 
 
 def dataset_names() -> list[str]:

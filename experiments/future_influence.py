@@ -65,7 +65,7 @@ def oracle_scores(
     out = np.empty(len(samples))
     for i, sample in enumerate(samples):
         step = scorer.sample_gradient(sample)
-        stepped = {name: p - lr * step[name] for name, p in scorer._primals().items()}
+        stepped = {name: p.detach() - lr * step[name] for name, p in scorer.params.items()}
         out[i] = (before - scorer.losses(tokenized_targets, stepped).mean()) / lr
     return out
 

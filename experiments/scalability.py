@@ -89,7 +89,7 @@ def _gpt2_rows(ctx: Context, samples, targets) -> list[dict[str, Any]]:
             n_embd=n_embd,
             n_head=max(1, n_embd // 64),
         )
-        model.config._attn_implementation = "eager"  # forward-mode AD needs eager attention
+        model.set_attn_implementation("eager")  # forward-mode AD needs eager attention
         loaded = wrap_model(model, tokenizer, name=f"gpt2 {n_layer}x{n_embd}")
         rows.append(
             measure_model(

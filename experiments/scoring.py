@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from experiments.common import Context, Pool, Timer, load_targets
 from experiments.lm import load_checkpoint
-from valuation.engine.alinfik import AlinfikResult, run_alinfik
+from valuation.engine.alinfik import AlinfikResult, LabelFn, run_alinfik
 from valuation.engine.data import Sample
 from valuation.engine.exact import ExactLinFiK, TargetGradient
 
@@ -49,7 +49,10 @@ def target_gradient(scorer: ExactLinFiK, target: str) -> TargetGradient:
     return scorer.target_gradient(load_targets(target))
 
 
-def _cached(path: Path, compute) -> tuple[np.ndarray, dict[str, Any]]:
+Computed = tuple[np.ndarray, dict[str, Any]]
+
+
+def _cached(path: Path, compute: Callable[[], Computed]) -> Computed:
     """``compute() -> (array, meta)`` once; later calls read ``path`` (.npy) and its .json."""
     meta_path = path.with_suffix(".json")
     if path.is_file() and meta_path.is_file():
@@ -148,7 +151,7 @@ def alinfik(
     *,
     fraction: float = DEFAULT_FRACTION,
     seed: int = 0,
-    label_fn=None,
+    label_fn: LabelFn | None = None,
 ) -> AlinfikResult:
     """The engine's ALinFiK pipeline on cached embeddings, strata = provider dataset.
 

@@ -19,6 +19,7 @@ under ``var/experiments/<scale>/smollm2``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +69,6 @@ SETTINGS = {
 
 def _trainable(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
     """Freeze everything outside PARAM_FILTER; return the trainable parameters."""
-    import re
-
     pattern = re.compile(PARAM_FILTER)
     trainable = {}
     for name, param in model.named_parameters():
