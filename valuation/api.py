@@ -69,7 +69,7 @@ class ValuationJobSerializer(serializers.ModelSerializer):
         model = ValuationJob
         fields = [
             "id", "task", "versions", "status", "stage", "method", "model_spec",
-            "model_identity", "label_fraction", "seed", "pool_size", "n_labelled",
+            "model_identity", "label_fraction", "seed", "budget", "pool_size", "n_labelled",
             "n_labels_cached", "retry_count", "round", "error", "fidelity", "timings",
             "created_at", "started_at", "finished_at",
         ]
@@ -101,6 +101,10 @@ class ValuationJobCreateSerializer(serializers.Serializer):
     )
     label_fraction = serializers.FloatField(default=0.1)
     seed = serializers.IntegerField(default=0, min_value=0)
+    budget = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1,
+        help_text="Optional budget in minor units (cents); the subset choice starts from it.",
+    )
 
 
 class ValuationScoreSerializer(serializers.Serializer):
@@ -182,6 +186,7 @@ class ValuationJobListApi(ValuationApi):
             label_fraction=values["label_fraction"],
             seed=values["seed"],
             requested_by=request.user,
+            budget=values.get("budget"),
         )
         return Response(ValuationJobDetailSerializer(job).data, status=status.HTTP_201_CREATED)
 

@@ -38,11 +38,31 @@ class ValuationRequestForm(forms.Form):
         "proxy (the rest is predicted). Ignored for exact LinFiK.",
     )
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, label="Seed")
+    budget = forms.CharField(
+        required=False,
+        max_length=20,
+        label="Budget",
+        help_text="What you plan to spend, e.g. 250 or 99.50 (listing currency). The subset page "
+        "then starts from the best value under it.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["listings"].queryset = poolable_listings()
         self.fields["model_spec"].choices = list(conf.model_choices().items())
+
+
+    def clean_budget(self) -> int | None:
+        from valuation.errors import ValuationRequestInvalid
+        from valuation.subset import money_to_minor_units
+
+        text = self.cleaned_data.get("budget", "").strip()
+        if not text:
+            return None
+        try:
+            return money_to_minor_units(text=text)
+        except ValuationRequestInvalid as error:
+            raise forms.ValidationError(str(error)) from error
 
 
 class SubsetForm(forms.Form):

@@ -56,6 +56,11 @@ class ValuationJob(models.Model):
         help_text="Share of each version's samples labelled with exact LinFiK (ALinFiK).",
     )
     seed = models.PositiveIntegerField(default=0)
+    budget = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The buyer's budget in minor units, if given; the subset page starts from it.",
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(max_length=16, blank=True)

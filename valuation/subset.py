@@ -135,3 +135,10 @@ def job_subset_select(
         currency=next(iter(currencies), "usd"),
         candidate_count=len(candidates),
     )
+
+
+def subset_initial(*, job: ValuationJob) -> dict[str, str]:
+    """The subset form's starting point: the budget given with the request, if any."""
+    if job.budget is None:
+        return {}
+    return {"mode": "budget", "budget": f"{job.budget // 100}.{job.budget % 100:02d}"}

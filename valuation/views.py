@@ -52,6 +52,7 @@ def job_request(request: HttpRequest, task_id: int) -> HttpResponse:
                 label_fraction=data["label_fraction"],
                 seed=data["seed"],
                 requested_by=request.user,
+                budget=data["budget"],
             )
         except ValuationError as error:
             form.add_error(None, str(error))
@@ -165,7 +166,7 @@ def job_subset(request: HttpRequest, job_id: int) -> HttpResponse:
         messages.info(request, "You can choose a subset once the valuation has finished.")
         return redirect("valuation:job_detail", job_id=job.pk)
     data = request.POST if request.method == "POST" else (request.GET or None)
-    form = SubsetForm(data)
+    form = SubsetForm(data, initial=subset.subset_initial(job=job))
     preview = None
     if form.is_bound and form.is_valid():
         try:

@@ -352,3 +352,53 @@ def test_value_sort_is_not_offered_without_a_valuation(client, pool, buyer):
 
     assert 'value="value"' not in response.content.decode()
     assert "Select a valid choice" in response.content.decode()
+
+
+def test_request_keeps_the_budget_and_the_subset_page_starts_from_it(
+    client, valuation_settings, pool, target_task, buyer, django_capture_on_commit_callbacks
+):
+    login(client, buyer)
+    url = reverse("valuation:job_request", args=[target_task.pk])
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(url, {
+            "listings": [pool[0].listing_id], "model_spec": "local", "method": "alinfik",
+            "label_fraction": "0.25", "seed": "0", "budget": "12.50",
+        })
+    job = ValuationJob.objects.get()
+    assert job.budget == 1250
+    ValuationJob.objects.filter(pk=job.pk).update(status=ValuationJob.Status.SUCCEEDED)
+
+    page = client.get(reverse("valuation:job_subset", args=[job.pk])).content.decode()
+
+    assert 'value="12.50"' in page
+    assert re.search(r'<input[^>]*value="budget"[^>]*checked', page)
+
+
+def test_a_malformed_budget_is_refused_and_creates_no_job(
+    client, valuation_settings, pool, target_task, buyer
+):
+    login(client, buyer)
+    response = client.post(reverse("valuation:job_request", args=[target_task.pk]), {
+        "listings": [pool[0].listing_id], "model_spec": "local", "method": "alinfik",
+        "label_fraction": "0.25", "seed": "0", "budget": "12.505",
+    })
+
+    assert response.status_code == 200
+    assert "at most 2 decimals" in response.content.decode()
+    assert ValuationJob.objects.count() == 0
+
+
+def test_api_request_accepts_a_budget_in_minor_units(
+    valuation_settings, pool, target_task, buyer, django_capture_on_commit_callbacks
+):
+    api = APIClient()
+    api.force_authenticate(buyer)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api.post("/api/valuation/jobs/", {
+            "task": target_task.pk, "versions": [pool[0].pk], "model_spec": "local",
+            "label_fraction": 0.25, "budget": 999,
+        }, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["budget"] == 999
+    assert ValuationJob.objects.get().budget == 999

@@ -86,8 +86,12 @@ def valuation_job_request(
     label_fraction: float | str | None,
     seed: int,
     requested_by: AbstractBaseUser,
+    budget: int | None = None,
 ) -> ValuationJob:
-    """Queue the valuation of a pool of dataset versions for one of the buyer's tasks."""
+    """Queue the valuation of a pool of dataset versions for one of the buyer's tasks.
+
+    ``budget`` (minor units, optional) is kept on the job for the later subset choice.
+    """
     if not user_has_role(requested_by, "buyer"):
         raise ValuationNotAllowed("Only buyers can request a valuation.")
     if task.buyer_id != requested_by.pk:
@@ -106,6 +110,8 @@ def valuation_job_request(
             f"Unknown model {model_spec!r}; choose one of {', '.join(choices)}."
         )
     fraction = _validated_fraction(method, label_fraction)
+    if budget is not None and (type(budget) is not int or budget < 1):
+        raise ValuationRequestInvalid("The budget must be a positive amount in minor units.")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ValuationRequestInvalid(f"The seed must be a whole number from 0 to {MAX_SEED}.")
     pool = _validated_versions(versions)
@@ -133,6 +139,7 @@ def valuation_job_request(
             method=method,
             label_fraction=fraction,
             seed=seed,
+            budget=budget,
             progress_total=1,
         )
         job.versions.set(pool)
