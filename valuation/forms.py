@@ -12,7 +12,8 @@ from valuation.selectors import poolable_listings
 class ListingChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj) -> str:
         version = obj.current_version
-        return f"{obj.title} (v{version.number}, {version.sample_count:,} samples)"
+        noun = "sample" if version.sample_count == 1 else "samples"
+        return f"{obj.title} (v{version.number}, {version.sample_count:,} {noun})"
 
 
 class ValuationRequestForm(forms.Form):
