@@ -4,6 +4,9 @@ import os
 
 from celery import Celery
 
+from config.embedded_broker import register as register_embedded_broker
+
+register_embedded_broker()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 app = Celery("datamarket")
