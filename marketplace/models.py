@@ -15,11 +15,11 @@ Writes go through ``marketplace.services``; models only hold data and invariants
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-CURRENCY_VALIDATOR = RegexValidator(r"^[a-z]{3}$", "Use a lowercase ISO 4217 code, e.g. 'usd'.")
+from core.validators import CURRENCY_VALIDATOR
 
 
 class Tag(models.Model):

@@ -8,6 +8,7 @@ target tasks. Objects the user may not see answer 404.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -176,43 +177,58 @@ def provider_listing(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _run_listing_action(
+    request: HttpRequest,
+    slug: str,
+    action: Callable[..., object],
+    *,
+    success: str,
+    done: str | None = None,
+) -> HttpResponse:
+    """Run one owner action (publish, unpublish, delete) on the listing and redirect.
+
+    A refusal from the service becomes error messages and leads back to the listing's page;
+    success adds ``success`` (``{title}`` is the listing's title) and leads to the page named
+    ``done``, the listing's page by default.
+    """
+    listing = _owned_listing(request, slug)
+    try:
+        action(listing=listing, actor=request.user)
+    except (ValidationError, PermissionDenied) as error:
+        _service_error(request, error)
+        return redirect("marketplace:provider_listing", slug=slug)
+    messages.success(request, success.format(title=listing.title))
+    if done is None:
+        return redirect("marketplace:provider_listing", slug=slug)
+    return redirect(done)
+
+
 @require_POST
 @role_required("provider")
 def listing_publish_page(request: HttpRequest, slug: str) -> HttpResponse:
-    listing = _owned_listing(request, slug)
-    try:
-        listing_publish(listing=listing, actor=request.user)
-    except (ValidationError, PermissionDenied) as error:
-        _service_error(request, error)
-    else:
-        messages.success(request, f"“{listing.title}” is on the market.")
-    return redirect("marketplace:provider_listing", slug=slug)
+    return _run_listing_action(
+        request, slug, listing_publish, success="“{title}” is on the market."
+    )
 
 
 @require_POST
 @role_required("provider")
 def listing_unpublish_page(request: HttpRequest, slug: str) -> HttpResponse:
-    listing = _owned_listing(request, slug)
-    try:
-        listing_unpublish(listing=listing, actor=request.user)
-    except (ValidationError, PermissionDenied) as error:
-        _service_error(request, error)
-    else:
-        messages.success(request, f"“{listing.title}” is no longer listed.")
-    return redirect("marketplace:provider_listing", slug=slug)
+    return _run_listing_action(
+        request, slug, listing_unpublish, success="“{title}” is no longer listed."
+    )
 
 
 @require_POST
 @role_required("provider")
 def listing_delete_page(request: HttpRequest, slug: str) -> HttpResponse:
-    listing = _owned_listing(request, slug)
-    try:
-        listing_delete(listing=listing, actor=request.user)
-    except (ValidationError, PermissionDenied) as error:
-        _service_error(request, error)
-        return redirect("marketplace:provider_listing", slug=slug)
-    messages.success(request, "Draft deleted.")
-    return redirect("marketplace:provider_datasets")
+    return _run_listing_action(
+        request,
+        slug,
+        listing_delete,
+        success="Draft deleted.",
+        done="marketplace:provider_datasets",
+    )
 
 
 @role_required("provider")

@@ -11,13 +11,10 @@ a purchase and its entitlement must outlive a listing take-down or a re-run valu
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
-CURRENCY_VALIDATOR = RegexValidator(
-    r"^[a-z]{3}$", "A currency is a lower-case 3-letter ISO 4217 code such as 'usd'."
-)
+from core.validators import CURRENCY_VALIDATOR
 
 
 def currency_field() -> models.CharField:

@@ -17,9 +17,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.validators import CURRENCY_VALIDATOR
 from payments.errors import LedgerError, UnbalancedTransactionError
 from payments.models import (
-    CURRENCY_VALIDATOR,
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 from marketplace.models import DatasetVersion, Listing, TargetTask
-from tests.marketplace.conftest import jsonl, sentence
+from tests.marketplace.conftest import jsonl, make_user, sentence
 
 
 def client_for(user=None) -> Client:
@@ -175,6 +176,83 @@ def test_pages_hide_and_deny(provider_a, provider_b, buyer_a, ready_listing):
     assert other.post(reverse("marketplace:listing_publish", args=[draft.slug])).status_code == 404
     assert other.post(reverse("marketplace:listing_delete", args=[draft.slug])).status_code == 404
     assert Listing.objects.values_list("status", "updated_at").get(pk=draft.pk) == before
+
+
+def post_action(user, action: str, listing: Listing) -> tuple[int, str, list[str]]:
+    """POST a listing action from a fresh client: status, redirect and the messages added."""
+    response = client_for(user).post(reverse(f"marketplace:{action}", args=[listing.slug]))
+    said = [str(message) for message in get_messages(response.wsgi_request)]
+    return response.status_code, response.url, said
+
+
+@pytest.mark.django_db
+def test_listing_actions_say_what_happened_and_where_to_go(provider_a, ready_listing, make_listing):
+    listing = ready_listing(provider_a, [{"text": "hello there"}], title="Chats", publish=False)
+    empty = make_listing(provider_a, title="Empty")
+    page = {
+        item: reverse("marketplace:provider_listing", args=[item.slug]) for item in (listing, empty)
+    }
+    steps = [
+        (
+            "listing_publish",
+            empty,
+            page[empty],
+            "Upload a dataset version and wait until it is ready to publish.",
+            Listing.Status.DRAFT,
+        ),
+        (
+            "listing_publish",
+            listing,
+            page[listing],
+            "“Chats” is on the market.",
+            Listing.Status.PUBLISHED,
+        ),
+        (
+            "listing_delete",
+            listing,
+            page[listing],
+            "A listing that has been published cannot be deleted; unpublish it instead.",
+            Listing.Status.PUBLISHED,
+        ),
+        (
+            "listing_unpublish",
+            listing,
+            page[listing],
+            "“Chats” is no longer listed.",
+            Listing.Status.UNPUBLISHED,
+        ),
+        (
+            "listing_unpublish",
+            listing,
+            page[listing],
+            "Only a published listing can be unpublished (it is unpublished).",
+            Listing.Status.UNPUBLISHED,
+        ),
+        ("listing_delete", empty, reverse("marketplace:provider_datasets"), "Draft deleted.", None),
+    ]
+    for action, target, goes_to, message, status_after in steps:
+        assert post_action(provider_a, action, target) == (302, goes_to, [message]), action
+        after = Listing.objects.filter(pk=target.pk).values_list("status", flat=True).first()
+        assert after == status_after, (action, target.title)
+
+
+@pytest.mark.django_db
+def test_a_denied_listing_action_changes_nothing(provider_a, ready_listing):
+    """Staff who also provide data see others' listings but may not change them."""
+    staff_provider = make_user("staff_provider", is_provider=True, is_staff=True)
+    draft = ready_listing(provider_a, [{"text": "not yours"}], title="Draft", publish=False)
+    published = ready_listing(provider_a, [{"text": "not yours either"}], title="Published")
+    before = list(Listing.objects.order_by("pk").values_list("pk", "status", "updated_at"))
+
+    for action, listing in (
+        ("listing_publish", draft),
+        ("listing_delete", draft),
+        ("listing_unpublish", published),
+    ):
+        page = reverse("marketplace:provider_listing", args=[listing.slug])
+        refused = (302, page, ["Only the listing's provider may change it."])
+        assert post_action(staff_provider, action, listing) == refused, action
+    assert list(Listing.objects.order_by("pk").values_list("pk", "status", "updated_at")) == before
 
 
 @pytest.mark.django_db

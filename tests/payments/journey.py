@@ -1,5 +1,5 @@
 """A small finished valuation job to choose from, shared by the journey tests (Python and
-browser). Built with the same helpers as test_payments_quote_from_job.
+browser). Built with ``tests.factories.make_listing``/``make_sample``.
 
     key  listing (floor/1k)   tokens  value  price (cents)  note
     a1   la (100, provider A) 1000     3.0   100
@@ -16,7 +16,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from marketplace.models import Listing, Sample, TargetTask
-from tests.payments.test_payments_quote_from_job import make_listing, make_sample
+from tests.factories import make_listing, make_sample
 from valuation.models import SampleScore, ValuationJob
 
 ROWS = {

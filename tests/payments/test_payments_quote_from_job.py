@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 from django.utils import timezone
 
-from marketplace.models import DatasetVersion, Listing, Sample, TargetTask
+from marketplace.models import Listing, Sample, TargetTask
 from payments.errors import NotAllowedError, QuoteError
 from payments.models import Quote
 from payments.selectors import user_has_listing_entitlement, user_has_sample_entitlement
@@ -15,45 +15,10 @@ from payments.services.orders import (
     order_test_payment_confirm,
 )
 from payments.services.quotes import quote_create_for_job
+from tests.factories import make_listing, make_sample
 from valuation.models import SampleScore, ValuationJob
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_mode")]
-
-
-def make_listing(provider, slug: str, *, floor: int = 100, status="published") -> Listing:
-    listing = Listing.objects.create(
-        provider=provider,
-        title=slug,
-        slug=slug,
-        licence="CC-BY-4.0",
-        floor_price_per_1k_tokens=floor,
-        currency="usd",
-        status=status,
-    )
-    version = DatasetVersion.objects.create(
-        listing=listing,
-        number=1,
-        original_filename="d.jsonl",
-        format="jsonl",
-        file_sha256="0" * 64,
-        status=DatasetVersion.Status.READY,
-    )
-    listing.current_version = version
-    listing.save(update_fields=["current_version"])
-    return listing
-
-
-def make_sample(listing: Listing, position: int, tokens: int, **extra) -> Sample:
-    return Sample.objects.create(
-        version=listing.current_version,
-        position=position,
-        source_line=position + 1,
-        external_id=f"{listing.slug}-{position}",
-        text=f"text {listing.slug} {position}",
-        token_count=tokens,
-        norm_hash=f"{listing.slug}{position}",
-        **extra,
-    )
 
 
 @pytest.fixture
