@@ -2,13 +2,16 @@
 
 For each model (a tiny GPT-2 and SmolLM2-135M by default) the pool is scored by exact
 LinFiK only where needed (labels, plus an evaluation set) and by ALinFiK at several label
-fractions, with a frozen and a fine-tuned MiniLM encoder. Costs:
+fractions, with a frozen MiniLM encoder, the same plus the scored model's own token
+features (``frozen+tokens``, valuation/engine/token_features.py) and a fine-tuned MiniLM
+encoder. Costs:
 
 * LinFiK s/sample: measured seconds of exact scoring / samples scored (target gradient
   excluded: both methods pay it once per task);
 * ALinFiK s/sample: (labels x LinFiK s/sample + proxy training + proxy inference) / pool,
   i.e. the task's cost amortised over every scored sample; the fine-tuned variant's
-  inference includes re-embedding the pool with its tuned encoder;
+  inference includes re-embedding the pool with its tuned encoder, the frozen+tokens
+  variant's includes tokenising the pool and averaging the model's embedding rows;
 * ingest: MiniLM embedding of the pool, paid once per sample for all tasks, shown apart.
 
 Fidelity: Spearman / Kendall tau / precision of the top 10% on the run's holdout slice of
@@ -45,6 +48,7 @@ from valuation.engine.exact import ExactLinFiK  # noqa: E402
 from valuation.engine.metrics import spearman  # noqa: E402
 from valuation.engine.models import LoadedModel, load_model, wrap_model  # noqa: E402
 from valuation.engine.proxy import TrainConfig  # noqa: E402
+from valuation.engine.token_features import FEATURE_NAME, token_embedding_features  # noqa: E402
 
 DEMO_DATA = REPO_ROOT / "demo" / "data"
 TINY_GPT2 = "tiny-gpt2"
@@ -64,6 +68,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--finetune-fractions",
         default="0.1",
         help="fractions that also run the fine-tuned encoder ('' for none)",
+    )
+    parser.add_argument(
+        "--variants",
+        default="frozen,frozen+tokens",
+        help="proxy inputs run at every fraction: frozen (MiniLM + length) and/or "
+        "frozen+tokens (also the model's token features)",
     )
     parser.add_argument("--finetune-layers", type=int, default=2)
     parser.add_argument("--finetune-epochs", type=int, default=6)
@@ -269,6 +279,8 @@ def run_one(
         embeddings=context["embeddings"],
         token_counts=context["token_counts"],
         encoder=context["encoder"],
+        extra_features=context["token_features"] if variant == "frozen+tokens" else None,
+        extra_feature_name=FEATURE_NAME,
         finetune_encoder=variant == "fine-tuned",
         train_config=config,
         model_identity=model.identity,
@@ -293,7 +305,8 @@ def run_one(
         unlabelled_spearman=rho,
         n_unlabelled_eval=len(unlabelled),
         train_seconds=result.timings["train_seconds"],
-        predict_seconds=result.timings["predict_seconds"],
+        predict_seconds=result.timings["predict_seconds"]
+        + (context["token_seconds"] if variant == "frozen+tokens" else 0.0),
     )
 
 
@@ -324,6 +337,11 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
     target = scorer.target_gradient(context["targets"])
     target_seconds = time.perf_counter() - started
     labeller = ExactLabeller(scorer, target, samples)
+    started = time.perf_counter()
+    tokenized = tokenize_samples(samples, model.tokenizer, args.max_length)
+    embedding_rows = model.model.get_input_embeddings().weight
+    context["token_features"] = token_embedding_features(tokenized, embedding_rows)
+    context["token_seconds"] = time.perf_counter() - started
     fractions = floats(args.fractions)
     if name in args.full_exact.split(","):
         labeller(list(range(len(samples))))
@@ -334,7 +352,8 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
         labeller(sorted(picked.tolist()))
     rows = []
     for fraction in fractions:
-        variants = ["frozen"] + (["fine-tuned"] if fraction in context["ft_fractions"] else [])
+        variants = args.variants.split(",")
+        variants += ["fine-tuned"] if fraction in context["ft_fractions"] else []
         for variant in variants:
             row = run_one(model, variant, fraction, labeller, context)
             rows.append(row)
@@ -354,6 +373,7 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
         "exact_seconds": labeller.seconds,
         "exact_s_per_sample": labeller.seconds_per_sample,
         "params_scored": scorer.n_params,
+        "token_feature_seconds": context["token_seconds"],
     }
     return rows, info
 

@@ -47,6 +47,9 @@ DEFAULTS: dict[str, object] = {
     "VALUATION_PROXY_HIDDEN_DIMS": (256,),
     "VALUATION_PROXY_MAX_EPOCHS": 300,
     "VALUATION_PROXY_PATIENCE": 30,
+    # The proxy also reads the scored model's token features (engine token_features.py):
+    # mean input-embedding row of the predicted tokens + log count. False: embeddings only.
+    "VALUATION_PROXY_TOKEN_FEATURES": True,
 }
 
 

@@ -1,5 +1,5 @@
 """Process-level cache of what model work needs: the language model, its exact scorer, the
-sentence encoder, target gradients and trained proxies.
+sentence encoder, target gradients, trained proxies and the scored model's token tables.
 
 A Celery worker process (prefork child) loads each model ONCE and reuses it for every task
 it runs; entries are keyed by the model's identity (sha256 of its files), the device and the
@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 from collections import Counter, OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from django.conf import settings
 
@@ -26,6 +29,7 @@ from valuation.engine.exact import ExactLinFiK, TargetGradient
 from valuation.engine.models import LoadedModel, load_model, resolve_device, resolve_source
 from valuation.engine.models import source_identity as _source_identity
 from valuation.engine.proxy import LinFiKProxy
+from valuation.engine.token_features import token_feature_dim
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +40,28 @@ _scorers: dict[tuple, ExactLinFiK] = {}
 _encoders: dict[tuple[str, str], SentenceEncoder] = {}
 _targets: OrderedDict[str, TargetGradient] = OrderedDict()
 _proxies: OrderedDict[str, LinFiKProxy] = OrderedDict()
+_token_sources: OrderedDict[str, TokenSource] = OrderedDict()
 stats: Counter[str] = Counter()
 
 MAX_TARGETS = 1
 MAX_PROXIES = 4
+MAX_TOKEN_SOURCES = 2
+TOKEN_EMBEDDINGS_FILE = "token_embeddings.npy"
+TOKENIZER_DIR = "tokenizer"
+
+
+@dataclass(frozen=True)
+class TokenSource:
+    """What the proxy's token features need of the scored model, without the model: its
+    tokenizer and its input-embedding matrix [vocab, dim] (float32, memory-mapped)."""
+
+    identity: str
+    tokenizer: Any
+    embedding_matrix: torch.Tensor
+
+    @property
+    def feature_dim(self) -> int:
+        return token_feature_dim(self.embedding_matrix)
 
 
 def worker_device() -> str:
@@ -144,6 +166,83 @@ def get_proxy(path: Path) -> LinFiKProxy:
         return _proxies[key]
 
 
+# ---- the scored model's token table, for the proxy's token features ----------------------------
+#
+# Proxy steps need the model's tokenizer and input-embedding rows, not the model. Loading
+# the model in every proxy worker would cost seconds and its full weights (for SmolLM2: a
+# GGUF dequantisation, ~0.5 GB) per process just to read one table. So the step that has the
+# model loaded anyway (target gradient, exact labels) writes the table (float32 .npy) and
+# the tokenizer once per model identity under STORAGE_ROOT/valuation/models/<identity>/,
+# shared by every job on that model; proxy steps memory-map the table (only the rows of the
+# tokens they see are paged in). Should the files be missing (labels all cached before
+# this existed, files removed), the proxy step loads the model itself once and writes them.
+
+
+def token_source_dir(identity: str) -> Path:
+    safe = identity.replace(":", "-").replace("/", "-")
+    return Path(settings.STORAGE_ROOT) / "valuation" / "models" / safe
+
+
+def token_source_ready(identity: str) -> bool:
+    directory = token_source_dir(identity)
+    return (directory / TOKEN_EMBEDDINGS_FILE).is_file() and (directory / TOKENIZER_DIR).is_dir()
+
+
+def export_token_source(spec: str) -> str:
+    """Write the tokenizer and the input-embedding table of ``spec``'s model once (loading
+    the model, or reusing this process's copy); returns the model identity. Each file is
+    written to a temporary name and renamed, the table last: it marks the set complete."""
+    identity = model_identity(spec)
+    if token_source_ready(identity):
+        return identity
+    loaded = get_model(spec)
+    directory = token_source_dir(identity)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer_dir = directory / TOKENIZER_DIR
+    if not tokenizer_dir.is_dir():
+        tmp_dir = directory / f"{TOKENIZER_DIR}.tmp{os.getpid()}"
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        loaded.tokenizer.save_pretrained(str(tmp_dir))
+        try:
+            os.rename(tmp_dir, tokenizer_dir)
+        except OSError:  # another process renamed its identical copy first
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+            if not tokenizer_dir.is_dir():
+                raise
+    weight = loaded.model.get_input_embeddings().weight
+    table = weight.detach().to("cpu", torch.float32).numpy()
+    final = directory / TOKEN_EMBEDDINGS_FILE
+    tmp = directory / f"{TOKEN_EMBEDDINGS_FILE}.tmp{os.getpid()}"
+    with tmp.open("wb") as handle:
+        np.save(handle, table)
+    os.replace(tmp, final)
+    stats["token_source_exports"] += 1
+    logger.info("wrote token table %s of model %s to %s", table.shape, identity, directory)
+    return identity
+
+
+def get_token_source(identity: str) -> TokenSource:
+    """The stored tokenizer and memory-mapped embedding table of a model identity."""
+    from transformers import AutoTokenizer
+
+    directory = token_source_dir(identity)
+    table_path = directory / TOKEN_EMBEDDINGS_FILE
+    key = f"{identity}:{table_path.stat().st_mtime_ns}"
+    with _lock:
+        if key not in _token_sources:
+            tokenizer = AutoTokenizer.from_pretrained(
+                str(directory / TOKENIZER_DIR), local_files_only=True
+            )
+            # Copy-on-write map: a writable array for torch, never written, paged in lazily.
+            table = torch.from_numpy(np.load(table_path, mmap_mode="c"))
+            _remember(
+                _token_sources, key, TokenSource(identity, tokenizer, table), MAX_TOKEN_SOURCES
+            )
+            stats["token_source_loads"] += 1
+        _token_sources.move_to_end(key)
+        return _token_sources[key]
+
+
 def save_target_gradient(target: TargetGradient, path: Path) -> Path:
     """Write g_T atomically (temp file, then rename) so a killed task leaves no torn file."""
     from safetensors.torch import save_file
@@ -160,6 +259,7 @@ def save_target_gradient(target: TargetGradient, path: Path) -> Path:
 def clear() -> None:
     """Forget everything (tests)."""
     with _lock:
-        for cache in (_identities, _models, _scorers, _encoders, _targets, _proxies):
+        caches = (_identities, _models, _scorers, _encoders, _targets, _proxies, _token_sources)
+        for cache in caches:
             cache.clear()
         stats.clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -170,12 +169,6 @@ def test_module_entry_point_runs_with_progress(tiny_model_dir: Path, files) -> N
     assert f"{files['train']}:1: malformed JSON" in failed.stderr
 
 
-ALINFIK_MISSING = importlib.util.find_spec("valuation.engine.alinfik") is None
-
-
-@pytest.mark.skipif(
-    ALINFIK_MISSING, reason="valuation/engine/alinfik.py (proxy half) not written yet"
-)
 def test_alinfik_keeps_exact_labels_and_reports_fidelity(tiny_model_dir: Path, files) -> None:
     vocabulary = "the a cat dog bird fish sat ran flew on in under mat tree pond sky big red"
     words = vocabulary.split()
@@ -197,6 +190,9 @@ def test_alinfik_keeps_exact_labels_and_reports_fidelity(tiny_model_dir: Path, f
     assert summary["method"] == "alinfik"
     assert summary["counts"] == {"train": 30, "target": 2, "labelled": 12}
     assert set(summary["fidelity"]) >= {"spearman", "kendall_tau", "precision_at_10pct"}
+    assert summary["proxy_features"] == (
+        "sentence embedding+length+llm-token-embedding-mean+log-predicted"
+    )
     got = np.array([line["score"] for line in lines])
     matches = int(np.isclose(got, exact, rtol=1e-5, atol=0).sum())
     # Labelled samples keep their exact score (up to float32 batch-composition rounding).

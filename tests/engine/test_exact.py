@@ -40,7 +40,9 @@ def test_fast_paths_match_per_sample_gradient_references(
     jvp = scorer.score(train_samples, target)
     double_backward = scorer.score(train_samples, target, method="double_backward")
     assert np.all(np.abs(loop) > 1e-3)  # non-trivial scores, so relative error is meaningful
-    assert relative_error(vmap, loop) < 1e-12  # same reverse-mode arithmetic
+    # Same reverse-mode arithmetic, but batched: Llama's float32 RMSNorm rounds differently
+    # for a batch than for one sample (7.5e-09 seen with transformers 5.24).
+    assert relative_error(vmap, loop) < PRECISION[tiny_lm.name]
     for fast in (jvp, double_backward):
         assert relative_error(fast, loop) < PRECISION[tiny_lm.name]
         assert relative_error(fast, vmap) < PRECISION[tiny_lm.name]

@@ -390,7 +390,9 @@ def test_saved_proxy_loads_back_with_identical_predictions(tmp_path):
         "hidden_dims": [256],
         "dropout": 0.1,
         "length_feature": False,
+        "extra_dim": 0,
     }
+    assert recorded["extra_features"] == ""
     assert recorded["target_std"] == proxy.metadata.target_std
     loaded = LinFiKProxy.load(path)
     assert loaded.metadata == proxy.metadata

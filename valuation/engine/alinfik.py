@@ -212,22 +212,26 @@ class _PoolInputs:
     texts: list[str]
     embeddings: np.ndarray
     token_counts: np.ndarray | None
+    extra_features: np.ndarray | None
     head_config: HeadConfig
     max_length: int
 
     def rows(self, indices: np.ndarray) -> np.ndarray:
         counts = None if self.token_counts is None else self.token_counts[indices]
-        return proxy_inputs(self.embeddings[indices], counts, self.head_config, self.max_length)
+        extra = None if self.extra_features is None else self.extra_features[indices]
+        return proxy_inputs(
+            self.embeddings[indices], counts, self.head_config, self.max_length, extra
+        )
 
     def statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """Input standardisation from the whole pool: label-free, so no holdout leaks in."""
-        mean, scale = feature_statistics(self.embeddings)
-        if self.token_counts is None:
-            return mean, scale
-        length_mean, length_scale = feature_statistics(
-            length_column(self.token_counts, self.max_length)
-        )
-        return np.concatenate([mean, length_mean]), np.concatenate([scale, length_scale])
+        blocks = [self.embeddings]
+        if self.token_counts is not None:
+            blocks.append(length_column(self.token_counts, self.max_length))
+        if self.extra_features is not None:
+            blocks.append(self.extra_features)
+        stats = [feature_statistics(block) for block in blocks]
+        return np.concatenate([m for m, _ in stats]), np.concatenate([s for _, s in stats])
 
 
 def _fit_proxy(
@@ -285,10 +289,25 @@ def _metadata(
     )
 
 
+def _validated_extra(extra_features: np.ndarray | None, n_samples: int) -> np.ndarray | None:
+    if extra_features is None:
+        return None
+    extra = np.asarray(extra_features, dtype=np.float32)
+    if extra.ndim != 2 or extra.shape[0] != n_samples or extra.shape[1] < 1:
+        raise ValueError(
+            f"extra_features have shape {extra.shape}; expected one row per sample ({n_samples})"
+        )
+    if not np.all(np.isfinite(extra)):
+        row = int(np.flatnonzero(~np.isfinite(extra).all(axis=1))[0])
+        raise ValueError(f"extra_features row {row} has a non-finite value")
+    return extra
+
+
 def _pool_inputs(
     samples: Sequence[Sample],
     embeddings: np.ndarray | None,
     token_counts: Sequence[int] | None,
+    extra_features: np.ndarray | None,
     encoder: SentenceEncoder | None,
     head_config: HeadConfig | None,
     config: TrainConfig,
@@ -300,7 +319,17 @@ def _pool_inputs(
         assert encoder is not None
         embeddings = encoder.encode(texts, batch_size, config.max_length, progress=progress)
     embeddings = _validated_embeddings(embeddings, len(samples))
-    head_config = head_config or HeadConfig(input_dim=embeddings.shape[1], length_feature=True)
+    extra = _validated_extra(extra_features, len(samples))
+    head_config = head_config or HeadConfig(
+        input_dim=embeddings.shape[1],
+        length_feature=True,
+        extra_dim=0 if extra is None else extra.shape[1],
+    )
+    if head_config.extra_dim != (0 if extra is None else extra.shape[1]):
+        raise ValueError(
+            f"head_config.extra_dim is {head_config.extra_dim} but extra_features have "
+            f"{0 if extra is None else extra.shape[1]} columns"
+        )
     counts = None
     if head_config.length_feature:
         if token_counts is None:
@@ -309,7 +338,7 @@ def _pool_inputs(
         counts = np.asarray(token_counts, dtype=np.int64)
         if counts.shape != (len(samples),):
             raise ValueError(f"{len(counts)} token counts for {len(samples)} samples")
-    return _PoolInputs(texts, embeddings, counts, head_config, config.max_length)
+    return _PoolInputs(texts, embeddings, counts, extra, head_config, config.max_length)
 
 
 def run_alinfik(
@@ -321,6 +350,8 @@ def run_alinfik(
     strata: Sequence[str] | None = None,
     embeddings: np.ndarray | None = None,
     token_counts: Sequence[int] | None = None,
+    extra_features: np.ndarray | None = None,
+    extra_feature_name: str = "",
     encoder: SentenceEncoder | None = None,
     encoder_identity: str | None = None,
     finetune_encoder: bool = False,
@@ -340,10 +371,14 @@ def run_alinfik(
     ``encoder`` (default: packaged MiniLM) computes them. The default head reads the
     embedding plus a length feature. ``finetune_encoder`` also tunes the encoder's last
     layers (``train_config``) and re-embeds the pool with the tuned copy, which costs an
-    encoder pass per task.
+    encoder pass per task. ``extra_features`` [N, k] (e.g. ``token_features.py``'s, named by
+    ``extra_feature_name`` in the proxy's metadata) are appended to the head's inputs; they
+    work with the frozen encoder only.
     """
     if not samples:
         raise ValueError("run_alinfik needs at least one sample")
+    if extra_features is not None and finetune_encoder:
+        raise ValueError("extra_features work with the frozen encoder only; drop finetune_encoder")
     config = train_config or TrainConfig()
     strata_labels = _resolve_strata(samples, strata)
     needs_counts = token_counts is None and (head_config is None or head_config.length_feature)
@@ -352,8 +387,8 @@ def run_alinfik(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    pool = _pool_inputs(samples, embeddings, token_counts, encoder, head_config, config,
-                        embed_batch_size, progress)  # fmt: skip
+    pool = _pool_inputs(samples, embeddings, token_counts, extra_features, encoder, head_config,
+                        config, embed_batch_size, progress)  # fmt: skip
     timings["embed_seconds"] = time.perf_counter() - started
 
     labelled = stratified_selection(strata_labels, label_fraction, seed)
@@ -374,6 +409,7 @@ def run_alinfik(
         fitted, encoder_identity=identity, config=config, n_labelled=len(labelled),
         model_identity=model_identity, target_hash=target_hash, seed=seed,
         label_fraction=label_fraction,
+        extra_features=extra_feature_name if pool.extra_features is not None else "",
     )  # fmt: skip
     proxy = LinFiKProxy(fitted.head, metadata, fitted.tuned)
 
@@ -381,7 +417,9 @@ def run_alinfik(
     if fitted.tuned is not None:
         scores = proxy.predict_texts(pool.texts, batch_size=embed_batch_size)
     else:
-        scores = proxy.predict(pool.embeddings, pool.token_counts)
+        scores = proxy.predict(
+            pool.embeddings, pool.token_counts, extra_features=pool.extra_features
+        )
     timings["predict_seconds"] = time.perf_counter() - started
 
     metadata.fidelity = fidelity_report(exact[split.holdout], scores[labelled[split.holdout]])

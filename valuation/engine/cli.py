@@ -116,16 +116,21 @@ def _run_alinfik(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     # Imported here so the exact half works before or without the proxy half.
     from valuation.engine.alinfik import run_alinfik
+    from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
 
     def label_fn(indices: Sequence[int]) -> np.ndarray:
         return scorer.score([train[i] for i in indices], target)
 
+    # The model's own token embeddings: no forward pass, and better fidelity (token_features).
+    token_features = token_embedding_features(train, loaded.model.get_input_embeddings().weight)
     try:
         result = run_alinfik(
             samples=[item.sample for item in numbered_train],
             label_fn=label_fn,
             label_fraction=args.label_fraction,
             seed=args.seed,
+            extra_features=token_features,
+            extra_feature_name=FEATURE_NAME,
             model_identity=loaded.identity,
             target_hash=target_hash,
             progress=True,
@@ -135,6 +140,7 @@ def _run_alinfik(
     extra = {
         "labelled": int(np.count_nonzero(result.is_exact)),
         "fidelity": {key: float(value) for key, value in result.fidelity.items()},
+        "proxy_features": f"sentence embedding+length+{FEATURE_NAME}",
     }
     return np.asarray(result.scores, dtype=np.float64), extra
 

@@ -54,23 +54,28 @@ class HeadConfig:
     """MLP architecture: inputs -> hidden_dims (GELU, dropout) -> 1.
 
     ``input_dim`` is the embedding width; ``length_feature`` appends one input, the log
-    of the sample's token count capped at max_length (see ``length_column``).
+    of the sample's token count capped at max_length (see ``length_column``);
+    ``extra_dim`` appends that many precomputed per-sample columns (e.g. the scored
+    model's token features, ``token_features.py``), named in ``ProxyMetadata.extra_features``.
     """
 
     input_dim: int = 384
     hidden_dims: tuple[int, ...] = (256,)
     dropout: float = 0.1
     length_feature: bool = False
+    extra_dim: int = 0
 
     def __post_init__(self) -> None:
         if self.input_dim < 1 or any(width < 1 for width in self.hidden_dims):
             raise ValueError(f"layer widths must be positive, got {self}")
+        if self.extra_dim < 0:
+            raise ValueError(f"extra_dim must be >= 0, got {self.extra_dim}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def n_inputs(self) -> int:
-        return self.input_dim + int(self.length_feature)
+        return self.input_dim + int(self.length_feature) + self.extra_dim
 
 
 def length_column(token_counts: np.ndarray, max_length: int) -> np.ndarray:
@@ -91,17 +96,35 @@ def length_column(token_counts: np.ndarray, max_length: int) -> np.ndarray:
 
 
 def proxy_inputs(
-    embeddings: np.ndarray, token_counts: np.ndarray | None, head: HeadConfig, max_length: int
+    embeddings: np.ndarray,
+    token_counts: np.ndarray | None,
+    head: HeadConfig,
+    max_length: int,
+    extra_features: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The head's input rows: embeddings, plus the length column if the head uses it."""
-    x = np.asarray(embeddings, dtype=np.float32)
-    if not head.length_feature:
-        return x
-    if token_counts is None:
-        raise ValueError("this head uses a length feature: token_counts are required")
-    if len(token_counts) != len(x):
-        raise ValueError(f"{len(token_counts)} token counts for {len(x)} embeddings")
-    return np.hstack([x, length_column(token_counts, max_length)])
+    """The head's input rows: embeddings, then the length column and the extra columns if
+    the head uses them."""
+    columns = [np.asarray(embeddings, dtype=np.float32)]
+    if head.length_feature:
+        if token_counts is None:
+            raise ValueError("this head uses a length feature: token_counts are required")
+        if len(token_counts) != len(columns[0]):
+            raise ValueError(f"{len(token_counts)} token counts for {len(columns[0])} embeddings")
+        columns.append(length_column(token_counts, max_length))
+    if head.extra_dim:
+        if extra_features is None:
+            raise ValueError(
+                f"this head reads {head.extra_dim} extra feature columns: extra_features "
+                "are required"
+            )
+        extra = np.asarray(extra_features, dtype=np.float32)
+        if extra.shape != (len(columns[0]), head.extra_dim):
+            raise ValueError(
+                f"extra_features have shape {extra.shape}, expected "
+                f"({len(columns[0])}, {head.extra_dim})"
+            )
+        columns.append(extra)
+    return columns[0] if len(columns) == 1 else np.hstack(columns)
 
 
 class RegressionHead(nn.Module):
@@ -447,6 +470,11 @@ def train_finetuned(
     """
     config = config or TrainConfig()
     head_config = head_config or HeadConfig(input_dim=encoder.dim)
+    if head_config.extra_dim:
+        raise ValueError(
+            "fine-tuning the encoder is not supported for a head with extra feature columns; "
+            "use the frozen encoder"
+        )
     train_y = _check_split(train_texts, train_y, "training set")
     val_y = _check_split(val_texts, val_y, "validation set")
     train_counts, val_counts = token_counts if token_counts is not None else (None, None)
@@ -532,6 +560,8 @@ class ProxyMetadata:
     finetuned_layers: int | None = None
     encoder_finetuned: bool = False
     max_length: int = DEFAULT_MAX_LENGTH
+    # Names the extra columns the head reads (HeadConfig.extra_dim); "" when none.
+    extra_features: str = ""
     model_identity: str = ""
     target_hash: str = ""
     seed: int = 0
@@ -579,11 +609,14 @@ class LinFiKProxy:
         embeddings: np.ndarray,
         token_counts: np.ndarray | None = None,
         chunk_size: int = 8192,
+        *,
+        extra_features: np.ndarray | None = None,
     ) -> np.ndarray:
         """LinFiK-scale scores (float64) for embeddings [N, dim], in fixed-size chunks.
 
-        ``token_counts`` (one per row) are required when the head uses the length feature.
-        Memory stays constant in N, so a memory-mapped matrix of any size can be scored.
+        ``token_counts`` (one per row) are required when the head uses the length feature,
+        ``extra_features`` [N, extra_dim] when it reads extra columns. Memory stays
+        constant in N, so a memory-mapped matrix of any size can be scored.
         """
         head = self.metadata.head
         if embeddings.ndim != 2 or embeddings.shape[1] != head.input_dim:
@@ -594,12 +627,19 @@ class LinFiKProxy:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         if token_counts is not None and len(token_counts) != len(embeddings):
             raise ValueError(f"{len(token_counts)} token counts for {len(embeddings)} embeddings")
+        if extra_features is not None and len(extra_features) != len(embeddings):
+            raise ValueError(
+                f"{len(extra_features)} extra feature rows for {len(embeddings)} embeddings"
+            )
         out = np.empty(embeddings.shape[0], dtype=np.float64)
         with torch.inference_mode(), single_thread():
             for start in range(0, embeddings.shape[0], chunk_size):
                 rows = slice(start, start + chunk_size)
                 counts = None if token_counts is None else np.asarray(token_counts[rows])
-                chunk = proxy_inputs(embeddings[rows], counts, head, self.metadata.max_length)
+                extra = None if extra_features is None else extra_features[rows]
+                chunk = proxy_inputs(
+                    embeddings[rows], counts, head, self.metadata.max_length, extra
+                )
                 if not np.all(np.isfinite(chunk)):
                     bad = start + int(np.flatnonzero(~np.isfinite(chunk).all(axis=1))[0])
                     raise ValueError(f"embedding row {bad} has a non-finite value")
@@ -607,7 +647,12 @@ class LinFiKProxy:
         return self.scaler.inverse(out)
 
     def predict_texts(
-        self, texts: Sequence[str], encoder: SentenceEncoder | None = None, batch_size: int = 64
+        self,
+        texts: Sequence[str],
+        encoder: SentenceEncoder | None = None,
+        batch_size: int = 64,
+        *,
+        extra_features: np.ndarray | None = None,
     ) -> np.ndarray:
         """Embed ``texts`` with the proxy's own encoder (or a matching frozen one), then score."""
         encoder = self.encoder or encoder
@@ -620,7 +665,8 @@ class LinFiKProxy:
             )
         max_length = self.metadata.max_length
         counts = encoder.token_counts(texts) if self.metadata.head.length_feature else None
-        return self.predict(encoder.encode(texts, batch_size, max_length), counts)
+        embeddings = encoder.encode(texts, batch_size, max_length)
+        return self.predict(embeddings, counts, extra_features=extra_features)
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         tensors = {f"head.{k}": v.detach().contiguous() for k, v in self.head.state_dict().items()}

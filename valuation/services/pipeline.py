@@ -8,8 +8,10 @@ Plan   pick the labelled samples per version (stratified by length, seeded per v
 Embed  compute the sentence embeddings still missing in the pool.
 Target g_T, the mean target-sample gradient, saved under STORAGE_ROOT/valuation/<job id>/.
 Exact  exact LinFiK of a chunk of labelled samples (scores + cache rows).
-Train  fit the proxy head on the labels' stored embeddings; fidelity on the holdout split.
-Proxy  predict a keyset range of the pool from stored embeddings.
+Train  fit the proxy head on the labels' stored embeddings (and, with
+       VALUATION_PROXY_TOKEN_FEATURES, the scored model's token features); fidelity on the
+       holdout split.
+Proxy  predict a keyset range of the pool from stored embeddings (and token features).
 Final  per-listing summary, timings, status; the buyer is told.
 """
 
@@ -19,7 +21,7 @@ import hashlib
 import logging
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,15 @@ from valuation.engine.alinfik import (
 )
 from valuation.engine.data import EmptySampleError, tokenize_sample
 from valuation.engine.data import Sample as EngineSample
-from valuation.engine.proxy import HeadConfig, LinFiKProxy, ProxyMetadata, TrainConfig, train_head
+from valuation.engine.proxy import (
+    HeadConfig,
+    LinFiKProxy,
+    ProxyMetadata,
+    TrainConfig,
+    proxy_inputs,
+    train_head,
+)
+from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
 from valuation.errors import ValuationRequestInvalid
 from valuation.lock_objects import job_qs_select_for_update
 from valuation.models import ExactLabel, ExactLabelSet, SampleScore, ValuationChunk, ValuationJob
@@ -56,6 +66,7 @@ logger = logging.getLogger(__name__)
 
 Stage = ValuationChunk.Stage
 N_LENGTH_STRATA = 4
+TEXT_FIELDS = ("text", "prompt", "response")  # what tokenising a sample reads
 
 
 # ---- storage -------------------------------------------------------------------------------
@@ -78,10 +89,15 @@ def proxy_path(*, job_id: int) -> Path:
 
 def engine_sample(sample: Sample | TargetSample, *, sample_id: str | None = None) -> EngineSample:
     """A database sample as the engine's record (id: the primary key unless given)."""
-    sample_id = sample_id or str(sample.pk)
-    if sample.text is not None:
-        return EngineSample(id=sample_id, text=sample.text)
-    return EngineSample(id=sample_id, prompt=sample.prompt, response=sample.response)
+    return _engine_record(sample_id or str(sample.pk), sample.text, sample.prompt, sample.response)
+
+
+def _engine_record(
+    sample_id: str, text: str | None, prompt: str | None, response: str | None
+) -> EngineSample:
+    if text is not None:
+        return EngineSample(id=sample_id, text=text)
+    return EngineSample(id=sample_id, prompt=prompt, response=response)
 
 
 def version_seed(*, seed: int, version_id: int) -> int:
@@ -271,6 +287,7 @@ def target_gradient_compute(*, chunk: ValuationChunk) -> None:
         )
     _check_model(job)
     scorer = worker_cache.get_scorer(job.model_spec)
+    _export_token_source(job)
     targets = [  # ids as the buyer wrote them, so an error names the right target sample
         engine_sample(sample, sample_id=f"target {sample.external_id}")
         for sample in TargetSample.objects.filter(task_id=job.task_id).order_by("position")
@@ -281,10 +298,18 @@ def target_gradient_compute(*, chunk: ValuationChunk) -> None:
     worker_cache.save_target_gradient(gradient, target_gradient_path(job_id=job.pk))
 
 
+def _export_token_source(job: ValuationJob) -> None:
+    """With the model loaded for this step, store its token table for the proxy steps (once
+    per model identity; a no-op once written)."""
+    if job.method == ValuationJob.Method.ALINFIK and conf.get("VALUATION_PROXY_TOKEN_FEATURES"):
+        worker_cache.export_token_source(job.model_spec)
+
+
 def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
     job = ValuationJob.objects.get(pk=chunk.job_id)
     _check_model(job)
     scorer = worker_cache.get_scorer(job.model_spec)
+    _export_token_source(job)
     target = worker_cache.get_target_gradient(target_gradient_path(job_id=job.pk))
     version_id = int(chunk.params["version"])
     samples = (
@@ -322,8 +347,41 @@ def embed_chunk_compute(*, chunk: ValuationChunk) -> None:
     )
 
 
-def _labelled_training_set(job: ValuationJob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sample ids, exact scores, embeddings) of the job's labels, in sample id order."""
+def job_token_source(job: ValuationJob) -> worker_cache.TokenSource:
+    """The scored model's tokenizer and embedding table for this job's proxy features: the
+    files stored by the target/exact steps, else (none stored yet) from the model itself."""
+    identity = job.model_identity or worker_cache.model_identity(job.model_spec)
+    if not worker_cache.token_source_ready(identity):
+        _check_model(job)
+        worker_cache.export_token_source(job.model_spec)
+    return worker_cache.get_token_source(identity)
+
+
+def sample_token_features(
+    samples: Sequence[EngineSample], source: worker_cache.TokenSource, max_length: int
+) -> np.ndarray:
+    """[N, dim + 1] token features (engine ``token_embedding_features``) of samples
+    tokenised exactly as the exact stage tokenises them. A sample with no predicted token
+    (its exact LinFiK is 0 by definition) gets an all-zero row: zero mean embedding and
+    log-count 0, the row of a single predicted token with a zero embedding."""
+    features = np.zeros((len(samples), source.feature_dim), dtype=np.float32)
+    tokenized, rows = [], []
+    for row, sample in enumerate(samples):
+        try:
+            tokenized.append(tokenize_sample(sample, source.tokenizer, max_length))
+            rows.append(row)
+        except EmptySampleError:
+            continue
+    if tokenized:
+        features[rows] = token_embedding_features(tokenized, source.embedding_matrix)
+    return features
+
+
+def _labelled_training_set(
+    job: ValuationJob, source: worker_cache.TokenSource | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(sample ids, exact scores, embeddings, token features or None without ``source``) of
+    the job's labels, in sample id order."""
     rows = list(
         SampleScore.objects.filter(job=job, is_exact=True)
         .order_by("sample_id")
@@ -333,12 +391,24 @@ def _labelled_training_set(job: ValuationJob) -> tuple[np.ndarray, np.ndarray, n
     scores = np.asarray([score for _, score in rows], dtype=np.float64)
     samples_embed_missing(sample_ids=ids.tolist())
     blobs: list[bytes] = []
+    extra: list[np.ndarray] = []
+    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
+    fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
     batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch].tolist()
-        found = dict(Sample.objects.filter(id__in=part).values_list("id", "embedding"))
-        blobs.extend(found[sample_id] for sample_id in part)
-    return ids, scores, embeddings_from_bytes(blobs)
+        found = {row[0]: row for row in Sample.objects.filter(id__in=part).values_list(*fields)}
+        blobs.extend(found[sample_id][1] for sample_id in part)
+        if source is not None:
+            records = [_engine_record(str(i), *found[i][2:]) for i in part]
+            extra.append(sample_token_features(records, source, max_length))
+    features = None
+    if source is not None:
+        features = (
+            np.concatenate(extra) if extra
+            else np.zeros((0, source.feature_dim), dtype=np.float32)
+        )
+    return ids, scores, embeddings_from_bytes(blobs), features
 
 
 def _finite_dict(values: dict[str, Any]) -> dict[str, Any]:
@@ -352,7 +422,8 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
     """Fit the proxy on the exact labels (train/validation split, early stopping), measure
     fidelity on the untouched holdout, save it under the job's storage directory."""
     job = ValuationJob.objects.get(pk=chunk.job_id)
-    ids, exact, features = _labelled_training_set(job)
+    source = job_token_source(job) if conf.get("VALUATION_PROXY_TOKEN_FEATURES") else None
+    ids, exact, features, extra = _labelled_training_set(job, source)
     split = split_labelled(len(ids), job.seed)
     config = TrainConfig(
         max_epochs=int(conf.get("VALUATION_PROXY_MAX_EPOCHS")),
@@ -360,11 +431,14 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         max_length=int(conf.get("VALUATION_MAX_LENGTH")),
     )
     head_config = HeadConfig(
-        input_dim=features.shape[1], hidden_dims=tuple(conf.get("VALUATION_PROXY_HIDDEN_DIMS"))
+        input_dim=features.shape[1],
+        hidden_dims=tuple(conf.get("VALUATION_PROXY_HIDDEN_DIMS")),
+        extra_dim=0 if extra is None else extra.shape[1],
     )
+    inputs = proxy_inputs(features, None, head_config, config.max_length, extra)
     head, scaler, report = train_head(
-        features[split.train], exact[split.train],
-        features[split.validation], exact[split.validation],
+        inputs[split.train], exact[split.train],
+        inputs[split.validation], exact[split.validation],
         head_config=head_config, config=config, seed=job.seed,
     )
     identity = worker_cache.current_encoder_identity()
@@ -375,6 +449,7 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         encoder_identity=identity,
         base_encoder_identity=identity,
         max_length=config.max_length,
+        extra_features="" if extra is None else FEATURE_NAME,
         model_identity=job.model_identity,
         target_hash=job.target_set_hash,
         seed=job.seed,
@@ -387,7 +462,8 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         },
     )
     proxy = LinFiKProxy(head, metadata)
-    predicted = proxy.predict(features[split.holdout])
+    holdout_extra = None if extra is None else extra[split.holdout]
+    predicted = proxy.predict(features[split.holdout], extra_features=holdout_extra)
     metadata.fidelity = fidelity_report(exact[split.holdout], predicted)
     path = proxy_path(job_id=job.pk)
     tmp = path.with_suffix(".tmp")
@@ -411,6 +487,14 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
     job_id = chunk.job_id
     version_id = int(chunk.params["version"])
     proxy = worker_cache.get_proxy(proxy_path(job_id=job_id))
+    source = None
+    if proxy.metadata.head.extra_dim:  # the proxy decides, not the setting: it was trained so
+        if proxy.metadata.extra_features != FEATURE_NAME:
+            raise ValueError(
+                f"the proxy reads extra features {proxy.metadata.extra_features!r}; this "
+                f"service computes only {FEATURE_NAME!r}"
+            )
+        source = job_token_source(ValuationJob.objects.get(pk=job_id))
     id_min, id_max = int(chunk.params["id_min"]), int(chunk.params["id_max"])
     exact_ids = set(
         SampleScore.objects.filter(
@@ -418,32 +502,42 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
         ).values_list("sample_id", flat=True)
     )
     page = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
     rows = (
         pool_samples(version_ids=[version_id])
         .filter(id__gte=id_min, id__lte=id_max)
         .order_by("id")
-        .values_list("id", "embedding")
+        .values_list(*fields)
         .iterator(chunk_size=page)
     )
-    buffer: list[tuple[int, bytes | None]] = []
+    buffer: list[tuple] = []
     for row in rows:
         if row[0] not in exact_ids:
             buffer.append(row)
         if len(buffer) >= page:
-            _score_page(job_id, version_id, proxy, buffer)
+            _score_page(job_id, version_id, proxy, buffer, source)
             buffer = []
     if buffer:
-        _score_page(job_id, version_id, proxy, buffer)
+        _score_page(job_id, version_id, proxy, buffer, source)
 
 
 def _score_page(
-    job_id: int, version_id: int, proxy: LinFiKProxy, rows: list[tuple[int, bytes | None]]
+    job_id: int,
+    version_id: int,
+    proxy: LinFiKProxy,
+    rows: list[tuple],
+    source: worker_cache.TokenSource | None = None,
 ) -> None:
-    ids = [sample_id for sample_id, _ in rows]
-    missing = [sample_id for sample_id, blob in rows if blob is None]
+    """Score one page: rows (id, embedding blob or None[, text, prompt, response])."""
+    ids = [row[0] for row in rows]
+    missing = [row[0] for row in rows if row[1] is None]
     fresh = samples_embed_missing(sample_ids=missing) if missing else {}
-    blobs = [blob if blob is not None else embedding_to_bytes(fresh[i]) for i, blob in rows]
-    predicted = proxy.predict(embeddings_from_bytes(blobs))
+    blobs = [row[1] if row[1] is not None else embedding_to_bytes(fresh[row[0]]) for row in rows]
+    extra = None
+    if source is not None:
+        records = [_engine_record(str(row[0]), *row[2:]) for row in rows]
+        extra = sample_token_features(records, source, proxy.metadata.max_length)
+    predicted = proxy.predict(embeddings_from_bytes(blobs), extra_features=extra)
     scores_upsert(
         job_id=job_id,
         rows=zip(ids, [version_id] * len(ids), predicted.tolist(), strict=True),

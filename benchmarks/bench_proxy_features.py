@@ -1,0 +1,168 @@
+"""Which inputs let the ALinFiK proxy rank LinFiK best? A feature study on one label set.
+
+One stratified 10% label set of the demo pool (seed 0) plus N further samples are scored
+with exact LinFiK once (cached in ``--cache``, keyed by model identity, target set and
+sample id). Each feature set then trains the engine's head (``train_head``, default
+config) on 5 random train/validation/holdout splits of the same labels; the table gives
+the mean ± std of Spearman on the holdout (40 samples) and on the N unlabelled samples.
+
+    .venv/bin/python benchmarks/bench_proxy_features.py                 # SmolLM2-135M
+    .venv/bin/python benchmarks/bench_proxy_features.py --eval-samples 100 --splits 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+
+from bench_alinfik import demo_pool, load_targets  # noqa: E402
+
+from valuation.engine.alinfik import split_labelled, stratified_selection  # noqa: E402
+from valuation.engine.data import tokenize_samples  # noqa: E402
+from valuation.engine.embeddings import SentenceEncoder  # noqa: E402
+from valuation.engine.exact import ExactLinFiK  # noqa: E402
+from valuation.engine.metrics import spearman  # noqa: E402
+from valuation.engine.models import load_model  # noqa: E402
+from valuation.engine.proxy import HeadConfig, feature_statistics, length_column, train_head  # noqa: E402
+from valuation.engine.token_features import token_embedding_features  # noqa: E402
+
+Features = dict[str, np.ndarray]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--pool-size", type=int, default=2000)
+    parser.add_argument("--label-fraction", type=float, default=0.1)
+    parser.add_argument("--eval-samples", type=int, default=400)
+    parser.add_argument("--splits", type=int, default=5)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--target", default="clean-instruction-following")
+    parser.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "proxy-features")
+    return parser.parse_args(argv)
+
+
+def exact_scores(args, model, samples, targets, rows: np.ndarray) -> dict[int, float]:
+    """Exact LinFiK of ``rows``, computed once per (model, targets, sample id) and cached."""
+    key = hashlib.sha256(
+        json.dumps([model.identity, args.max_length, [t.id for t in targets]]).encode()
+    ).hexdigest()[:16]
+    path = args.cache / f"exact-{key}.json"
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    missing = [int(i) for i in rows if samples[i].id not in cached]
+    if missing:
+        scorer = ExactLinFiK(model.model, model.tokenizer, max_length=args.max_length)
+        target = scorer.target_gradient(targets)
+        started = time.perf_counter()
+        for start in range(0, len(missing), 40):  # save as we go: hours of CPU on a busy box
+            part = missing[start : start + 40]
+            values = scorer.score([samples[i] for i in part], target)
+            cached.update({samples[i].id: float(v) for i, v in zip(part, values, strict=True)})
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cached))
+        print(f"exact LinFiK: {len(missing)} samples in {time.perf_counter() - started:.0f}s")
+    return {int(i): cached[samples[i].id] for i in rows}
+
+
+def build_features(args, model, samples, targets) -> Features:
+    encoder = SentenceEncoder()
+    texts = [sample.display_text for sample in samples]
+    embeddings = encoder.encode(texts, 64, args.max_length)
+    unit_targets = encoder.encode([t.display_text for t in targets], 64, args.max_length)
+    centroid = unit_targets.mean(axis=0)
+    centroid /= np.linalg.norm(centroid)
+    similarity = embeddings @ unit_targets.T
+    tokenized = tokenize_samples(samples, model.tokenizer, args.max_length)
+    return {
+        "minilm": embeddings,
+        "length": length_column(encoder.token_counts(texts), args.max_length),
+        "target-similarity": np.column_stack(
+            [embeddings @ centroid, similarity.max(axis=1), np.sort(similarity)[:, -5:].mean(1)]
+        ),
+        "centroid-product": embeddings * centroid,
+        "model-tokens": token_embedding_features(
+            tokenized, model.model.get_input_embeddings().weight
+        ),
+    }
+
+
+FEATURE_SETS = (
+    ("minilm", "length"),
+    ("minilm", "length", "target-similarity"),
+    ("minilm", "length", "centroid-product"),
+    ("model-tokens",),
+    ("minilm", "length", "model-tokens"),
+    ("minilm", "length", "model-tokens", "target-similarity"),
+)
+
+
+def evaluate(
+    inputs: np.ndarray, labelled: np.ndarray, evals: np.ndarray, y: Callable, n_splits: int
+) -> np.ndarray:
+    """[splits, 2]: Spearman on the holdout and on the unlabelled evaluation samples."""
+    statistics = feature_statistics(inputs)
+    results = []
+    for seed in range(n_splits):
+        split = split_labelled(len(labelled), seed)
+        train, val, holdout = (labelled[part] for part in (split.train, split.validation,
+                                                           split.holdout))  # fmt: skip
+        head, scaler, _ = train_head(
+            inputs[train], y(train), inputs[val], y(val),
+            head_config=HeadConfig(input_dim=inputs.shape[1]), seed=seed,
+            input_statistics=statistics,
+        )  # fmt: skip
+        with torch.no_grad():
+            predicted = head.eval()(torch.from_numpy(inputs)).numpy()
+        results.append([spearman(y(holdout), predicted[holdout]),
+                        spearman(y(evals), predicted[evals])])  # fmt: skip
+    return np.array(results)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    samples, strata, note = demo_pool(args.pool_size, 0)
+    targets, target_note = load_targets(args.target, 50, samples)
+    model = load_model(args.model, device="cpu")
+    labelled = stratified_selection(strata, args.label_fraction, 0)
+    spare = np.setdiff1d(np.arange(len(samples)), labelled)
+    evals = np.sort(np.random.default_rng([0, 2]).permutation(spare)[: args.eval_samples])
+    exact = exact_scores(args, model, samples, targets, np.concatenate([labelled, evals]))
+
+    def y(rows: np.ndarray) -> np.ndarray:
+        return np.array([exact[int(i)] for i in rows])
+
+    features = build_features(args, model, samples, targets)
+    print(f"pool: {len(samples)} samples from {note}; targets: {target_note}; model {model.name}")
+    print(f"{len(labelled)} labels, {len(evals)} unlabelled evaluation samples, "
+          f"{args.splits} splits\n")  # fmt: skip
+    print("| proxy inputs | columns | holdout Spearman | unlabelled Spearman |")
+    print("| --- | ---: | ---: | ---: |")
+    for names in FEATURE_SETS:
+        inputs = np.hstack([features[name] for name in names]).astype(np.float32)
+        result = evaluate(inputs, labelled, evals, y, args.splits)
+        mean, std = result.mean(axis=0), result.std(axis=0)
+        print(f"| {' + '.join(names)} | {inputs.shape[1]} | {mean[0]:.3f} ± {std[0]:.3f} "
+              f"| {mean[1]:.3f} ± {std[1]:.3f} |", flush=True)  # fmt: skip
+    # The ceiling of knowing only which dataset a sample is from: each dataset's true median.
+    rows = np.concatenate([labelled, evals])
+    medians = {name: np.median(y(rows[np.asarray(strata)[rows] == name])) for name in set(strata)}
+    oracle = np.array([medians[strata[i]] for i in rows])
+    print(f"\noracle (each dataset's median exact score), all {len(rows)} scored samples: "
+          f"Spearman {spearman(y(rows), oracle):.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
