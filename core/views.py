@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 from accounts.selectors import profile_for, user_roles
 from core.context_processors import ROLE_TITLES, nav_items_for
 from core.permissions import RoleRequired, role_required
+from valuation.selectors import demo_valuation_showcase
 
 ROLE_BLURBS = {
     "provider": "List text datasets, see what each sample is worth to real buyers, get paid "
@@ -28,7 +29,7 @@ ROLE_BLURBS = {
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        return render(request, "home.html")
+        return render(request, "home.html", {"showcase": demo_valuation_showcase()})
     profile = profile_for(request.user)
     roles = user_roles(request.user, profile=profile)
     items = nav_items_for(roles=roles, path=request.path)

@@ -182,6 +182,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 VALUATION_DEVICE = env.str("VALUATION_DEVICE", default="auto")
 # Compute each ready version's sentence embeddings once, at ingest, on a gpu-queue worker.
 EMBED_AT_INGEST = env.bool("EMBED_AT_INGEST", default=True)
+# The landing page shows the demo buyer's latest finished valuation (seed_demo); off in production.
+LANDING_DEMO_VALUATION = env.bool("LANDING_DEMO_VALUATION", default=True)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

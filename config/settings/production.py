@@ -24,3 +24,5 @@ STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
 }
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+# A user named like the demo buyer must never have their valuation shown to the public.
+LANDING_DEMO_VALUATION = env.bool("LANDING_DEMO_VALUATION", default=False)

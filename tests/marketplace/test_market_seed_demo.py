@@ -14,6 +14,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from marketplace.models import DatasetVersion, Listing, Sample, SampleBand, TargetSample, TargetTask
+from valuation.models import ValuationJob
+from valuation.selectors import job_version_ids, pool_counts_by_version
+from valuation.services.pipeline import labels_for_pool
 
 REAL_DEMO = Path(settings.BASE_DIR) / "demo"
 
@@ -171,6 +174,17 @@ def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
         assert listing.status == "published"
         assert listing.current_version.sample_count == entry["num_samples"]
     assert TargetTask.objects.filter(status="ready").count() == len(manifest["targets"])
+    # The demo valuation (README, "The demo valuation"): 2,088 samples, 104 exact labels.
+    job = ValuationJob.objects.get()
+    counts = pool_counts_by_version(version_ids=job_version_ids(job=job))
+    assert (job.task.name, job.label_fraction, job.status) == (
+        "Clean instruction following", 0.05, "queued",
+    )
+    assert sorted(job.versions.values_list("listing__slug", flat=True)) == [
+        "instruct-mix", "wordnet-definitions-instruct",
+    ]
+    assert (sum(counts.values()), labels_for_pool(counts=counts, fraction=0.05)) == (2088, 104)
     before = state()
     assert "nothing new to create" in run()
     assert state() == before
+    assert ValuationJob.objects.count() == 1

@@ -1,11 +1,12 @@
-"""valuation_job_request refuses bad requests with a readable error and writes nothing."""
+"""valuation_job_request (and valuation_job_request_once) refuse bad requests with a readable
+error and write nothing."""
 
 import pytest
 
 from marketplace.models import DatasetVersion, Listing
 from valuation.errors import ValuationNotAllowed, ValuationRequestInvalid
 from valuation.models import ValuationChunk, ValuationJob
-from valuation.services import valuation_job_request
+from valuation.services import valuation_job_request, valuation_job_request_once
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +85,62 @@ def test_linfik_ignores_label_fraction_and_records_one_plan_step(
         ("plan", "pending")
     ]
     assert len(callbacks) == 1
+
+
+# ---- valuation_job_request_once (seed_demo's idempotent request) ------------------------------
+
+
+def request_once(task, versions, user, **overrides):
+    options = {"model_spec": "local", "method": "alinfik", "label_fraction": 0.25, "seed": 0}
+    options.update(overrides)
+    return valuation_job_request_once(task=task, versions=versions, requested_by=user, **options)
+
+
+def test_request_once_creates_one_job_then_returns_it_whatever_its_status(
+    valuation_settings, pool, target_task, buyer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job, created = request_once(target_task, pool, buyer)
+    assert created is True and len(callbacks) == 1
+    assert (job.task_id, job.method, job.label_fraction, job.status) == (
+        target_task.pk, "alinfik", 0.25, "queued",
+    )
+    assert sorted(job.versions.values_list("id", flat=True)) == sorted(v.pk for v in pool)
+
+    for status in ("running", "failed", "cancelled", "succeeded"):
+        ValuationJob.objects.filter(pk=job.pk).update(status=status)
+        with django_capture_on_commit_callbacks(execute=False) as again:
+            same, created = request_once(target_task, pool[:1], buyer, label_fraction=0.5)
+        assert (same.pk, same.status, created, len(again)) == (job.pk, status, False, 0)
+    assert ValuationJob.objects.count() == 1 and ValuationChunk.objects.count() == 1
+
+
+def test_request_once_refused_writes_nothing(
+    valuation_settings, pool, target_task, buyer, make_user, provider
+):
+    other = make_user("otto", roles=("buyer",))
+    with pytest.raises(ValuationNotAllowed, match="Only the buyer who owns this target task"):
+        request_once(target_task, pool, other)
+    with pytest.raises(ValuationNotAllowed, match="Only buyers can request a valuation."):
+        request_once(target_task, pool, provider)
+    with pytest.raises(ValuationRequestInvalid, match="ALinFiK needs at least 6 exact labels"):
+        request_once(target_task, pool, buyer, label_fraction=0.05)
+    assert not ValuationJob.objects.exists() and not ValuationChunk.objects.exists()
+
+
+def test_request_once_failing_half_way_leaves_no_half_written_job(
+    valuation_settings, pool, target_task, buyer, monkeypatch
+):
+    def broken_create(**fields):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(ValuationChunk.objects, "create", broken_create)
+    with pytest.raises(RuntimeError, match="database went away"):
+        request_once(target_task, pool, buyer)
+    # The job row was inserted before the plan step failed: both are rolled back together.
+    assert not ValuationJob.objects.exists() and not ValuationChunk.objects.exists()
+
+    monkeypatch.undo()
+    job, created = request_once(target_task, pool, buyer)
+    assert created is True
+    assert list(ValuationChunk.objects.values_list("job_id", "stage")) == [(job.pk, "plan")]

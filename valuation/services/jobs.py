@@ -1,4 +1,4 @@
-"""Explicit actions on valuation jobs: request, cancel, retry.
+"""Explicit actions on valuation jobs: request (or request once), cancel, retry.
 
 Each validates who may act and on what first, and raises a readable error without writing
 anything when the action is denied.
@@ -149,6 +149,44 @@ def valuation_job_request(
         job_id = job.pk
         transaction.on_commit(lambda: _send_job_run(job_id, run_id))
     return job
+
+
+def valuation_job_request_once(
+    *,
+    task: TargetTask,
+    versions: Iterable[DatasetVersion],
+    model_spec: str,
+    method: str,
+    label_fraction: float | str | None,
+    seed: int,
+    requested_by: AbstractBaseUser,
+) -> tuple[ValuationJob, bool]:
+    """``valuation_job_request`` unless ``requested_by`` already has a job on ``task``.
+
+    Returns (job, created). Any earlier job counts, whatever its status (a failed one is the
+    buyer's to retry), so running this twice queues one job. The task row is locked while
+    looking (on PostgreSQL), so two concurrent callers cannot both create one. A refused
+    request raises and writes nothing.
+    """
+    with transaction.atomic():
+        task = TargetTask.objects.select_for_update().get(pk=task.pk)
+        existing = (
+            ValuationJob.objects.filter(buyer_id=requested_by.pk, task_id=task.pk)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if existing is not None:
+            return existing, False
+        job = valuation_job_request(
+            task=task,
+            versions=versions,
+            model_spec=model_spec,
+            method=method,
+            label_fraction=label_fraction,
+            seed=seed,
+            requested_by=requested_by,
+        )
+    return job, True
 
 
 def _check_actor(job: ValuationJob, user: AbstractBaseUser) -> None:

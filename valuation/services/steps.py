@@ -21,8 +21,10 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from valuation import conf
@@ -259,14 +261,17 @@ class Recovery:
     dead_task_ids: list[str]
 
 
-def jobs_to_recover_on_this_host() -> list[Recovery]:
+def jobs_to_recover_on_this_host(*, worker_ready_at: datetime | None = None) -> list[Recovery]:
     """Active jobs that nothing is moving forward any more, after a worker restart.
 
     Used where the broker cannot redeliver (the embedded filesystem transport deletes a
     message once read, and a worker holds its countdown messages in memory): a running job
     is recovered when a step of it was running in a dead process on this host, or when no
     step of it is running at all (what moved it on was lost with the worker). A job with a
-    step running in a live process is left alone.
+    step running in a live process is left alone, and so is a job with no running step
+    that a step started or finished after ``worker_ready_at`` (when the restarted worker
+    came up): a live process touched it since, e.g. between its plan step finishing and
+    its canvas being sent, so nothing was lost.
     """
     host = socket.gethostname()
     recoveries = []
@@ -279,6 +284,8 @@ def jobs_to_recover_on_this_host() -> list[Recovery]:
             continue  # another host's worker: the broker there redelivers
         if any(not attempt_is_dead(chunk.worker) for chunk in running):
             continue  # a live step moves the job on
+        if not running and _touched_since(job, worker_ready_at):
+            continue  # between two steps of a live worker
         recoveries.append(
             Recovery(
                 job_id=job.pk,
@@ -287,6 +294,14 @@ def jobs_to_recover_on_this_host() -> list[Recovery]:
             )
         )
     return recoveries
+
+
+def _touched_since(job: ValuationJob, moment: datetime | None) -> bool:
+    if moment is None:
+        return False
+    return ValuationChunk.objects.filter(
+        Q(started_at__gte=moment) | Q(finished_at__gte=moment), job=job
+    ).exists()
 
 
 def job_plan_rerun_id(*, job_id: int) -> str:

@@ -17,4 +17,7 @@ def _recover_interrupted_steps(sender=None, **kwargs) -> None:
     from valuation import conf
 
     if conf.redispatch_on_worker_start():
-        orchestration.recover_interrupted.apply_async()
+        from django.utils import timezone
+
+        ready_at = timezone.now().isoformat()
+        orchestration.recover_interrupted.apply_async(kwargs={"worker_ready_at": ready_at})

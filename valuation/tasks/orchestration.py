@@ -2,6 +2,7 @@
 and restart the jobs a dead worker left behind (embedded broker only)."""
 
 import logging
+from datetime import datetime
 
 from celery import shared_task, states
 
@@ -37,12 +38,14 @@ def finalise(self, job_id: int, index: int = 0) -> str:
 
 
 @shared_task(name="valuation.tasks.orchestration.recover_interrupted", bind=True)
-def recover_interrupted(self) -> list[int]:
+def recover_interrupted(self, worker_ready_at: str | None = None) -> list[int]:
     """Restart the jobs a dead worker left behind (embedded broker; see
     ``steps.jobs_to_recover_on_this_host``): their unfinished steps are dispatched again
-    with fresh ids, and each step that died counts one interruption when it starts again."""
+    with fresh ids, and each step that died counts one interruption when it starts again.
+    ``worker_ready_at`` (ISO 8601) is when the restarted worker came up."""
+    ready_at = datetime.fromisoformat(worker_ready_at) if worker_ready_at else None
     restarted = []
-    for recovery in steps.jobs_to_recover_on_this_host():
+    for recovery in steps.jobs_to_recover_on_this_host(worker_ready_at=ready_at):
         # A chord waiting on a task that died would poll forever: give it a result.
         for task_id in recovery.dead_task_ids:
             try:

@@ -1,10 +1,16 @@
-"""``python manage.py seed_demo``: demo users, listings and target tasks from demo/manifest.json.
+"""``python manage.py seed_demo``: demo users, listings, target tasks and one valuation job
+from demo/manifest.json.
 
 Idempotent: every object is looked up by its natural key (username, listing slug, the
-buyer's task name) and only what is missing is created, so a second run creates nothing and
-changes nothing. Datasets are ingested through the same services as browser uploads (inline,
-so no worker is needed) and published in manifest order: the earlier listing is the original
-when datasets share samples.
+buyer's task name, the buyer's job on that task) and only what is missing is created, so a
+second run creates nothing and changes nothing. Datasets are ingested through the same
+services as browser uploads (inline, so no worker is needed) and published in manifest
+order: the earlier listing is the original when datasets share samples.
+
+The demo valuation (``valuation.demo.DEMO_VALUATION``: ALinFiK for the demo buyer's "Clean
+instruction following" task over the two instruction datasets) is only queued here, through
+the valuation request service; a worker computes it (``make run`` starts one). Skip it with
+``--no-valuation``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from accounts.services import user_create
 from marketplace.licences import licence_normalise
@@ -28,23 +35,35 @@ from marketplace.selectors import version_duplicate_summary
 from marketplace.services.listings import listing_create, listing_publish
 from marketplace.services.targets import target_set_upload, target_task_create
 from marketplace.services.versions import version_upload
+from valuation.demo import DEMO_BUYER_USERNAME, DEMO_VALUATION
+from valuation.errors import ValuationError
+from valuation.models import ValuationJob
+from valuation.services import valuation_job_request_once
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"
 ADMIN = ("admin", "admin")
-BUYER = ("buyer", "demo-buyer-pass")
+BUYER = (DEMO_BUYER_USERNAME, "demo-buyer-pass")
 PROVIDER_PASSWORD = "demo-provider-pass"
 _LANGUAGE = re.compile(r"^([a-zA-Z]{2,3})(-[A-Za-z0-9]{2,8})?")
 DATASET_KEYS = ("slug", "provider", "title", "license", "file", "floor_price_cents_per_1k_tokens")
 
 
 class Command(BaseCommand):
-    help = "Create demo users, listings (ingested and published) and target tasks. Idempotent."
+    help = (
+        "Create demo users, listings (ingested and published), target tasks and the demo "
+        "buyer's valuation job (queued for a worker). Idempotent."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--demo-dir",
             default=str(DEMO_DIR),
             help="Folder holding manifest.json and data/ (default: the repository's demo/).",
+        )
+        parser.add_argument(
+            "--no-valuation",
+            action="store_true",
+            help="Do not request the demo buyer's valuation job.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -79,8 +98,11 @@ class Command(BaseCommand):
                     f"{entry['provider']!r}, which is not in 'providers'"
                 )
             self._listing(demo_dir, entry, provider)
-        for entry in manifest.get("targets", []):
-            self._target(demo_dir, entry, buyer)
+        tasks = {
+            entry["slug"]: self._target(demo_dir, entry, buyer)
+            for entry in manifest.get("targets", [])
+        }
+        job = None if options["no_valuation"] else self._valuation(tasks, buyer)
 
         self.stdout.write("")
         self.stdout.write("Demo accounts (passwords are for local demos only):")
@@ -88,6 +110,13 @@ class Command(BaseCommand):
         for slug in providers:
             self.stdout.write(f"  provider  {slug} / {PROVIDER_PASSWORD}")
         self.stdout.write(f"  buyer     {BUYER[0]} / {BUYER[1]}")
+        if job is not None:
+            # scripts/run_local.py reads this line for its banner: keep "  valuation <path> ".
+            path = reverse("valuation:job_detail", args=[job.pk])
+            self.stdout.write(
+                f"  valuation {path} {job.status} (job #{job.pk}, {job.task.name}; "
+                f"log in as {BUYER[0]})"
+            )
         verdict = f"created {self.created} object(s)" if self.created else "nothing new to create"
         self.stdout.write(self.style.SUCCESS(f"seed_demo: {verdict}."))
 
@@ -211,6 +240,48 @@ class Command(BaseCommand):
         self.created += 1
         self.stdout.write(f"+ listing {listing.slug} ({provider.get_username()})")
         return listing
+
+    def _valuation(self, tasks: dict[str, TargetTask], buyer) -> ValuationJob | None:
+        """The demo buyer's valuation job, requested once; None when this manifest lacks its
+        target or datasets (another demo folder)."""
+        spec = DEMO_VALUATION
+        task = tasks.get(spec.target)
+        listings = {
+            listing.slug: listing
+            for listing in Listing.objects.filter(slug__in=spec.datasets).select_related(
+                "current_version"
+            )
+        }
+        missing = [spec.target] if task is None else []
+        missing += [slug for slug in spec.datasets if slug not in listings]
+        if missing:
+            self.stdout.write(
+                f"  demo valuation skipped: this manifest has no {', '.join(missing)}"
+            )
+            return None
+        try:
+            job, created = valuation_job_request_once(
+                task=task,
+                versions=[listings[slug].current_version for slug in spec.datasets],
+                model_spec=spec.model_spec,
+                method=spec.method,
+                label_fraction=spec.label_fraction,
+                seed=spec.seed,
+                requested_by=buyer,
+            )
+        except ValuationError as exc:
+            raise CommandError(
+                f"the demo valuation could not be requested: {exc} "
+                "(run with --no-valuation to seed without it)"
+            ) from exc
+        if created:
+            self.created += 1
+            self.stdout.write(
+                f"+ valuation job #{job.pk}: {job.get_method_display()} of "
+                f"{', '.join(spec.datasets)} for {task.name!r}, label fraction "
+                f"{job.label_fraction:g}, model {job.model_spec} (queued for a worker)"
+            )
+        return job
 
     def _target(self, demo_dir: Path, entry: dict[str, Any], buyer) -> TargetTask:
         name = entry.get("title") or entry["slug"]
