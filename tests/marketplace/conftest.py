@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from accounts.services import user_create
 from marketplace.models import DatasetVersion, Listing
@@ -58,6 +61,24 @@ def staff(db):
 
 def jsonl(rows: Iterable[dict]) -> bytes:
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
+def write_jsonl_files(folder: Path, files: dict[str, list[dict]]) -> dict[str, str]:
+    """Write each ``name -> rows`` as JSON lines under ``folder``; returns name -> sha256,
+    as a demo manifest records it."""
+    hashes = {}
+    for name, rows in files.items():
+        content = jsonl(rows)
+        (folder / name).write_bytes(content)
+        hashes[name] = hashlib.sha256(content).hexdigest()
+    return hashes
+
+
+def run_seed_demo(*args: str) -> str:
+    """``manage.py seed_demo`` with ``args``; its stdout and stderr together."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("seed_demo", *args, stdout=out, stderr=err)
+    return out.getvalue() + err.getvalue()
 
 
 def upload(name: str, content: bytes) -> SimpleUploadedFile:

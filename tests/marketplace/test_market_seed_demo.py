@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from marketplace.models import DatasetVersion, Listing, Sample, SampleBand, TargetSample, TargetTask
+from tests.marketplace.conftest import run_seed_demo, write_jsonl_files
 from valuation.models import ValuationJob
 from valuation.selectors import job_version_ids, pool_counts_by_version
 from valuation.services.pipeline import labels_for_pool
@@ -37,11 +35,7 @@ def write_demo(folder: Path) -> Path:
         "data/copier.jsonl": copier,
         "data/targets/target.jsonl": target,
     }
-    hashes = {}
-    for name, rows in files.items():
-        content = "".join(json.dumps(row) + "\n" for row in rows).encode()
-        (folder / name).write_bytes(content)
-        hashes[name] = hashlib.sha256(content).hexdigest()
+    hashes = write_jsonl_files(folder, files)
 
     def dataset(slug, provider, name, price, tags):
         return {
@@ -99,16 +93,10 @@ def state() -> dict:
     }
 
 
-def run(*args: str) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    call_command("seed_demo", *args, stdout=out, stderr=err)
-    return out.getvalue() + err.getvalue()
-
-
 @pytest.mark.django_db
 def test_seed_demo_creates_everything_once(tmp_path):
     demo = write_demo(tmp_path / "demo")
-    output = run("--demo-dir", str(demo))
+    output = run_seed_demo("--demo-dir", str(demo))
 
     assert "WARNING: demo staff account admin/admin" in output
     assert "buyer     buyer / demo-buyer-pass" in output
@@ -132,7 +120,7 @@ def test_seed_demo_creates_everything_once(tmp_path):
     assert (task.buyer.username, task.status, task.sample_count) == ("buyer", "ready", 1)
 
     before = state()
-    second = run("--demo-dir", str(demo))
+    second = run_seed_demo("--demo-dir", str(demo))
     assert "seed_demo: nothing new to create." in second
     assert state() == before
 
@@ -140,17 +128,17 @@ def test_seed_demo_creates_everything_once(tmp_path):
 @pytest.mark.django_db
 def test_seed_demo_names_what_is_missing(tmp_path):
     with pytest.raises(CommandError, match="manifest.json is missing"):
-        run("--demo-dir", str(tmp_path / "nothing"))
+        run_seed_demo("--demo-dir", str(tmp_path / "nothing"))
     demo = write_demo(tmp_path / "demo")
     (demo / "data" / "copier.jsonl").unlink()
     with pytest.raises(CommandError) as missing:
-        run("--demo-dir", str(demo))
+        run_seed_demo("--demo-dir", str(demo))
     assert str(missing.value) == (
         f"{demo / 'data' / 'copier.jsonl'} is missing (named by demo/manifest.json, copier)"
     )
     (demo / "data" / "copier.jsonl").write_text("{}\n")
     with pytest.raises(CommandError, match="does not match demo/manifest.json"):
-        run("--demo-dir", str(demo))
+        run_seed_demo("--demo-dir", str(demo))
     assert Listing.objects.count() == 0
     assert get_user_model().objects.count() == 0
 
@@ -159,7 +147,7 @@ def test_seed_demo_names_what_is_missing(tmp_path):
 @pytest.mark.django_db
 @pytest.mark.skipif(not (REAL_DEMO / "manifest.json").exists(), reason="demo corpora not built")
 def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
-    run()
+    run_seed_demo()
     planted = json.loads((REAL_DEMO / "labels" / "duplicates.json").read_text())
     flagged = {
         s.external_id: (s.duplicate_of.external_id, s.duplicate_kind)
@@ -185,6 +173,6 @@ def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
     ]
     assert (sum(counts.values()), labels_for_pool(counts=counts, fraction=0.05)) == (2088, 104)
     before = state()
-    assert "nothing new to create" in run()
+    assert "nothing new to create" in run_seed_demo()
     assert state() == before
     assert ValuationJob.objects.count() == 1

@@ -7,17 +7,14 @@ No worker runs: the job is only queued (on_commit callbacks never fire in these 
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from marketplace.models import Listing, TargetTask
-from tests.marketplace.conftest import sentence
+from tests.marketplace.conftest import run_seed_demo, sentence, write_jsonl_files
 from valuation.demo import DEMO_VALUATION
 from valuation.models import ValuationChunk, ValuationJob
 
@@ -48,11 +45,7 @@ def write_instruct_demo(folder: Path, *, n_wordnet: int, n_mix: int) -> Path:
         "data/mix.jsonl": mix,
         "data/targets/clean.jsonl": target,
     }
-    hashes = {}
-    for name, rows in files.items():
-        content = "".join(json.dumps(row) + "\n" for row in rows).encode()
-        (folder / name).write_bytes(content)
-        hashes[name] = hashlib.sha256(content).hexdigest()
+    hashes = write_jsonl_files(folder, files)
 
     def dataset(slug: str, provider: str, name: str) -> dict:
         return {
@@ -85,12 +78,6 @@ def write_instruct_demo(folder: Path, *, n_wordnet: int, n_mix: int) -> Path:
     return folder
 
 
-def run(*args: str) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    call_command("seed_demo", *args, stdout=out, stderr=err)
-    return out.getvalue() + err.getvalue()
-
-
 def current_version_ids(*slugs: str) -> list[int]:
     return [Listing.objects.get(slug=slug).current_version_id for slug in slugs]
 
@@ -104,7 +91,7 @@ def test_the_demo_valuation_is_the_alinfik_job_the_issue_asks_for():
 
 def test_seed_demo_queues_one_valuation_job_for_the_demo_buyer(tmp_path):
     demo = write_instruct_demo(tmp_path / "demo", n_wordnet=100, n_mix=40)
-    output = run("--demo-dir", str(demo))
+    output = run_seed_demo("--demo-dir", str(demo))
 
     job = ValuationJob.objects.get()
     task = TargetTask.objects.get(name="Clean instruction following")
@@ -129,7 +116,7 @@ def test_seed_demo_queues_one_valuation_job_for_the_demo_buyer(tmp_path):
         "Clean instruction following; log in as buyer)\n"
     ) in output
 
-    second = run("--demo-dir", str(demo))
+    second = run_seed_demo("--demo-dir", str(demo))
     assert "seed_demo: nothing new to create." in second
     assert "+ valuation job" not in second
     assert list(ValuationJob.objects.values_list("id", "status")) == [(job.pk, "queued")]
@@ -139,10 +126,10 @@ def test_seed_demo_queues_one_valuation_job_for_the_demo_buyer(tmp_path):
 
 def test_seed_demo_keeps_the_buyers_job_on_the_task_whatever_its_status(tmp_path):
     demo = write_instruct_demo(tmp_path / "demo", n_wordnet=100, n_mix=40)
-    run("--demo-dir", str(demo))
+    run_seed_demo("--demo-dir", str(demo))
     ValuationJob.objects.update(status=ValuationJob.Status.FAILED, error="worker died")
 
-    output = run("--demo-dir", str(demo))
+    output = run_seed_demo("--demo-dir", str(demo))
 
     job = ValuationJob.objects.get()
     assert (job.status, job.error) == ("failed", "worker died")
@@ -152,13 +139,13 @@ def test_seed_demo_keeps_the_buyers_job_on_the_task_whatever_its_status(tmp_path
 
 def test_seed_demo_no_valuation_requests_none(tmp_path):
     demo = write_instruct_demo(tmp_path / "demo", n_wordnet=100, n_mix=40)
-    output = run("--demo-dir", str(demo), "--no-valuation")
+    output = run_seed_demo("--demo-dir", str(demo), "--no-valuation")
 
     assert not ValuationJob.objects.exists() and not ValuationChunk.objects.exists()
     assert "valuation" not in output
     assert Listing.objects.filter(status="published").count() == 2
 
-    later = run("--demo-dir", str(demo))  # opting out is per run: the next one queues it
+    later = run_seed_demo("--demo-dir", str(demo))  # opting out is per run: the next one queues it
     assert ValuationJob.objects.count() == 1
     assert "seed_demo: created 1 object(s)." in later
 
@@ -167,7 +154,7 @@ def test_a_refused_demo_valuation_fails_the_command_and_writes_no_job(tmp_path):
     # 20 + 8 poolable samples at 5 % give 1 + 1 labels, fewer than ALinFiK's minimum of 6.
     demo = write_instruct_demo(tmp_path / "demo", n_wordnet=20, n_mix=10)
     with pytest.raises(CommandError) as refused:
-        run("--demo-dir", str(demo))
+        run_seed_demo("--demo-dir", str(demo))
 
     assert str(refused.value) == (
         "the demo valuation could not be requested: ALinFiK needs at least 6 exact labels, "
@@ -176,7 +163,8 @@ def test_a_refused_demo_valuation_fails_the_command_and_writes_no_job(tmp_path):
     )
     assert not ValuationJob.objects.exists() and not ValuationChunk.objects.exists()
     assert Listing.objects.filter(status="published").count() == 2  # the rest is seeded
-    assert "seed_demo: nothing new to create." in run("--demo-dir", str(demo), "--no-valuation")
+    again = run_seed_demo("--demo-dir", str(demo), "--no-valuation")
+    assert "seed_demo: nothing new to create." in again
 
 
 def test_a_manifest_without_the_demo_target_skips_the_valuation(tmp_path):
@@ -185,7 +173,7 @@ def test_a_manifest_without_the_demo_target_skips_the_valuation(tmp_path):
     manifest["targets"][0]["slug"] = "another-target"
     (demo / "manifest.json").write_text(json.dumps(manifest))
 
-    output = run("--demo-dir", str(demo))
+    output = run_seed_demo("--demo-dir", str(demo))
 
     assert "  demo valuation skipped: this manifest has no clean-instruction-following\n" in output
     assert not ValuationJob.objects.exists()
