@@ -67,3 +67,20 @@ def test_a_step_dead_mid_run_is_recovered_even_if_others_moved_since(running_job
     )  # fmt: skip
     recoveries = jobs_to_recover_on_this_host(worker_ready_at=ready_at)
     assert [(r.job_id, r.dead_task_ids) for r in recoveries] == [(running_job.pk, ["dead-task"])]
+
+
+def test_a_job_queued_before_the_restart_is_started_again(
+    valuation_settings, pool, target_task, buyer
+) -> None:
+    job = valuation_job_request(
+        task=target_task, versions=pool, model_spec="local", method="alinfik",
+        label_fraction=0.5, seed=0, requested_by=buyer,
+    )  # fmt: skip
+    assert job.status == ValuationJob.Status.QUEUED
+    before, after = job.created_at - timedelta(seconds=1), job.created_at + timedelta(seconds=1)
+
+    recoveries = jobs_to_recover_on_this_host(worker_ready_at=after)
+    assert [(r.job_id, r.queued, r.planned) for r in recoveries] == [(job.pk, True, False)]
+    # Requested after the worker came up: its message cannot have died with an older worker.
+    assert jobs_to_recover_on_this_host(worker_ready_at=before) == []
+    assert jobs_to_recover_on_this_host() == []

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.conftest import filesystem_transport_options
 from valuation.models import ExactLabel, SampleScore, ValuationChunk, ValuationJob
 from valuation.services import valuation_job_request
 
@@ -119,14 +120,7 @@ def test_worker_killed_mid_chunk_on_embedded_broker_resumes_exactly(
     start_worker, valuation_settings, pool, target_task, buyer, tmp_path
 ):
     folder = tmp_path / "broker"
-    out = folder / "out"
-    for name in ("out", "processed", "control"):
-        (folder / name).mkdir(parents=True)
-    options = {
-        "data_folder_in": str(out), "data_folder_out": str(out),
-        "processed_folder": str(folder / "processed"), "store_processed": False,
-        "control_folder": str(folder / "control"),
-    }
+    options = filesystem_transport_options(folder)
     run_kill_and_resume(
         start_worker=start_worker, broker_url="filesystem://", transport_options=options,
         worker_env={**valuation_settings, "CELERY_BROKER_FOLDER": str(folder)},
@@ -152,3 +146,28 @@ def test_worker_killed_mid_chunk_on_redis_is_redelivered_and_resumes_exactly(
         transport_options={"visibility_timeout": 6}, worker_env=env,
         task=target_task, pool=pool, buyer=buyer,
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_job_whose_start_message_was_lost_runs_when_a_worker_starts(
+    start_worker, valuation_settings, pool, target_task, buyer, tmp_path
+):
+    # The request's message goes to a folder no worker reads: as lost as a message that
+    # died in a killed worker's prefetch buffer.
+    lost = tmp_path / "lost"
+    with sending_to("filesystem://", filesystem_transport_options(lost)):
+        job = request_job(target_task, pool, buyer)
+    assert any((lost / "out").iterdir())  # the start message was sent, to nowhere
+    job.refresh_from_db()
+    assert job.status == ValuationJob.Status.QUEUED
+
+    folder = tmp_path / "broker"
+    worker = start_worker(
+        broker_url="filesystem://",
+        extra_env={**valuation_settings, "CELERY_BROKER_FOLDER": str(folder)},
+    )
+    job = wait_finished(job, worker)
+    assert job.status == ValuationJob.Status.SUCCEEDED, f"{job.error}\n{worker.log()}"
+    assert job.retry_count == 0
+    assert SampleScore.objects.filter(job=job).count() == job.pool_size == 68
+    assert f"re-sent the start of queued valuation job {job.pk}" in worker.log_path.read_text()

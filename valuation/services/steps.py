@@ -254,11 +254,13 @@ def step_wait_expired(*, job_id: int, stage: str, index: int) -> None:
 @dataclass(frozen=True)
 class Recovery:
     """A job to restart after its worker died: ``dead_task_ids`` are the ids of the tasks
-    that died with it (they will never report a result)."""
+    that died with it (they will never report a result); ``queued``: its start message was
+    lost before any step began, so it starts again from its plan step."""
 
     job_id: int
     planned: bool
     dead_task_ids: list[str]
+    queued: bool = False
 
 
 def jobs_to_recover_on_this_host(*, worker_ready_at: datetime | None = None) -> list[Recovery]:
@@ -272,9 +274,22 @@ def jobs_to_recover_on_this_host(*, worker_ready_at: datetime | None = None) -> 
     that a step started or finished after ``worker_ready_at`` (when the restarted worker
     came up): a live process touched it since, e.g. between its plan step finishing and
     its canvas being sent, so nothing was lost.
+
+    With ``worker_ready_at``, a job still queued that was requested before then is
+    restarted too: its message may have died in a killed worker's prefetch buffer. If the
+    message was in fact still waiting, it turns stale (the plan step gets a new task id)
+    and is skipped, so the job still runs once.
     """
     host = socket.gethostname()
     recoveries = []
+    if worker_ready_at is not None:
+        queued = ValuationJob.objects.filter(
+            status=ValuationJob.Status.QUEUED, created_at__lt=worker_ready_at
+        ).order_by("id")
+        recoveries += [
+            Recovery(job_id=job.pk, planned=job.planned, dead_task_ids=[], queued=True)
+            for job in queued
+        ]
     jobs = ValuationJob.objects.filter(status=ValuationJob.Status.RUNNING).order_by("id")
     for job in jobs:
         running = list(

@@ -52,11 +52,16 @@ def recover_interrupted(self, worker_ready_at: str | None = None) -> list[int]:
                 self.app.backend.store_result(task_id, "interrupted", states.SUCCESS)
             except NotImplementedError:  # no result backend: no chord is polling either
                 break
-        if recovery.planned:
+        # A queued job, planned or not, restarts through job_run: its plan step marks it
+        # running (or plans it) before the canvas is sent.
+        if recovery.planned and not recovery.queued:
             job_dispatch(job_id=recovery.job_id, force=True)
         else:
             run_id = steps.job_plan_rerun_id(job_id=recovery.job_id)
             job_run.apply_async(args=(recovery.job_id,), task_id=run_id)
-        logger.warning("restarted valuation job %s after a worker died", recovery.job_id)
+        if recovery.queued:
+            logger.info("re-sent the start of queued valuation job %s", recovery.job_id)
+        else:
+            logger.warning("restarted valuation job %s after a worker died", recovery.job_id)
         restarted.append(recovery.job_id)
     return restarted
