@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import filesystem_transport_options
+from tests.conftest import filesystem_transport_options, publish_to
 from valuation.models import ExactLabel, SampleScore, ValuationChunk, ValuationJob
 from valuation.services import valuation_job_request
 
@@ -154,9 +154,14 @@ def test_a_queued_job_whose_start_message_was_lost_runs_when_a_worker_starts(
 ):
     # The request's message goes to a folder no worker reads: as lost as a message that
     # died in a killed worker's prefetch buffer.
+    from config.celery import app
+
     lost = tmp_path / "lost"
-    with sending_to("filesystem://", filesystem_transport_options(lost)):
-        job = request_job(target_task, pool, buyer)
+    # publish_to, not sending_to: Celery reads CELERY_BROKER_URL (Redis in CI) from the
+    # environment first, and only publish_to sets it (start_worker's teardown restores it).
+    options = filesystem_transport_options(lost)
+    publish_to(app, broker_url="filesystem://", transport_options=options)
+    job = request_job(target_task, pool, buyer)
     assert any((lost / "out").iterdir())  # the start message was sent, to nowhere
     job.refresh_from_db()
     assert job.status == ValuationJob.Status.QUEUED
