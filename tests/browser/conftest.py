@@ -9,6 +9,9 @@ Fixtures:
     browser_page   page_factory() (1280x800); page.js_errors lists uncaught page errors
     screenshot     screenshot("name") saves var/screenshots/name.png of browser_page
     screenshot_dir var/screenshots/, created
+
+Helpers: ``make_user(username, **roles)`` (password ``PASSWORD``) and ``log_in(page,
+base_url, username)``. Uploaded files go to a per-test storage folder (autouse).
 """
 
 from __future__ import annotations
@@ -30,6 +33,29 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+PASSWORD = "a-long-browser-secret-59"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):
+    settings.STORAGE_ROOT = tmp_path / "storage"
+    settings.MEDIA_ROOT = tmp_path / "storage"
+
+
+def make_user(username: str, **flags):
+    from accounts.services import user_create
+
+    return user_create(
+        username=username, email=f"{username}@example.com", password=PASSWORD, **flags
+    )
+
+
+def log_in(page, base_url: str, username: str) -> None:
+    page.goto(base_url + "/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def _skip_or_fail(reason: str) -> None:

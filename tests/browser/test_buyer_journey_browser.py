@@ -8,20 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from accounts.services import user_create
 from payments.models import Order
+from tests.browser.conftest import log_in, make_user
 from tests.payments.journey import build_job_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "a-long-browser-secret-47"
-
-
-def make_user(username: str, **flags):
-    return user_create(
-        username=username, email=f"{username}@example.com", password=PASSWORD, **flags
-    )
-
 
 def test_buyer_chooses_top_k_pays_and_downloads(live_server, browser_page, screenshot, settings):
     settings.STRIPE_API_KEY = ""
@@ -36,11 +27,7 @@ def test_buyer_chooses_top_k_pays_and_downloads(live_server, browser_page, scree
     job = world["job"]
     page = browser_page
 
-    page.goto(live_server.url + "/accounts/login/")
-    page.fill("#id_username", "bea")
-    page.fill("#id_password", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, live_server.url, "bea")
 
     page.goto(f"{live_server.url}/valuation/jobs/{job.pk}/results/")
     screenshot("journey-01-results")

@@ -10,14 +10,13 @@ import json
 
 import pytest
 
-from accounts.services import user_create
 from marketplace.models import DatasetVersion, Listing
 from marketplace.services.listings import listing_create, listing_publish
 from marketplace.services.versions import version_upload
+from tests.browser.conftest import log_in, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "a-long-browser-secret-59"
 
 GOOD_ROWS = [
     {"id": "bl-1", "text": "The carrier shall deliver the goods to the port of discharge."},
@@ -34,26 +33,6 @@ UPLOAD = (
     + json.dumps(GOOD_ROWS[2])
     + "\n"
 ).encode()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_storage(settings, tmp_path):
-    settings.STORAGE_ROOT = tmp_path / "storage"
-    settings.MEDIA_ROOT = tmp_path / "storage"
-
-
-def make_user(username: str, **flags):
-    return user_create(
-        username=username, email=f"{username}@example.com", password=PASSWORD, **flags
-    )
-
-
-def log_in(page, base_url: str, username: str) -> None:
-    page.goto(base_url + "/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
 def other_published_listing(provider) -> Listing:

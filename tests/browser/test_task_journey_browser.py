@@ -9,32 +9,19 @@ import json
 
 import pytest
 
-from accounts.services import user_create
 from marketplace.models import DatasetVersion, TargetTask
 from marketplace.services.listings import listing_create, listing_publish
 from marketplace.services.versions import version_upload
+from tests.browser.conftest import log_in, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "a-long-browser-secret-61"
 
 TARGET_ROWS = [
     {"id": "q1", "text": "Summarise the indemnity clause in plain English."},
     {"id": "q2", "text": "Which party bears the risk of loss in transit?"},
     {"id": "q3", "text": "List the termination rights of the supplier."},
 ]
-
-
-@pytest.fixture(autouse=True)
-def _isolated_storage(settings, tmp_path):
-    settings.STORAGE_ROOT = tmp_path / "storage"
-    settings.MEDIA_ROOT = tmp_path / "storage"
-
-
-def make_user(username: str, **flags):
-    return user_create(
-        username=username, email=f"{username}@example.com", password=PASSWORD, **flags
-    )
 
 
 def published_listing(provider, title: str, texts: list[str]):
@@ -67,11 +54,7 @@ def test_buyer_creates_task_uploads_target_set_and_reaches_valuation_form(
     page = browser_page
     base = live_server.url
 
-    page.goto(base + "/accounts/login/")
-    page.fill("#id_username", "tess")
-    page.fill("#id_password", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in(page, base, "tess")
 
     # --- create the task ----------------------------------------------------------------------
     page.goto(base + "/tasks/")
