@@ -10,8 +10,9 @@ Fixtures:
     screenshot     screenshot("name") saves var/screenshots/name.png of browser_page
     screenshot_dir var/screenshots/, created
 
-Helpers: ``make_user(username, **roles)`` (password ``PASSWORD``) and ``log_in(page,
-base_url, username)``. Uploaded files go to a per-test storage folder (autouse).
+Helpers: ``make_user(username, **roles)`` (password ``PASSWORD``), ``log_in(page,
+base_url, username)`` and ``published_listing(provider, ...)``. Uploaded files go to a
+per-test storage folder (autouse).
 """
 
 from __future__ import annotations
@@ -48,6 +49,30 @@ def make_user(username: str, **flags):
     return user_create(
         username=username, email=f"{username}@example.com", password=PASSWORD, **flags
     )
+
+
+def published_listing(
+    provider, *, title: str, texts: list[str], tags: list[str], floor_price: int, **fields
+):
+    """A listing of ``texts`` ingested and published through the services, as in the UI."""
+    import io
+    import json
+
+    from marketplace.models import DatasetVersion
+    from marketplace.services.listings import listing_create, listing_publish
+    from marketplace.services.versions import version_upload
+
+    listing = listing_create(
+        provider=provider, title=title, licence="MIT", floor_price_per_1k_tokens=floor_price,
+        currency="usd", tags=tags, **fields,
+    )  # fmt: skip
+    rows = "".join(json.dumps({"text": text}) + "\n" for text in texts)
+    version = version_upload(
+        listing=listing, actor=provider, file=io.BytesIO(rows.encode()), filename="d.jsonl"
+    )
+    assert version.status == DatasetVersion.Status.READY, version.validation_report
+    listing_publish(listing=listing, actor=provider)
+    return listing
 
 
 def log_in(page, base_url: str, username: str) -> None:

@@ -5,15 +5,12 @@ by tag and opens its page (datasheet and preview). Screenshots in var/screenshot
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 
 from marketplace.models import DatasetVersion, Listing
-from marketplace.services.listings import listing_create, listing_publish
-from marketplace.services.versions import version_upload
-from tests.browser.conftest import log_in, make_user
+from tests.browser.conftest import log_in, make_user, published_listing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,22 +34,10 @@ UPLOAD = (
 
 def other_published_listing(provider) -> Listing:
     """A second dataset on the market, so search and filters have something to exclude."""
-    listing = listing_create(
-        provider=provider,
-        title="Home cooking recipes",
-        description="Recipes written by home cooks.",
-        licence="MIT",
-        floor_price_per_1k_tokens=20,
-        currency="usd",
-        tags=["food"],
-    )
-    rows = "".join(json.dumps({"text": f"Stir the soup for {n} minutes."}) + "\n" for n in (1, 2))
-    version = version_upload(
-        listing=listing, actor=provider, file=io.BytesIO(rows.encode()), filename="r.jsonl"
-    )
-    assert version.status == DatasetVersion.Status.READY, version.validation_report
-    listing_publish(listing=listing, actor=provider)
-    return listing
+    return published_listing(
+        provider, title="Home cooking recipes", description="Recipes written by home cooks.",
+        texts=[f"Stir the soup for {n} minutes." for n in (1, 2)], tags=["food"], floor_price=20,
+    )  # fmt: skip
 
 
 def test_provider_lists_data_and_buyer_finds_it(

@@ -4,15 +4,12 @@ browser test); the journey stops at the form. Screenshots in var/screenshots/.""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 
-from marketplace.models import DatasetVersion, TargetTask
-from marketplace.services.listings import listing_create, listing_publish
-from marketplace.services.versions import version_upload
-from tests.browser.conftest import log_in, make_user
+from marketplace.models import TargetTask
+from tests.browser.conftest import log_in, make_user, published_listing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -24,32 +21,19 @@ TARGET_ROWS = [
 ]
 
 
-def published_listing(provider, title: str, texts: list[str]):
-    listing = listing_create(
-        provider=provider,
-        title=title,
-        licence="MIT",
-        floor_price_per_1k_tokens=10,
-        currency="usd",
-        tags=["legal"],
-    )
-    rows = "".join(json.dumps({"text": text}) + "\n" for text in texts)
-    version = version_upload(
-        listing=listing, actor=provider, file=io.BytesIO(rows.encode()), filename="d.jsonl"
-    )
-    assert version.status == DatasetVersion.Status.READY, version.validation_report
-    listing_publish(listing=listing, actor=provider)
-    return listing
-
-
 def test_buyer_creates_task_uploads_target_set_and_reaches_valuation_form(
     live_server, browser_page, screenshot
 ):
     provider = make_user("paula", is_provider=True)
+    legal = {"tags": ["legal"], "floor_price": 10}
     published_listing(
-        provider, "Supply contracts", ["The supplier may terminate.", "Risk passes.", "Pay."]
-    )
-    published_listing(provider, "Carrier terms", ["Goods travel at risk.", "Freight is due."])
+        provider, title="Supply contracts",
+        texts=["The supplier may terminate.", "Risk passes.", "Pay."], **legal,
+    )  # fmt: skip
+    published_listing(
+        provider, title="Carrier terms", texts=["Goods travel at risk.", "Freight is due."],
+        **legal,
+    )  # fmt: skip
     buyer = make_user("tess", is_buyer=True)
     page = browser_page
     base = live_server.url
