@@ -14,9 +14,10 @@ encoder. Costs:
   variant's includes tokenising the pool and averaging the model's embedding rows;
 * ingest: MiniLM embedding of the pool, paid once per sample for all tasks, shown apart.
 
-Fidelity: Spearman / Kendall tau / precision of the top 10% on the run's holdout slice of
-its own labels (never trained or early-stopped on), and Spearman on unlabelled samples
-that were scored exactly for evaluation only (the whole pool with --full-exact).
+Fidelity: Spearman / Kendall tau / precision of the top 10% on the run's held-out labels
+(never trained or early-stopped on by the head that predicts them: one holdout slice with
+one head, every label with cross-fitted heads, ``--folds``), and Spearman on unlabelled
+samples that were scored exactly for evaluation only (the whole pool with --full-exact).
 
     .venv/bin/python benchmarks/bench_alinfik.py            # defaults; SmolLM2 labels dominate
     .venv/bin/python benchmarks/bench_alinfik.py --quick    # tiny GPT-2 only, smoke run
@@ -75,6 +76,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="proxy inputs run at every fraction: frozen (MiniLM + length) and/or "
         "frozen+tokens (also the model's token features)",
     )
+    parser.add_argument(
+        "--folds",
+        default="1,5",
+        help="comma-separated proxy head counts run for every frozen variant: 1 = one "
+        "train/validation/holdout split, K > 1 = K cross-fitted heads (the engine default, 5)",
+    )
     parser.add_argument("--finetune-layers", type=int, default=2)
     parser.add_argument("--finetune-epochs", type=int, default=6)
     parser.add_argument(
@@ -123,6 +130,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def floats(text: str) -> list[float]:
     return [float(part) for part in text.split(",") if part.strip()]
+
+
+def ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
 
 
 # ----- data -------------------------------------------------------------------------------------
@@ -244,6 +255,7 @@ class Row:
     model: str
     n_params: int
     variant: str
+    folds: int
     fraction: float
     n_labels: int
     n_holdout: int
@@ -261,7 +273,12 @@ class Row:
 
 
 def run_one(
-    model: LoadedModel, variant: str, fraction: float, labeller: ExactLabeller, context: dict
+    model: LoadedModel,
+    variant: str,
+    fraction: float,
+    folds: int,
+    labeller: ExactLabeller,
+    context: dict,
 ) -> Row:
     config = TrainConfig(
         max_length=context["max_length"],
@@ -282,6 +299,7 @@ def run_one(
         extra_features=context["token_features"] if variant == "frozen+tokens" else None,
         extra_feature_name=FEATURE_NAME,
         finetune_encoder=variant == "fine-tuned",
+        folds=folds,
         train_config=config,
         model_identity=model.identity,
     )
@@ -296,6 +314,7 @@ def run_one(
         model=model.name,
         n_params=model.n_params,
         variant=variant,
+        folds=folds,
         fraction=fraction,
         n_labels=len(result.labelled_indices),
         n_holdout=int(result.fidelity["n_holdout"]),
@@ -352,13 +371,13 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
         labeller(sorted(picked.tolist()))
     rows = []
     for fraction in fractions:
-        variants = args.variants.split(",")
-        variants += ["fine-tuned"] if fraction in context["ft_fractions"] else []
-        for variant in variants:
-            row = run_one(model, variant, fraction, labeller, context)
+        runs = [(v, k) for v in args.variants.split(",") for k in ints(args.folds)]
+        runs += [("fine-tuned", 1)] if fraction in context["ft_fractions"] else []
+        for variant, folds in runs:
+            row = run_one(model, variant, fraction, folds, labeller, context)
             rows.append(row)
             print(
-                f"  {name} {variant} {fraction:.0%}: holdout rho {row.spearman:.3f}, "
+                f"  {name} {variant} x{folds} {fraction:.0%}: held-out rho {row.spearman:.3f}, "
                 f"unlabelled rho {row.unlabelled_spearman:.3f}",
                 file=sys.stderr,
             )
@@ -387,14 +406,15 @@ def fmt(value: float, digits: int = 3) -> str:
 
 def table(rows: Sequence[Row]) -> str:
     header = (
-        "| model | encoder | labels | holdout n | Spearman | Kendall τ | P@10% "
+        "| model | encoder | heads | labels | held-out n | Spearman | Kendall τ | P@10% "
         "| unlabelled Spearman (n) | LinFiK s/sample | ALinFiK s/sample | speed-up "
         "| speed-up incl. ingest |"
     )
-    lines = [header, "|" + " --- |" * 12]
+    lines = [header, "|" + " --- |" * 13]
     for r in rows:
         lines.append(
-            f"| {r.model} | {r.variant} | {r.n_labels} ({r.fraction:.0%}) | {r.n_holdout} "
+            f"| {r.model} | {r.variant} | {r.folds} | {r.n_labels} ({r.fraction:.0%}) "
+            f"| {r.n_holdout} "
             f"| {fmt(r.spearman)} | {fmt(r.kendall_tau)} | {fmt(r.precision_at_10pct, 2)} "
             f"| {fmt(r.unlabelled_spearman)} ({r.n_unlabelled_eval}) "
             f"| {r.linfik_s_per_sample:.2e} | {r.alinfik_s_per_sample:.2e} "

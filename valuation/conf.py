@@ -44,7 +44,10 @@ DEFAULTS: dict[str, object] = {
     "VALUATION_REDISPATCH_ON_WORKER_START": None,  # None: only on the embedded broker
     "VALUATION_HISTOGRAM_BINS": 20,
     "VALUATION_KEEP_TARGET_GRADIENT": False,
-    "VALUATION_PROXY_HIDDEN_DIMS": (256,),
+    "VALUATION_PROXY_HIDDEN_DIMS": (512, 128),
+    # Cross-fitted proxy members (engine alinfik.py): each label is held out from one, so
+    # fidelity is measured on every label; 1 = one train/validation/holdout split.
+    "VALUATION_PROXY_FOLDS": 5,
     "VALUATION_PROXY_MAX_EPOCHS": 300,
     "VALUATION_PROXY_PATIENCE": 30,
     # The proxy also reads the scored model's token features (engine token_features.py):

@@ -1,4 +1,5 @@
-"""ALinFiK pipeline: stratified labelling, the train/validation/holdout split and run_alinfik."""
+"""ALinFiK pipeline: stratified labelling, the label splits (single and cross-fitted) and
+run_alinfik."""
 
 from collections import Counter
 
@@ -9,6 +10,7 @@ from safetensors import safe_open
 
 from valuation.engine.alinfik import (
     MIN_LABELS,
+    cross_fit_splits,
     fidelity_report,
     length_strata,
     run_alinfik,
@@ -19,7 +21,14 @@ from valuation.engine.data import Sample
 from valuation.engine.embeddings import SentenceEncoder
 from valuation.engine.exact import ExactLinFiK
 from valuation.engine.metrics import spearman
-from valuation.engine.proxy import HeadConfig, LinFiKProxy, ProxyFileError, TrainConfig
+from valuation.engine.proxy import (
+    EnsembleHead,
+    HeadConfig,
+    LinFiKProxy,
+    ProxyFileError,
+    RegressionHead,
+    TrainConfig,
+)
 
 FAST = TrainConfig(max_epochs=120, patience=20)
 
@@ -170,7 +179,7 @@ def test_run_alinfik_keeps_exact_labels_and_predicts_the_rest():
     )
     assert spearman(scores[unlabelled], result.scores[unlabelled]) > 0.8
     assert result.fidelity["spearman"] > 0.7
-    assert result.fidelity["n_holdout"] == 20.0
+    assert result.fidelity["n_holdout"] == 100.0  # cross-fitted: every label is held out once
     assert set(result.timings) == {
         "embed_seconds",
         "label_seconds",
@@ -183,47 +192,120 @@ def test_run_alinfik_keeps_exact_labels_and_predicts_the_rest():
     assert metadata.encoder_identity == "sha256:e" and not metadata.encoder_finetuned
 
 
-def test_reported_fidelity_is_measured_on_the_holdout_predictions():
-    samples, embeddings, counts, scores = synthetic_pool(300)
-    result = run_alinfik(
+def member_predictions(head: EnsembleHead, k: int, inputs: np.ndarray) -> np.ndarray:
+    """Member k's own LinFiK-scale prediction, read through its stored scaler."""
+    with torch.no_grad():
+        z = head.members[k](torch.from_numpy(inputs)).double()
+    return (z * head.member_std[k] + head.member_mean[k]).numpy()
+
+
+def run_synthetic(scores, embeddings, counts, samples, **options):
+    return run_alinfik(
         samples=samples,
         label_fn=RecordingLabels(scores),
         label_fraction=0.2,
         embeddings=embeddings,
         token_counts=counts,
         train_config=FAST,
+        **options,
     )
-    holdout = result.labelled_indices[result.split.holdout]
-    expected = fidelity_report(
-        scores[holdout], result.proxy.predict(embeddings[holdout], counts[holdout])
-    )
-    assert result.fidelity == expected
 
 
-def test_holdout_labels_never_influence_training():
+def test_cross_fitted_fidelity_is_measured_on_every_label_by_the_member_that_never_saw_it():
     samples, embeddings, counts, scores = synthetic_pool(300)
-    first = run_alinfik(
-        samples=samples,
-        label_fn=RecordingLabels(scores),
-        label_fraction=0.2,
-        embeddings=embeddings,
-        token_counts=counts,
-        train_config=FAST,
-    )
-    holdout = first.labelled_indices[first.split.holdout]
+    result = run_synthetic(scores, embeddings, counts, samples)
+    head = result.proxy.head
+    assert isinstance(head, EnsembleHead) and len(head.members) == len(result.splits) == 5
+    labelled = result.labelled_indices
+    inputs = np.hstack([embeddings, np.log(counts)[:, None]]).astype(np.float32)
+    for k, split in enumerate(result.splits):
+        rows = labelled[split.holdout]
+        np.testing.assert_allclose(
+            result.heldout_predictions[split.holdout],
+            member_predictions(head, k, inputs[rows]),
+            rtol=1e-5,
+        )
+    assert np.all(np.isfinite(result.heldout_predictions))
+    expected = fidelity_report(scores[labelled], result.heldout_predictions)
+    assert result.fidelity == {**expected, "folds": 5.0}
+    assert result.fidelity["n_holdout"] == 60.0
+    # The pool is scored by the members' mean on the LinFiK scale.
+    unlabelled = np.flatnonzero(~result.is_exact)[:7]
+    mean = np.mean([member_predictions(head, k, inputs[unlabelled]) for k in range(5)], axis=0)
+    np.testing.assert_allclose(result.scores[unlabelled], mean, rtol=1e-5)
+
+
+def test_a_members_holdout_labels_never_influence_that_member():
+    samples, embeddings, counts, scores = synthetic_pool(300)
+    first = run_synthetic(scores, embeddings, counts, samples)
+    held_by_first = first.labelled_indices[first.splits[0].holdout]
+    changed = scores.copy()
+    changed[held_by_first] = np.random.default_rng(1).normal(size=len(held_by_first))
+    second = run_synthetic(changed, embeddings, counts, samples)
+    members = first.proxy.head.members, second.proxy.head.members
+    for key, value in members[0][0].state_dict().items():
+        assert torch.equal(value, members[1][0].state_dict()[key])
+    # Every other member trained on those labels, so it changed.
+    assert not torch.equal(members[0][1].layers[0].weight, members[1][1].layers[0].weight)
+    assert first.fidelity != second.fidelity
+
+
+def test_single_split_fidelity_is_measured_on_its_holdout_only():
+    samples, embeddings, counts, scores = synthetic_pool(300)
+    result = run_synthetic(scores, embeddings, counts, samples, folds=1)
+    assert isinstance(result.proxy.head, RegressionHead) and len(result.splits) == 1
+    holdout = result.splits[0].holdout
+    rows = result.labelled_indices[holdout]
+    expected = fidelity_report(scores[rows], result.proxy.predict(embeddings[rows], counts[rows]))
+    assert result.fidelity == {**expected, "folds": 1.0}
+    judged = np.flatnonzero(np.isfinite(result.heldout_predictions))
+    np.testing.assert_array_equal(judged, holdout)
+
+
+def test_single_split_holdout_labels_never_influence_training():
+    samples, embeddings, counts, scores = synthetic_pool(300)
+    first = run_synthetic(scores, embeddings, counts, samples, folds=1)
+    holdout = first.labelled_indices[first.splits[0].holdout]
     changed = scores.copy()
     changed[holdout] = np.random.default_rng(1).normal(size=len(holdout))
-    second = run_alinfik(
-        samples=samples,
-        label_fn=RecordingLabels(changed),
-        label_fraction=0.2,
-        embeddings=embeddings,
-        token_counts=counts,
-        train_config=FAST,
-    )
+    second = run_synthetic(changed, embeddings, counts, samples, folds=1)
     for key, value in first.proxy.head.state_dict().items():
         assert torch.equal(value, second.proxy.head.state_dict()[key])
     assert first.fidelity != second.fidelity
+
+
+def test_cross_fit_splits_partition_the_labels_and_shrink_on_small_sets():
+    splits = cross_fit_splits(53, folds=5, seed=3)
+    holdouts = np.concatenate([split.holdout for split in splits])
+    assert sorted(holdouts.tolist()) == list(range(53))  # each label held out exactly once
+    assert [len(split.holdout) for split in splits] == [11, 11, 11, 10, 10]
+    # A quarter of the other 42 or 43 labels validates, rounded half up: 10.5 and 10.75 -> 11.
+    assert [len(split.validation) for split in splits] == [11] * 5
+    for split in splits:
+        together = np.concatenate([split.train, split.validation, split.holdout])
+        assert sorted(together.tolist()) == list(range(53))
+    small = cross_fit_splits(MIN_LABELS, folds=5, seed=0)
+    assert [(len(s.train), len(s.validation), len(s.holdout)) for s in small] == [(2, 2, 2)] * 3
+    assert [s.holdout.tolist() for s in cross_fit_splits(53, 5, 3)] == [
+        s.holdout.tolist() for s in splits
+    ]
+
+
+def test_cross_fit_splits_explain_bad_requests():
+    with pytest.raises(ValueError, match="at least 6 labelled samples, got 5"):
+        cross_fit_splits(5, folds=5, seed=0)
+    with pytest.raises(ValueError, match="at least 2 folds, got 1"):
+        cross_fit_splits(50, folds=1, seed=0)
+
+
+def test_finetuning_needs_the_single_split():
+    samples, embeddings, counts, scores = synthetic_pool(60)
+    labels = RecordingLabels(scores)
+    with pytest.raises(ValueError, match="pass folds=1"):
+        run_alinfik(samples=samples, label_fn=labels, finetune_encoder=True, folds=5)
+    with pytest.raises(ValueError, match="folds must be at least 1, got 0"):
+        run_alinfik(samples=samples, label_fn=labels, embeddings=embeddings, folds=0)
+    assert labels.calls == []
 
 
 def test_run_alinfik_is_bitwise_deterministic_and_seed_sensitive():
@@ -405,7 +487,13 @@ def test_end_to_end_with_exact_linfik_on_tiny_gpt2(minilm, tiny_gpt2, tokenizer,
     )
     assert first.proxy.metadata.model_identity == tiny_gpt2.identity
     assert first.proxy.metadata.encoder_identity == minilm.identity
-    assert set(first.fidelity) == {"spearman", "kendall_tau", "precision_at_10pct", "n_holdout"}
+    assert set(first.fidelity) == {
+        "spearman",
+        "kendall_tau",
+        "precision_at_10pct",
+        "n_holdout",
+        "folds",
+    }
     unlabelled = ~first.is_exact
     # LinFiK here depends on which words a sentence uses, which MiniLM partly sees: on 100
     # unlabelled samples chance gives |rho| ~ 0.1, so 0.3 is clearly learned signal.
@@ -426,6 +514,7 @@ def test_finetuned_encoder_run_saves_and_reloads(minilm, tmp_path):
         label_fraction=0.5,
         encoder=minilm,
         finetune_encoder=True,
+        folds=1,
         train_config=config,
     )
     assert minilm.weights_digest() == digest_before  # the caller's encoder is not tuned

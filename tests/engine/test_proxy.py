@@ -19,6 +19,7 @@ from valuation.engine.embeddings import (
 )
 from valuation.engine.metrics import spearman
 from valuation.engine.proxy import (
+    EnsembleHead,
     HeadConfig,
     LinFiKProxy,
     ProxyFileError,
@@ -387,16 +388,72 @@ def test_saved_proxy_loads_back_with_identical_predictions(tmp_path):
     assert recorded["target_hash"] == "sha256:target"
     assert recorded["head"] == {
         "input_dim": 32,
-        "hidden_dims": [256],
+        "hidden_dims": [512, 128],
         "dropout": 0.1,
         "length_feature": False,
         "extra_dim": 0,
+        "members": 1,
     }
     assert recorded["extra_features"] == ""
     assert recorded["target_std"] == proxy.metadata.target_std
     loaded = LinFiKProxy.load(path)
     assert loaded.metadata == proxy.metadata
     np.testing.assert_array_equal(loaded.predict(x), proxy.predict(x))
+
+
+def test_a_proxy_saved_before_ensembles_existed_still_loads(tmp_path):
+    proxy, x = trained_proxy()
+    path = proxy.save(tmp_path / "proxy.safetensors")
+    with safe_open(str(path), framework="pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        recorded = json.loads(handle.metadata()["alinfik"])
+    del recorded["head"]["members"]  # files written before HeadConfig.members
+    save_file(tensors, str(path), metadata={"alinfik": json.dumps(recorded)})
+    loaded = LinFiKProxy.load(path)
+    assert isinstance(loaded.head, RegressionHead) and loaded.metadata.head.members == 1
+    np.testing.assert_array_equal(loaded.predict(x), proxy.predict(x))
+
+
+def ensemble_proxy() -> tuple[LinFiKProxy, np.ndarray, list]:
+    """Two members trained on different halves, with different target scalers."""
+    x, y = latent_dataset(300, seed=3)
+    members = [
+        train_head(x[:100], y[:100], x[100:150], y[100:150], config=small_config(), seed=0),
+        train_head(x[150:250], 3 * y[150:250], x[250:], 3 * y[250:], config=small_config()),
+    ]
+    head = EnsembleHead(HeadConfig(input_dim=32, members=2))
+    for target, (member, _, _) in zip(head.members, members, strict=True):
+        target.load_state_dict(member.state_dict())
+    head.set_scalers([scaler for _, scaler, _ in members], TargetScaler(mean=1e-3, std=2e-3))
+    metadata = ProxyMetadata(
+        head=head.config,
+        target_mean=1e-3,
+        target_std=2e-3,
+        encoder_identity="sha256:enc",
+        base_encoder_identity="sha256:enc",
+    )
+    return LinFiKProxy(head.eval(), metadata), x, members
+
+
+def test_ensemble_proxy_predicts_the_members_mean_and_round_trips(tmp_path):
+    proxy, x, members = ensemble_proxy()
+    with torch.no_grad():
+        each = [
+            scaler.inverse(member.eval()(torch.from_numpy(x)).double().numpy())
+            for member, scaler, _ in members
+        ]
+    np.testing.assert_allclose(proxy.predict(x), (each[0] + each[1]) / 2, rtol=1e-5)
+    loaded = LinFiKProxy.load(proxy.save(tmp_path / "ensemble.safetensors"))
+    assert isinstance(loaded.head, EnsembleHead) and len(loaded.head.members) == 2
+    np.testing.assert_array_equal(loaded.predict(x), proxy.predict(x))
+
+
+def test_ensemble_head_rejects_a_wrong_number_of_scalers():
+    head = EnsembleHead(HeadConfig(input_dim=4, members=3))
+    with pytest.raises(ValueError, match="2 member scalers for 3 members"):
+        head.set_scalers([TargetScaler(0.0, 1.0)] * 2, TargetScaler(0.0, 1.0))
+    with pytest.raises(ValueError, match="members must be at least 1, got 0"):
+        HeadConfig(members=0)
 
 
 def test_load_rejects_files_that_are_not_proxies(tmp_path):

@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 
 from marketplace.models import Sample, TargetSample
 from valuation import worker_cache
+from valuation.engine.proxy import EnsembleHead, LinFiKProxy, RegressionHead
 from valuation.models import ExactLabel, SampleScore, ValuationChunk, ValuationJob
 from valuation.services import (
     pipeline,
@@ -61,7 +62,11 @@ def test_alinfik_job_values_every_pool_sample(
     assert Sample.objects.filter(embedding__isnull=True, duplicate_of__isnull=True).count() == 0
     assert len(bytes(Sample.objects.exclude(embedding=None).first().embedding)) == 384 * 4
     assert set(job.fidelity) >= {"spearman", "kendall_tau", "precision_at_10pct", "n_holdout"}
-    assert job.fidelity["n_holdout"] + job.fidelity["n_train"] + job.fidelity["n_validation"] == 18
+    # Cross-fitted: each of the 18 labels is held out from one of the 5 heads.
+    assert (job.fidelity["n_holdout"], job.fidelity["folds"]) == (18, 5)
+    proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
+    assert isinstance(proxy.head, EnsembleHead) and len(proxy.head.members) == 5
+    assert proxy.metadata.fidelity["n_holdout"] == 18
     listings = {row["listing_title"]: row for row in job.summary["listings"]}
     assert (listings["News"]["valued"], listings["News"]["duplicates"]) == (38, 2)
     assert (listings["Code"]["valued"], listings["Code"]["duplicates"]) == (30, 0)
@@ -79,6 +84,19 @@ def test_alinfik_job_values_every_pool_sample(
     # One model and one encoder load for all the chunks of this process.
     assert worker_cache.stats["model_loads"] == 1
     assert worker_cache.stats["encoder_loads"] == 1
+
+
+def test_one_fold_setting_trains_one_head_judged_on_its_holdout(
+    valuation_settings, pool, target_task, buyer, eager_on_commit, settings
+):
+    settings.VALUATION_PROXY_FOLDS = 1
+    job = request(target_task, pool, buyer)
+    job.refresh_from_db()
+    assert job.status == ValuationJob.Status.SUCCEEDED, job.error
+    # One 60/20/20 split of the 18 labels: 4 held out (round half up of 3.6).
+    assert (job.fidelity["n_holdout"], job.fidelity["folds"]) == (4, 1)
+    proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
+    assert isinstance(proxy.head, RegressionHead)
 
 
 def test_second_job_on_same_pool_reuses_cached_exact_labels(

@@ -1,9 +1,15 @@
 """ALinFiK: value a whole pool from exact LinFiK labels on a small stratified sample.
 
 Pipeline: pick a stratified random fraction of the pool, label it with exact LinFiK
-(``label_fn``), split the labels into train / validation / holdout, fit the proxy
-(early-stopped on validation Spearman), report fidelity on the untouched holdout and
-predict every unlabelled sample. Labelled samples keep their exact scores.
+(``label_fn``), fit the proxy and predict every unlabelled sample. Labelled samples keep
+their exact scores.
+
+The proxy is cross-fitted by default: the labels are cut into K folds; member k trains on
+the other folds (early-stopped on a validation slice of them) and predicts fold k, which
+it never saw. Fidelity is then measured on every label rather than on one small holdout,
+and the pool is scored by the mean of the K members, each of which learnt from (K-1)/K
+of the labels. ``folds=1`` is the single train / validation / holdout split (the only
+mode that fine-tunes the encoder, which would otherwise cost K encoders).
 """
 
 from __future__ import annotations
@@ -11,14 +17,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 
 from valuation.engine.data import Sample
 from valuation.engine.embeddings import SentenceEncoder
 from valuation.engine.metrics import kendall_tau, precision_at_k_fraction, spearman
 from valuation.engine.proxy import (
+    EnsembleHead,
     HeadConfig,
     LinFiKProxy,
     ProxyMetadata,
@@ -29,24 +37,33 @@ from valuation.engine.proxy import (
     feature_statistics,
     length_column,
     proxy_inputs,
+    single_thread,
     train_finetuned,
     train_head,
 )
 
 __all__ = [
+    "DEFAULT_FOLDS",
     "MIN_LABELS",
     "AlinfikResult",
+    "HeadFit",
     "LabelSplit",
+    "cross_fit_splits",
+    "fit_head",
     "fidelity_report",
     "length_strata",
     "run_alinfik",
     "split_labelled",
+    "label_splits",
     "stratified_selection",
 ]
 
 # Train, validation and holdout each need at least two items for a rank correlation.
 MIN_LABELS = 6
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
+# Five cross-fitted members beat one split on the demo pool (docs/benchmarks.md).
+DEFAULT_FOLDS = 5
+CROSS_FIT_VALIDATION = 0.25
 LabelFn = Callable[[Sequence[int]], np.ndarray]
 
 
@@ -144,6 +161,122 @@ def split_labelled(
     )
 
 
+def cross_fit_splits(n_labelled: int, folds: int, seed: int) -> list[LabelSplit]:
+    """One split per member: fold k is its holdout, the rest its train and validation.
+
+    Folds partition the labels (each is held out from exactly one member); every part has
+    at least two items, so ``folds`` shrinks to ``n_labelled // 2`` on small label sets.
+    Validation takes ``CROSS_FIT_VALIDATION`` of the rest, for early stopping.
+    """
+    if folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {folds}")
+    if n_labelled < MIN_LABELS:
+        raise ValueError(
+            f"ALinFiK needs at least {MIN_LABELS} labelled samples, got {n_labelled}; "
+            "raise label_fraction or the pool size"
+        )
+    order = np.random.default_rng([seed, 1]).permutation(n_labelled)
+    parts = np.array_split(order, min(folds, n_labelled // 2))
+    splits = []
+    for k, holdout in enumerate(parts):
+        rest = np.concatenate([part for j, part in enumerate(parts) if j != k])
+        n_validation = min(max(2, _round_half_up(CROSS_FIT_VALIDATION * len(rest))), len(rest) - 2)
+        splits.append(
+            LabelSplit(
+                train=np.sort(rest[n_validation:]),
+                validation=np.sort(rest[:n_validation]),
+                holdout=np.sort(holdout),
+            )
+        )
+    return splits
+
+
+def label_splits(
+    n_labelled: int,
+    folds: int,
+    seed: int,
+    split_fractions: tuple[float, float, float] = DEFAULT_SPLIT,
+) -> list[LabelSplit]:
+    """The splits a proxy of ``folds`` members trains on: one by ``split_fractions`` when
+    folds is 1, else ``cross_fit_splits``."""
+    if folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
+    if folds == 1:
+        return [split_labelled(n_labelled, seed, split_fractions)]
+    return cross_fit_splits(n_labelled, folds, seed)
+
+
+@dataclass(frozen=True)
+class HeadFit:
+    """A trained head (one, or cross-fitted members), its output scaler, and each label's
+    prediction by a member that never saw it (NaN where every member trained on it)."""
+
+    head: RegressionHead | EnsembleHead
+    scaler: TargetScaler
+    heldout: np.ndarray
+    reports: list[TrainingReport]
+
+    @property
+    def report(self) -> TrainingReport:
+        """All members at once: summed epochs and seconds, mean best validation Spearman."""
+        if len(self.reports) == 1:
+            return self.reports[0]
+        return TrainingReport(
+            best_epoch=max(report.best_epoch for report in self.reports),
+            epochs_run=sum(report.epochs_run for report in self.reports),
+            best_val_spearman=float(np.mean([r.best_val_spearman for r in self.reports])),
+            seconds=sum(report.seconds for report in self.reports),
+        )
+
+
+def _member_seed(seed: int, member: int) -> int:
+    return int(np.random.SeedSequence([seed, member]).generate_state(1)[0])
+
+
+def fit_head(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    splits: Sequence[LabelSplit],
+    *,
+    head_config: HeadConfig,
+    config: TrainConfig,
+    seed: int,
+    input_statistics: tuple[np.ndarray, np.ndarray] | None = None,
+) -> HeadFit:
+    """Train one head per split on the labelled ``inputs`` rows (``label_splits``); several
+    become one ``EnsembleHead``. ``input_statistics`` default to those of all ``inputs``
+    (features only, no labels)."""
+    inputs = np.asarray(inputs, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.float64)
+    statistics = input_statistics or feature_statistics(inputs)
+    member_config = replace(head_config, members=1)
+    heads, scalers, reports = [], [], []
+    heldout = np.full(len(labels), np.nan)
+    for k, split in enumerate(splits):
+        head, scaler, report = train_head(
+            inputs[split.train], labels[split.train],
+            inputs[split.validation], labels[split.validation],
+            head_config=member_config, config=config,
+            seed=seed if len(splits) == 1 else _member_seed(seed, k),
+            input_statistics=statistics,
+        )  # fmt: skip
+        with torch.inference_mode(), single_thread():
+            predicted = head(torch.from_numpy(inputs[split.holdout])).double().numpy()
+        heldout[split.holdout] = scaler.inverse(predicted)
+        heads.append(head)
+        scalers.append(scaler)
+        reports.append(report)
+    if len(heads) == 1:
+        return HeadFit(heads[0], scalers[0], heldout, reports)
+    ensemble = EnsembleHead(replace(head_config, members=len(heads)))
+    for target, source in zip(ensemble.members, heads, strict=True):
+        target.load_state_dict(source.state_dict())
+    # The output scaler only expresses the members' mean in z-units; it changes no score.
+    output = TargetScaler.fit(labels)
+    ensemble.set_scalers(scalers, output)
+    return HeadFit(ensemble.eval(), output, heldout, reports)
+
+
 def fidelity_report(exact: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """Holdout agreement between exact and proxy scores."""
     return {
@@ -156,13 +289,20 @@ def fidelity_report(exact: np.ndarray, predicted: np.ndarray) -> dict[str, float
 
 @dataclass
 class AlinfikResult:
-    """Scores for every sample (input order) and how they were obtained."""
+    """Scores for every sample (input order) and how they were obtained.
+
+    ``splits`` has one entry per proxy member (positions into ``labelled_indices``);
+    ``heldout_predictions[i]`` is the proxy's score for label i from a member that never
+    saw it (NaN for labels no member held out, i.e. train and validation with folds=1):
+    the fidelity figures compare these with the exact labels.
+    """
 
     scores: np.ndarray
     is_exact: np.ndarray
     fidelity: dict[str, float]
     labelled_indices: np.ndarray
-    split: LabelSplit
+    splits: list[LabelSplit]
+    heldout_predictions: np.ndarray
     proxy: LinFiKProxy
     training: TrainingReport
     timings: dict[str, float] = field(default_factory=dict)
@@ -199,10 +339,11 @@ def _resolve_strata(samples: Sequence[Sample], strata: Sequence[str] | None) -> 
 
 @dataclass(frozen=True)
 class _Fitted:
-    head: RegressionHead
+    head: RegressionHead | EnsembleHead
     scaler: TargetScaler
     report: TrainingReport
     tuned: SentenceEncoder | None
+    member_reports: tuple[TrainingReport, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -234,33 +375,28 @@ class _PoolInputs:
         return np.concatenate([m for m, _ in stats]), np.concatenate([s for _, s in stats])
 
 
-def _fit_proxy(
+def _fit_finetuned(
     pool: _PoolInputs,
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
     *,
     encoder: SentenceEncoder | None,
-    finetune_encoder: bool,
     config: TrainConfig,
     seed: int,
 ) -> _Fitted:
-    """Train on ``train`` (rows, labels), early-stop on ``validation``; holdout never enters."""
-    (train_rows, train_y), (val_rows, val_y) = train, validation
-    common = {"head_config": pool.head_config, "config": config, "seed": seed,
-              "input_statistics": pool.statistics()}  # fmt: skip
-    if not finetune_encoder:
-        head, scaler, report = train_head(
-            pool.rows(train_rows), train_y, pool.rows(val_rows), val_y, **common
-        )
-        return _Fitted(head, scaler, report, None)
+    """Tune the encoder's last layers with a head on ``train`` (rows, labels), early-stopped
+    on ``validation``; the holdout never enters."""
     assert encoder is not None
+    (train_rows, train_y), (val_rows, val_y) = train, validation
     counts = None
     if pool.token_counts is not None:
         counts = (pool.token_counts[train_rows], pool.token_counts[val_rows])
     tuned, head, scaler, report = train_finetuned(
         encoder, [pool.texts[i] for i in train_rows], train_y,
         [pool.texts[i] for i in val_rows], val_y,
-        token_counts=counts, frozen_inputs=(pool.rows(train_rows), pool.rows(val_rows)), **common,
+        token_counts=counts, frozen_inputs=(pool.rows(train_rows), pool.rows(val_rows)),
+        head_config=pool.head_config, config=config, seed=seed,
+        input_statistics=pool.statistics(),
     )  # fmt: skip
     return _Fitted(head, scaler, report, tuned)
 
@@ -284,7 +420,15 @@ def _metadata(
             "best_epoch": fitted.report.best_epoch,
             "epochs_run": fitted.report.epochs_run,
             "best_val_spearman": fitted.report.best_val_spearman,
-        },
+            "members": [
+                {
+                    "best_epoch": r.best_epoch,
+                    "epochs_run": r.epochs_run,
+                    "best_val_spearman": r.best_val_spearman,
+                }
+                for r in fitted.member_reports
+            ],
+        },  # fmt: skip
         **recorded,
     )
 
@@ -357,6 +501,7 @@ def run_alinfik(
     finetune_encoder: bool = False,
     head_config: HeadConfig | None = None,
     train_config: TrainConfig | None = None,
+    folds: int = DEFAULT_FOLDS,
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT,
     model_identity: str = "",
     target_hash: str = "",
@@ -373,12 +518,15 @@ def run_alinfik(
     layers (``train_config``) and re-embeds the pool with the tuned copy, which costs an
     encoder pass per task. ``extra_features`` [N, k] (e.g. ``token_features.py``'s, named by
     ``extra_feature_name`` in the proxy's metadata) are appended to the head's inputs; they
-    work with the frozen encoder only.
+    work with the frozen encoder only. ``folds`` > 1 cross-fits that many members (see the
+    module docstring); ``folds=1`` splits the labels once by ``split_fractions``.
     """
     if not samples:
         raise ValueError("run_alinfik needs at least one sample")
     if extra_features is not None and finetune_encoder:
         raise ValueError("extra_features work with the frozen encoder only; drop finetune_encoder")
+    if finetune_encoder and folds != 1:
+        raise ValueError("fine-tuning trains one encoder on one split: pass folds=1")
     config = train_config or TrainConfig()
     strata_labels = _resolve_strata(samples, strata)
     needs_counts = token_counts is None and (head_config is None or head_config.length_feature)
@@ -392,17 +540,28 @@ def run_alinfik(
     timings["embed_seconds"] = time.perf_counter() - started
 
     labelled = stratified_selection(strata_labels, label_fraction, seed)
-    split = split_labelled(len(labelled), seed, split_fractions)
+    # Split before labelling, so too few labels fail before any exact scoring is paid for.
+    splits = label_splits(len(labelled), folds, seed, split_fractions)
     started = time.perf_counter()
     exact = _call_label_fn(label_fn, labelled)
     timings["label_seconds"] = time.perf_counter() - started
 
-    fitted = _fit_proxy(
-        pool,
-        train=(labelled[split.train], exact[split.train]),
-        validation=(labelled[split.validation], exact[split.validation]),
-        encoder=encoder, finetune_encoder=finetune_encoder, config=config, seed=seed,
-    )  # fmt: skip
+    heldout: np.ndarray | None = None  # fine-tuned: read off the tuned encoder's pool scores
+    if finetune_encoder:
+        fitted = _fit_finetuned(
+            pool,
+            train=(labelled[splits[0].train], exact[splits[0].train]),
+            validation=(labelled[splits[0].validation], exact[splits[0].validation]),
+            encoder=encoder, config=config, seed=seed,
+        )  # fmt: skip
+    else:
+        fit = fit_head(
+            pool.rows(labelled), exact, splits, head_config=pool.head_config, config=config,
+            seed=seed, input_statistics=pool.statistics(),
+        )  # fmt: skip
+        members = tuple(fit.reports) if len(splits) > 1 else ()
+        fitted = _Fitted(fit.head, fit.scaler, fit.report, None, members)
+        heldout = fit.heldout
     timings["train_seconds"] = fitted.report.seconds
     identity = encoder.identity if encoder is not None else (encoder_identity or "unknown")
     metadata = _metadata(
@@ -422,7 +581,14 @@ def run_alinfik(
         )
     timings["predict_seconds"] = time.perf_counter() - started
 
-    metadata.fidelity = fidelity_report(exact[split.holdout], scores[labelled[split.holdout]])
+    if heldout is None:
+        heldout = np.full(len(labelled), np.nan)
+        heldout[splits[0].holdout] = scores[labelled[splits[0].holdout]]
+    judged = np.isfinite(heldout)
+    metadata.fidelity = {
+        **fidelity_report(exact[judged], heldout[judged]),
+        "folds": float(len(splits)),
+    }
     scores[labelled] = exact
     is_exact = np.zeros(len(samples), dtype=bool)
     is_exact[labelled] = True
@@ -431,7 +597,8 @@ def run_alinfik(
         is_exact=is_exact,
         fidelity=dict(metadata.fidelity),
         labelled_indices=labelled,
-        split=split,
+        splits=splits,
+        heldout_predictions=heldout,
         proxy=proxy,
         training=fitted.report,
         timings=timings,

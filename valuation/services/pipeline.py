@@ -36,7 +36,8 @@ from valuation import conf, worker_cache
 from valuation.engine.alinfik import (
     MIN_LABELS,
     fidelity_report,
-    split_labelled,
+    fit_head,
+    label_splits,
     stratified_selection,
 )
 from valuation.engine.data import EmptySampleError, tokenize_sample
@@ -47,7 +48,6 @@ from valuation.engine.proxy import (
     ProxyMetadata,
     TrainConfig,
     proxy_inputs,
-    train_head,
 )
 from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
 from valuation.errors import ValuationRequestInvalid
@@ -179,23 +179,40 @@ def job_plan(*, job_id: int) -> None:
                 labelled = ids[chosen]
                 for id_min, id_max, size in _ranges(ids, proxy_size):
                     chunks.append(
-                        _chunk(job, Stage.PROXY, indices[Stage.PROXY], size,
-                               version=version_id, id_min=id_min, id_max=id_max)
+                        _chunk(
+                            job,
+                            Stage.PROXY,
+                            indices[Stage.PROXY],
+                            size,
+                            version=version_id,
+                            id_min=id_min,
+                            id_max=id_max,
+                        )
                     )
                     indices[Stage.PROXY] += 1
                 missing, _ = _id_arrays(version_id, missing_embedding=True)
                 for id_min, id_max, size in _ranges(missing, embed_size):
                     chunks.append(
-                        _chunk(job, Stage.EMBED, indices[Stage.EMBED], size,
-                               version=version_id, id_min=id_min, id_max=id_max)
+                        _chunk(
+                            job,
+                            Stage.EMBED,
+                            indices[Stage.EMBED],
+                            size,
+                            version=version_id,
+                            id_min=id_min,
+                            id_max=id_max,
+                        )
                     )
                     indices[Stage.EMBED] += 1
             else:
                 labelled = ids
             del ids, tokens
             label_set, _ = ExactLabelSet.objects.get_or_create(
-                model_identity=identity, version_id=version_id,
-                target_set_hash=job.target_set_hash, seed=job.seed, max_length=max_length,
+                model_identity=identity,
+                version_id=version_id,
+                target_set_hash=job.target_set_hash,
+                seed=job.seed,
+                max_length=max_length,
             )
             cached = np.fromiter(
                 ExactLabel.objects.filter(label_set=label_set)
@@ -211,9 +228,15 @@ def job_plan(*, job_id: int) -> None:
             for start in range(0, len(todo), exact_size):
                 part = todo[start : start + exact_size]
                 chunks.append(
-                    _chunk(job, Stage.EXACT, indices[Stage.EXACT], len(part),
-                           version=version_id, label_set=label_set.pk,
-                           sample_ids=[int(i) for i in part])
+                    _chunk(
+                        job,
+                        Stage.EXACT,
+                        indices[Stage.EXACT],
+                        len(part),
+                        version=version_id,
+                        label_set=label_set.pk,
+                        sample_ids=[int(i) for i in part],
+                    )
                 )
                 indices[Stage.EXACT] += 1
 
@@ -240,13 +263,21 @@ def job_plan(*, job_id: int) -> None:
         job.progress_total = ValuationChunk.objects.filter(job=job).count()
         job.save(
             update_fields=[
-                "planned", "model_identity", "pool_size", "n_labelled", "n_labels_cached",
+                "planned",
+                "model_identity",
+                "pool_size",
+                "n_labelled",
+                "n_labels_cached",
                 "progress_total",
             ]
         )
     logger.info(
         "job %s planned: %s samples, %s labels (%s cached), %s steps",
-        job_id, counters["pool"], counters["labelled"], counters["cached"], len(chunks) + 1,
+        job_id,
+        counters["pool"],
+        counters["labelled"],
+        counters["cached"],
+        len(chunks) + 1,
     )
 
 
@@ -320,8 +351,9 @@ def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
     tokenized, scored_ids, empty_ids = [], [], []
     for sample in samples:
         try:
-            tokenized.append(tokenize_sample(engine_sample(sample), scorer.tokenizer,
-                                             scorer.max_length))
+            tokenized.append(
+                tokenize_sample(engine_sample(sample), scorer.tokenizer, scorer.max_length)
+            )
             scored_ids.append(sample.pk)
         except EmptySampleError:
             # No predicted token: the sample adds nothing to the loss, its LinFiK is 0.
@@ -405,8 +437,7 @@ def _labelled_training_set(
     features = None
     if source is not None:
         features = (
-            np.concatenate(extra) if extra
-            else np.zeros((0, source.feature_dim), dtype=np.float32)
+            np.concatenate(extra) if extra else np.zeros((0, source.feature_dim), dtype=np.float32)
         )
     return ids, scores, embeddings_from_bytes(blobs), features
 
@@ -419,12 +450,12 @@ def _finite_dict(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def proxy_train(*, chunk: ValuationChunk) -> None:
-    """Fit the proxy on the exact labels (train/validation split, early stopping), measure
-    fidelity on the untouched holdout, save it under the job's storage directory."""
+    """Fit the proxy on the exact labels (cross-fitted members, or one split with
+    VALUATION_PROXY_FOLDS=1), measure fidelity on held-out labels, save it under the job's
+    storage directory."""
     job = ValuationJob.objects.get(pk=chunk.job_id)
     source = job_token_source(job) if conf.get("VALUATION_PROXY_TOKEN_FEATURES") else None
     ids, exact, features, extra = _labelled_training_set(job, source)
-    split = split_labelled(len(ids), job.seed)
     config = TrainConfig(
         max_epochs=int(conf.get("VALUATION_PROXY_MAX_EPOCHS")),
         patience=int(conf.get("VALUATION_PROXY_PATIENCE")),
@@ -436,16 +467,13 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         extra_dim=0 if extra is None else extra.shape[1],
     )
     inputs = proxy_inputs(features, None, head_config, config.max_length, extra)
-    head, scaler, report = train_head(
-        inputs[split.train], exact[split.train],
-        inputs[split.validation], exact[split.validation],
-        head_config=head_config, config=config, seed=job.seed,
-    )
+    splits = label_splits(len(ids), int(conf.get("VALUATION_PROXY_FOLDS")), job.seed)
+    fit = fit_head(inputs, exact, splits, head_config=head_config, config=config, seed=job.seed)
     identity = worker_cache.current_encoder_identity()
     metadata = ProxyMetadata(
-        head=head.config,
-        target_mean=scaler.mean,
-        target_std=scaler.std,
+        head=fit.head.config,
+        target_mean=fit.scaler.mean,
+        target_std=fit.scaler.std,
         encoder_identity=identity,
         base_encoder_identity=identity,
         max_length=config.max_length,
@@ -456,26 +484,23 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         label_fraction=job.label_fraction,
         n_labelled=len(ids),
         training={
-            "best_epoch": report.best_epoch,
-            "epochs_run": report.epochs_run,
-            "best_val_spearman": report.best_val_spearman,
+            "best_epoch": fit.report.best_epoch,
+            "epochs_run": fit.report.epochs_run,
+            "best_val_spearman": fit.report.best_val_spearman,
         },
     )
-    proxy = LinFiKProxy(head, metadata)
-    holdout_extra = None if extra is None else extra[split.holdout]
-    predicted = proxy.predict(features[split.holdout], extra_features=holdout_extra)
-    metadata.fidelity = fidelity_report(exact[split.holdout], predicted)
+    judged = np.isfinite(fit.heldout)
+    metadata.fidelity = fidelity_report(exact[judged], fit.heldout[judged])
     path = proxy_path(job_id=job.pk)
     tmp = path.with_suffix(".tmp")
-    proxy.save(tmp)
+    LinFiKProxy(fit.head, metadata).save(tmp)
     tmp.replace(path)
     fidelity = _finite_dict(
         {
             **metadata.fidelity,
-            "n_train": len(split.train),
-            "n_validation": len(split.validation),
-            "best_val_spearman": report.best_val_spearman,
-            "epochs_run": report.epochs_run,
+            "folds": len(splits),
+            "best_val_spearman": fit.report.best_val_spearman,
+            "epochs_run": fit.report.epochs_run,
         }
     )
     ValuationJob.objects.filter(pk=job.pk).update(fidelity=fidelity)
@@ -557,11 +582,7 @@ def job_stage_timings(*, job_id: int) -> dict[str, dict[str, float]]:
         seconds = [s for s in rows.values_list("seconds", flat=True)]
         if not seconds:
             continue
-        wall = (
-            (agg["last"] - agg["first"]).total_seconds()
-            if agg["first"] and agg["last"]
-            else 0.0
-        )
+        wall = (agg["last"] - agg["first"]).total_seconds() if agg["first"] and agg["last"] else 0.0
         timings[stage] = {
             "steps": len(seconds),
             "work_seconds": round(sum(seconds), 3),
