@@ -2,9 +2,13 @@
 
 One stratified 10% label set of the demo pool (seed 0) plus N further samples are scored
 with exact LinFiK once (cached in ``--cache``, keyed by model identity, target set and
-sample id). Each feature set then trains the engine's head (``train_head``, default
-config) on 5 random train/validation/holdout splits of the same labels; the table gives
-the mean ± std of Spearman on the holdout (40 samples) and on the N unlabelled samples.
+sample id). Each feature set then trains one 256-wide head (``train_head``, default
+training config) on 5 random train/validation/holdout splits of the same labels; the
+table gives the mean ± std of Spearman on the holdout (40 samples) and on the N
+unlabelled samples. A second table trains the default inputs (MiniLM + length + model
+tokens) the ways the engine can (``label_splits`` + ``fit_head``): one head on one split,
+or K cross-fitted heads, with one or two hidden layers; its held-out column is the
+holdout for one split and every label for cross-fitted heads.
 
     .venv/bin/python benchmarks/bench_proxy_features.py                 # SmolLM2-135M
     .venv/bin/python benchmarks/bench_proxy_features.py --eval-samples 100 --splits 2
@@ -29,13 +33,24 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 from bench_alinfik import demo_pool, load_targets  # noqa: E402
 
-from valuation.engine.alinfik import split_labelled, stratified_selection  # noqa: E402
+from valuation.engine.alinfik import (  # noqa: E402
+    fit_head,
+    label_splits,
+    split_labelled,
+    stratified_selection,
+)
 from valuation.engine.data import tokenize_samples  # noqa: E402
 from valuation.engine.embeddings import SentenceEncoder  # noqa: E402
 from valuation.engine.exact import ExactLinFiK  # noqa: E402
 from valuation.engine.metrics import spearman  # noqa: E402
 from valuation.engine.models import load_model  # noqa: E402
-from valuation.engine.proxy import HeadConfig, feature_statistics, length_column, train_head  # noqa: E402
+from valuation.engine.proxy import (  # noqa: E402
+    HeadConfig,
+    TrainConfig,
+    feature_statistics,
+    length_column,
+    train_head,
+)
 from valuation.engine.token_features import token_embedding_features  # noqa: E402
 
 Features = dict[str, np.ndarray]
@@ -120,13 +135,43 @@ def evaluate(
                                                            split.holdout))  # fmt: skip
         head, scaler, _ = train_head(
             inputs[train], y(train), inputs[val], y(val),
-            head_config=HeadConfig(input_dim=inputs.shape[1]), seed=seed,
+            head_config=HeadConfig(input_dim=inputs.shape[1], hidden_dims=(256,)), seed=seed,
             input_statistics=statistics,
         )  # fmt: skip
         with torch.no_grad():
             predicted = head.eval()(torch.from_numpy(inputs)).numpy()
         results.append([spearman(y(holdout), predicted[holdout]),
                         spearman(y(evals), predicted[evals])])  # fmt: skip
+    return np.array(results)
+
+
+HEAD_SCHEMES = ((1, (256,)), (5, (256,)), (1, (512, 128)), (5, (512, 128)))
+
+
+def evaluate_heads(
+    inputs: np.ndarray,
+    labelled: np.ndarray,
+    evals: np.ndarray,
+    y: Callable,
+    n_splits: int,
+    folds: int,
+    hidden_dims: tuple[int, ...],
+) -> np.ndarray:
+    """[splits, 2]: held-out Spearman (the engine's heldout predictions) and unlabelled."""
+    statistics = feature_statistics(inputs)
+    head_config = HeadConfig(input_dim=inputs.shape[1], hidden_dims=hidden_dims)
+    results = []
+    for seed in range(n_splits):
+        splits = label_splits(len(labelled), folds, seed)
+        fit = fit_head(
+            inputs[labelled], y(labelled), splits, head_config=head_config,
+            config=TrainConfig(), seed=seed, input_statistics=statistics,
+        )  # fmt: skip
+        with torch.no_grad():
+            z = fit.head.eval()(torch.from_numpy(inputs[evals])).double().numpy()
+        judged = np.isfinite(fit.heldout)
+        results.append([spearman(y(labelled)[judged], fit.heldout[judged]),
+                        spearman(y(evals), fit.scaler.inverse(z))])  # fmt: skip
     return np.array(results)
 
 
@@ -156,6 +201,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         mean, std = result.mean(axis=0), result.std(axis=0)
         print(f"| {' + '.join(names)} | {inputs.shape[1]} | {mean[0]:.3f} ± {std[0]:.3f} "
               f"| {mean[1]:.3f} ± {std[1]:.3f} |", flush=True)  # fmt: skip
+    inputs = np.hstack([features[name] for name in ("minilm", "length", "model-tokens")]).astype(
+        np.float32
+    )
+    print("\n| heads (minilm + length + model-tokens) | hidden layers | held-out Spearman (n) "
+          "| unlabelled Spearman |")  # fmt: skip
+    print("| --- | --- | ---: | ---: |")
+    for folds, hidden in HEAD_SCHEMES:
+        result = evaluate_heads(inputs, labelled, evals, y, args.splits, folds, hidden)
+        mean, std = result.mean(axis=0), result.std(axis=0)
+        scheme = "one split" if folds == 1 else f"{folds} cross-fitted"
+        n_heldout = len(split_labelled(len(labelled), 0).holdout) if folds == 1 else len(labelled)
+        print(f"| {scheme} | {' → '.join(map(str, hidden))} | {mean[0]:.3f} ± {std[0]:.3f} "
+              f"({n_heldout}) | {mean[1]:.3f} ± {std[1]:.3f} |", flush=True)  # fmt: skip
     # The ceiling of knowing only which dataset a sample is from: each dataset's true median.
     rows = np.concatenate([labelled, evals])
     medians = {name: np.median(y(rows[np.asarray(strata)[rows] == name])) for name in set(strata)}
