@@ -401,6 +401,36 @@ def _fit_finetuned(
     return _Fitted(head, scaler, report, tuned)
 
 
+def _train(
+    pool: _PoolInputs,
+    labelled: np.ndarray,
+    exact: np.ndarray,
+    splits: list[LabelSplit],
+    *,
+    finetune_encoder: bool,
+    encoder: SentenceEncoder | None,
+    config: TrainConfig,
+    seed: int,
+) -> tuple[_Fitted, np.ndarray | None]:
+    """The proxy's heads and each label's held-out prediction (None when fine-tuned: those
+    come from the tuned encoder's scores of the pool)."""
+    if finetune_encoder:
+        split = splits[0]
+        fitted = _fit_finetuned(
+            pool,
+            train=(labelled[split.train], exact[split.train]),
+            validation=(labelled[split.validation], exact[split.validation]),
+            encoder=encoder, config=config, seed=seed,
+        )  # fmt: skip
+        return fitted, None
+    fit = fit_head(
+        pool.rows(labelled), exact, splits, head_config=pool.head_config, config=config,
+        seed=seed, input_statistics=pool.statistics(),
+    )  # fmt: skip
+    members = tuple(fit.reports) if len(splits) > 1 else ()
+    return _Fitted(fit.head, fit.scaler, fit.report, None, members), fit.heldout
+
+
 def _metadata(
     fitted: _Fitted, *, encoder_identity: str, config: TrainConfig, n_labelled: int, **recorded
 ) -> ProxyMetadata:
@@ -546,22 +576,8 @@ def run_alinfik(
     exact = _call_label_fn(label_fn, labelled)
     timings["label_seconds"] = time.perf_counter() - started
 
-    heldout: np.ndarray | None = None  # fine-tuned: read off the tuned encoder's pool scores
-    if finetune_encoder:
-        fitted = _fit_finetuned(
-            pool,
-            train=(labelled[splits[0].train], exact[splits[0].train]),
-            validation=(labelled[splits[0].validation], exact[splits[0].validation]),
-            encoder=encoder, config=config, seed=seed,
-        )  # fmt: skip
-    else:
-        fit = fit_head(
-            pool.rows(labelled), exact, splits, head_config=pool.head_config, config=config,
-            seed=seed, input_statistics=pool.statistics(),
-        )  # fmt: skip
-        members = tuple(fit.reports) if len(splits) > 1 else ()
-        fitted = _Fitted(fit.head, fit.scaler, fit.report, None, members)
-        heldout = fit.heldout
+    fitted, heldout = _train(pool, labelled, exact, splits, finetune_encoder=finetune_encoder,
+                             encoder=encoder, config=config, seed=seed)  # fmt: skip
     timings["train_seconds"] = fitted.report.seconds
     identity = encoder.identity if encoder is not None else (encoder_identity or "unknown")
     metadata = _metadata(
