@@ -43,9 +43,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from valuation.engine.alinfik import run_alinfik, stratified_selection  # noqa: E402
-from valuation.engine.data import Sample, collate, read_samples, tokenize_samples  # noqa: E402
+from valuation.engine.data import (  # noqa: E402
+    Sample,
+    collate,
+    pad_token_id,
+    read_samples,
+    tokenize_samples,
+)
 from valuation.engine.embeddings import SentenceEncoder  # noqa: E402
 from valuation.engine.exact import ExactLinFiK  # noqa: E402
+from valuation.engine.layer_features import (  # noqa: E402
+    decoder_layers,
+    hidden_state_features,
+    layer_feature_name,
+)
 from valuation.engine.metrics import spearman  # noqa: E402
 from valuation.engine.models import LoadedModel, load_model, wrap_model  # noqa: E402
 from valuation.engine.proxy import TrainConfig  # noqa: E402
@@ -72,10 +83,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--variants",
-        default="frozen,frozen+tokens",
-        help="proxy inputs run at every fraction: frozen (MiniLM + length) and/or "
-        "frozen+tokens (also the model's token features)",
+        default="frozen,frozen+tokens,frozen+tokens+layers",
+        help="proxy inputs run at every fraction: frozen (MiniLM + length), "
+        "frozen+tokens (also the model's token features) and/or frozen+tokens+layers (also "
+        "its hidden state after --proxy-layers layers)",
     )
+    parser.add_argument("--proxy-layers", type=int, default=4)
     parser.add_argument(
         "--folds",
         default="1,5",
@@ -296,8 +309,8 @@ def run_one(
         embeddings=context["embeddings"],
         token_counts=context["token_counts"],
         encoder=context["encoder"],
-        extra_features=context["token_features"] if variant == "frozen+tokens" else None,
-        extra_feature_name=FEATURE_NAME,
+        extra_features=context["extra"].get(variant, (None, ""))[0],
+        extra_feature_name=context["extra"].get(variant, (None, ""))[1],
         finetune_encoder=variant == "fine-tuned",
         folds=folds,
         train_config=config,
@@ -325,7 +338,7 @@ def run_one(
         n_unlabelled_eval=len(unlabelled),
         train_seconds=result.timings["train_seconds"],
         predict_seconds=result.timings["predict_seconds"]
-        + (context["token_seconds"] if variant == "frozen+tokens" else 0.0),
+        + context["extra_seconds"].get(variant, 0.0),
     )
 
 
@@ -335,6 +348,33 @@ def add_costs(row: Row, exact_per_sample: float, pool_size: int, embed_seconds: 
     row.alinfik_s_per_sample = task / pool_size
     row.speedup = exact_per_sample / row.alinfik_s_per_sample
     row.speedup_with_ingest = exact_per_sample / ((task + embed_seconds) / pool_size)
+
+
+def model_features(
+    model: LoadedModel, samples: Sequence[Sample], args: argparse.Namespace, context: dict
+) -> None:
+    """The scored model's proxy inputs per variant, with the seconds they took (counted in
+    the variant's per-task cost, although a product can compute them once per sample)."""
+    started = time.perf_counter()
+    tokenized = tokenize_samples(samples, model.tokenizer, args.max_length)
+    tokens = token_embedding_features(tokenized, model.model.get_input_embeddings().weight)
+    token_seconds = time.perf_counter() - started
+    layers = min(args.proxy_layers, len(decoder_layers(model.model)))
+    started = time.perf_counter()
+    hidden = hidden_state_features(
+        model.model, tokenized, pad_id=pad_token_id(model.tokenizer), layers=layers
+    )
+    layer_seconds = time.perf_counter() - started
+    layers_name = f"{FEATURE_NAME}+{layer_feature_name(layers)}"
+    context["extra"] = {
+        "frozen+tokens": (tokens, FEATURE_NAME),
+        "frozen+tokens+layers": (np.hstack([tokens, hidden]), layers_name),
+    }
+    context["extra_seconds"] = {
+        "frozen+tokens": token_seconds,
+        "frozen+tokens+layers": token_seconds + layer_seconds,
+    }
+    context["layer_seconds"] = layer_seconds
 
 
 def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple[list[Row], dict]:
@@ -356,11 +396,7 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
     target = scorer.target_gradient(context["targets"])
     target_seconds = time.perf_counter() - started
     labeller = ExactLabeller(scorer, target, samples)
-    started = time.perf_counter()
-    tokenized = tokenize_samples(samples, model.tokenizer, args.max_length)
-    embedding_rows = model.model.get_input_embeddings().weight
-    context["token_features"] = token_embedding_features(tokenized, embedding_rows)
-    context["token_seconds"] = time.perf_counter() - started
+    model_features(model, samples, args, context)
     fractions = floats(args.fractions)
     if name in args.full_exact.split(","):
         labeller(list(range(len(samples))))
@@ -392,7 +428,8 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
         "exact_seconds": labeller.seconds,
         "exact_s_per_sample": labeller.seconds_per_sample,
         "params_scored": scorer.n_params,
-        "token_feature_seconds": context["token_seconds"],
+        "token_feature_seconds": context["extra_seconds"]["frozen+tokens"],
+        "layer_feature_seconds": context["layer_seconds"],
     }
     return rows, info
 

@@ -61,13 +61,13 @@ def build_gpt2(seed: int = 0, n_layer: int = 2, n_embd: int = 32) -> GPT2LMHeadM
     return GPT2LMHeadModel(config)
 
 
-def build_llama(seed: int = 0) -> LlamaForCausalLM:
+def build_llama(seed: int = 0, n_layer: int = 2) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(SPECIAL_TOKENS) + len(WORDS),
         hidden_size=32,
         intermediate_size=64,
-        num_hidden_layers=2,
+        num_hidden_layers=n_layer,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=64,

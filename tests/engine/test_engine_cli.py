@@ -117,6 +117,7 @@ def test_sample_emptied_by_truncation_names_its_line(tiny_model_dir: Path, files
     [
         ("no/such/model", [], "unknown model 'no/such/model'"),
         (None, ["--label-fraction", "0"], "--label-fraction must be in (0, 1]"),
+        (None, ["--proxy-layers", "-1"], "--proxy-layers must be 0 or more, got -1"),
         (None, ["--param-filter", "nothing_matches"], "selects no trainable parameter"),
     ],
 )
@@ -190,10 +191,18 @@ def test_alinfik_keeps_exact_labels_and_reports_fidelity(tiny_model_dir: Path, f
     assert summary["method"] == "alinfik"
     assert summary["counts"] == {"train": 30, "target": 2, "labelled": 12}
     assert set(summary["fidelity"]) >= {"spearman", "kendall_tau", "precision_at_10pct"}
+    # The tiny model has 2 layers: --proxy-layers 4 (the default) reads after both.
     assert summary["proxy_features"] == (
         "sentence embedding+length+llm-token-embedding-mean+log-predicted"
+        "+llm-hidden-after-layer-2-mean-over-loss-positions"
     )
     got = np.array([line["score"] for line in lines])
     matches = int(np.isclose(got, exact, rtol=1e-5, atol=0).sum())
     # Labelled samples keep their exact score (up to float32 batch-composition rounding).
     assert matches >= 12
+
+    assert cli.main([*args, *common, "--proxy-layers", "0"]) == 0
+    summary = json.loads((files["out"].parent / "scores.summary.json").read_text())
+    assert summary["proxy_features"] == (
+        "sentence embedding+length+llm-token-embedding-mean+log-predicted"
+    )

@@ -29,10 +29,17 @@ from valuation.engine.data import (
     NumberedSample,
     SampleFileError,
     TokenizedSample,
+    pad_token_id,
     read_numbered_samples,
     tokenize_sample,
 )
 from valuation.engine.exact import ExactLinFiK, TargetGradient
+from valuation.engine.layer_features import (
+    DEFAULT_LAYERS,
+    decoder_layers,
+    hidden_state_features,
+    layer_feature_name,
+)
 from valuation.engine.models import LoadedModel, ModelLoadError, load_model
 
 EXIT_INPUT_ERROR = 2
@@ -59,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     score.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float64"))
     score.add_argument("--param-filter", default=None, help="regex of parameter names to use")
+    score.add_argument(
+        "--proxy-layers",
+        type=int,
+        default=DEFAULT_LAYERS,
+        help="alinfik: the proxy also reads the model's hidden state after this many layers "
+        "(at most the model's layer count; 0 = off)",
+    )
     return parser
 
 
@@ -75,6 +89,8 @@ def _validate_args(args: argparse.Namespace) -> None:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not 0.0 < args.label_fraction <= 1.0:
         raise InputError(f"--label-fraction must be in (0, 1], got {args.label_fraction}")
+    if args.proxy_layers < 0:
+        raise InputError(f"--proxy-layers must be 0 or more, got {args.proxy_layers}")
 
 
 def _tokenize_file(
@@ -105,6 +121,24 @@ def _peak_memory(device: torch.device) -> dict[str, float | None]:
     return {"rss_peak_mib": round(rss_mib, 1), "cuda_max_allocated_mib": cuda_mib}
 
 
+def _proxy_model_features(
+    args: argparse.Namespace, train: list[TokenizedSample], loaded: LoadedModel
+) -> tuple[np.ndarray, str]:
+    """The scored model's own proxy inputs: its token embeddings (no forward pass) and,
+    unless --proxy-layers 0, its hidden state after the first layers (docs/valuation.md)."""
+    from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
+
+    features = token_embedding_features(train, loaded.model.get_input_embeddings().weight)
+    if args.proxy_layers == 0:
+        return features, FEATURE_NAME
+    layers = min(args.proxy_layers, len(decoder_layers(loaded.model)))
+    hidden = hidden_state_features(
+        loaded.model, train, pad_id=pad_token_id(loaded.tokenizer), layers=layers,
+        batch_size=args.batch_size,
+    )  # fmt: skip
+    return np.hstack([features, hidden]), f"{FEATURE_NAME}+{layer_feature_name(layers)}"
+
+
 def _run_alinfik(
     args: argparse.Namespace,
     scorer: ExactLinFiK,
@@ -116,21 +150,19 @@ def _run_alinfik(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     # Imported here so the exact half works before or without the proxy half.
     from valuation.engine.alinfik import run_alinfik
-    from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
 
     def label_fn(indices: Sequence[int]) -> np.ndarray:
         return scorer.score([train[i] for i in indices], target)
 
-    # The model's own token embeddings: no forward pass, and better fidelity (token_features).
-    token_features = token_embedding_features(train, loaded.model.get_input_embeddings().weight)
+    features, feature_name = _proxy_model_features(args, train, loaded)
     try:
         result = run_alinfik(
             samples=[item.sample for item in numbered_train],
             label_fn=label_fn,
             label_fraction=args.label_fraction,
             seed=args.seed,
-            extra_features=token_features,
-            extra_feature_name=FEATURE_NAME,
+            extra_features=features,
+            extra_feature_name=feature_name,
             model_identity=loaded.identity,
             target_hash=target_hash,
             progress=True,
@@ -140,7 +172,7 @@ def _run_alinfik(
     extra = {
         "labelled": int(np.count_nonzero(result.is_exact)),
         "fidelity": {key: float(value) for key, value in result.fidelity.items()},
-        "proxy_features": f"sentence embedding+length+{FEATURE_NAME}",
+        "proxy_features": f"sentence embedding+length+{feature_name}",
     }
     return np.asarray(result.scores, dtype=np.float64), extra
 
