@@ -6,9 +6,10 @@ sample id). Each feature set then trains one 256-wide head (``train_head``, defa
 training config) on 5 random train/validation/holdout splits of the same labels; the
 table gives the mean ± std of Spearman on the holdout (40 samples) and on the N
 unlabelled samples. A second table trains the default inputs (MiniLM + length + model
-tokens) the ways the engine can (``label_splits`` + ``fit_head``): one head on one split,
-or K cross-fitted heads, with one or two hidden layers; its held-out column is the
-holdout for one split and every label for cross-fitted heads.
+tokens, and with the model's hidden state after ``--layers`` layers) the ways the engine
+can (``label_splits`` + ``fit_head``): one head on one split, or K cross-fitted heads,
+with one or two hidden layers; its held-out column is the holdout for one split and every
+label for cross-fitted heads.
 
     .venv/bin/python benchmarks/bench_proxy_features.py                 # SmolLM2-135M
     .venv/bin/python benchmarks/bench_proxy_features.py --eval-samples 100 --splits 2
@@ -39,9 +40,10 @@ from valuation.engine.alinfik import (  # noqa: E402
     split_labelled,
     stratified_selection,
 )
-from valuation.engine.data import tokenize_samples  # noqa: E402
+from valuation.engine.data import pad_token_id, tokenize_samples  # noqa: E402
 from valuation.engine.embeddings import SentenceEncoder  # noqa: E402
 from valuation.engine.exact import ExactLinFiK  # noqa: E402
+from valuation.engine.layer_features import hidden_state_features  # noqa: E402
 from valuation.engine.metrics import spearman  # noqa: E402
 from valuation.engine.models import load_model  # noqa: E402
 from valuation.engine.proxy import (  # noqa: E402
@@ -65,6 +67,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--target", default="clean-instruction-following")
+    parser.add_argument("--layers", type=int, default=4, help="model-layers: hidden state after")
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / "var" / "proxy-features")
     return parser.parse_args(argv)
 
@@ -110,6 +113,9 @@ def build_features(args, model, samples, targets) -> Features:
         "model-tokens": token_embedding_features(
             tokenized, model.model.get_input_embeddings().weight
         ),
+        "model-layers": hidden_state_features(
+            model.model, tokenized, pad_id=pad_token_id(model.tokenizer), layers=args.layers
+        ),
     }
 
 
@@ -145,7 +151,15 @@ def evaluate(
     return np.array(results)
 
 
-HEAD_SCHEMES = ((1, (256,)), (5, (256,)), (1, (512, 128)), (5, (512, 128)))
+DEFAULT_INPUTS = ("minilm", "length", "model-tokens")
+HEAD_SCHEMES = (
+    (DEFAULT_INPUTS, 1, (256,)),
+    (DEFAULT_INPUTS, 5, (256,)),
+    (DEFAULT_INPUTS, 1, (512, 128)),
+    (DEFAULT_INPUTS, 5, (512, 128)),
+    ((*DEFAULT_INPUTS, "model-layers"), 1, (512, 128)),
+    ((*DEFAULT_INPUTS, "model-layers"), 5, (512, 128)),
+)
 
 
 def evaluate_heads(
@@ -201,19 +215,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         mean, std = result.mean(axis=0), result.std(axis=0)
         print(f"| {' + '.join(names)} | {inputs.shape[1]} | {mean[0]:.3f} ± {std[0]:.3f} "
               f"| {mean[1]:.3f} ± {std[1]:.3f} |", flush=True)  # fmt: skip
-    inputs = np.hstack([features[name] for name in ("minilm", "length", "model-tokens")]).astype(
-        np.float32
-    )
-    print("\n| heads (minilm + length + model-tokens) | hidden layers | held-out Spearman (n) "
+    print("\n| proxy inputs | heads | hidden layers | held-out Spearman (n) "
           "| unlabelled Spearman |")  # fmt: skip
-    print("| --- | --- | ---: | ---: |")
-    for folds, hidden in HEAD_SCHEMES:
+    print("| --- | --- | --- | ---: | ---: |")
+    for names, folds, hidden in HEAD_SCHEMES:
+        inputs = np.hstack([features[name] for name in names]).astype(np.float32)
         result = evaluate_heads(inputs, labelled, evals, y, args.splits, folds, hidden)
         mean, std = result.mean(axis=0), result.std(axis=0)
         scheme = "one split" if folds == 1 else f"{folds} cross-fitted"
         n_heldout = len(split_labelled(len(labelled), 0).holdout) if folds == 1 else len(labelled)
-        print(f"| {scheme} | {' → '.join(map(str, hidden))} | {mean[0]:.3f} ± {std[0]:.3f} "
-              f"({n_heldout}) | {mean[1]:.3f} ± {std[1]:.3f} |", flush=True)  # fmt: skip
+        print(f"| {' + '.join(names)} | {scheme} | {' → '.join(map(str, hidden))} "
+              f"| {mean[0]:.3f} ± {std[0]:.3f} ({n_heldout}) | {mean[1]:.3f} ± {std[1]:.3f} |",
+              flush=True)  # fmt: skip
     # The ceiling of knowing only which dataset a sample is from: each dataset's true median.
     rows = np.concatenate([labelled, evals])
     medians = {name: np.median(y(rows[np.asarray(strata)[rows] == name])) for name in set(strata)}
