@@ -293,12 +293,12 @@ def run_one(
     labeller: ExactLabeller,
     context: dict,
 ) -> Row:
+    # The engine's training defaults (batch 64 and so on), bar fine-tuning's budget.
     config = TrainConfig(
         max_length=context["max_length"],
         finetune_layers=context["ft_layers"],
         finetune_max_epochs=context["ft_epochs"],
         finetune_patience=2,
-        batch_size=32,
     )
     result = run_alinfik(
         samples=context["samples"],
