@@ -179,40 +179,23 @@ def job_plan(*, job_id: int) -> None:
                 labelled = ids[chosen]
                 for id_min, id_max, size in _ranges(ids, proxy_size):
                     chunks.append(
-                        _chunk(
-                            job,
-                            Stage.PROXY,
-                            indices[Stage.PROXY],
-                            size,
-                            version=version_id,
-                            id_min=id_min,
-                            id_max=id_max,
-                        )
+                        _chunk(job, Stage.PROXY, indices[Stage.PROXY], size,
+                               version=version_id, id_min=id_min, id_max=id_max)
                     )
                     indices[Stage.PROXY] += 1
                 missing, _ = _id_arrays(version_id, missing_embedding=True)
                 for id_min, id_max, size in _ranges(missing, embed_size):
                     chunks.append(
-                        _chunk(
-                            job,
-                            Stage.EMBED,
-                            indices[Stage.EMBED],
-                            size,
-                            version=version_id,
-                            id_min=id_min,
-                            id_max=id_max,
-                        )
+                        _chunk(job, Stage.EMBED, indices[Stage.EMBED], size,
+                               version=version_id, id_min=id_min, id_max=id_max)
                     )
                     indices[Stage.EMBED] += 1
             else:
                 labelled = ids
             del ids, tokens
             label_set, _ = ExactLabelSet.objects.get_or_create(
-                model_identity=identity,
-                version_id=version_id,
-                target_set_hash=job.target_set_hash,
-                seed=job.seed,
-                max_length=max_length,
+                model_identity=identity, version_id=version_id,
+                target_set_hash=job.target_set_hash, seed=job.seed, max_length=max_length,
             )
             cached = np.fromiter(
                 ExactLabel.objects.filter(label_set=label_set)
@@ -228,15 +211,9 @@ def job_plan(*, job_id: int) -> None:
             for start in range(0, len(todo), exact_size):
                 part = todo[start : start + exact_size]
                 chunks.append(
-                    _chunk(
-                        job,
-                        Stage.EXACT,
-                        indices[Stage.EXACT],
-                        len(part),
-                        version=version_id,
-                        label_set=label_set.pk,
-                        sample_ids=[int(i) for i in part],
-                    )
+                    _chunk(job, Stage.EXACT, indices[Stage.EXACT], len(part),
+                           version=version_id, label_set=label_set.pk,
+                           sample_ids=[int(i) for i in part])
                 )
                 indices[Stage.EXACT] += 1
 
@@ -263,21 +240,13 @@ def job_plan(*, job_id: int) -> None:
         job.progress_total = ValuationChunk.objects.filter(job=job).count()
         job.save(
             update_fields=[
-                "planned",
-                "model_identity",
-                "pool_size",
-                "n_labelled",
-                "n_labels_cached",
+                "planned", "model_identity", "pool_size", "n_labelled", "n_labels_cached",
                 "progress_total",
             ]
         )
     logger.info(
         "job %s planned: %s samples, %s labels (%s cached), %s steps",
-        job_id,
-        counters["pool"],
-        counters["labelled"],
-        counters["cached"],
-        len(chunks) + 1,
+        job_id, counters["pool"], counters["labelled"], counters["cached"], len(chunks) + 1,
     )
 
 
@@ -351,9 +320,8 @@ def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
     tokenized, scored_ids, empty_ids = [], [], []
     for sample in samples:
         try:
-            tokenized.append(
-                tokenize_sample(engine_sample(sample), scorer.tokenizer, scorer.max_length)
-            )
+            tokenized.append(tokenize_sample(engine_sample(sample), scorer.tokenizer,
+                                             scorer.max_length))
             scored_ids.append(sample.pk)
         except EmptySampleError:
             # No predicted token: the sample adds nothing to the loss, its LinFiK is 0.
@@ -437,7 +405,8 @@ def _labelled_training_set(
     features = None
     if source is not None:
         features = (
-            np.concatenate(extra) if extra else np.zeros((0, source.feature_dim), dtype=np.float32)
+            np.concatenate(extra) if extra
+            else np.zeros((0, source.feature_dim), dtype=np.float32)
         )
     return ids, scores, embeddings_from_bytes(blobs), features
 
@@ -582,7 +551,11 @@ def job_stage_timings(*, job_id: int) -> dict[str, dict[str, float]]:
         seconds = [s for s in rows.values_list("seconds", flat=True)]
         if not seconds:
             continue
-        wall = (agg["last"] - agg["first"]).total_seconds() if agg["first"] and agg["last"] else 0.0
+        wall = (
+            (agg["last"] - agg["first"]).total_seconds()
+            if agg["first"] and agg["last"]
+            else 0.0
+        )
         timings[stage] = {
             "steps": len(seconds),
             "work_seconds": round(sum(seconds), 3),
