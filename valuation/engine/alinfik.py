@@ -50,6 +50,7 @@ __all__ = [
     "LabelSplit",
     "cross_fit_splits",
     "fit_head",
+    "heldout_fidelity",
     "fidelity_report",
     "length_strata",
     "run_alinfik",
@@ -287,6 +288,12 @@ def fidelity_report(exact: np.ndarray, predicted: np.ndarray) -> dict[str, float
     }
 
 
+def heldout_fidelity(exact: np.ndarray, heldout: np.ndarray) -> dict[str, float]:
+    """``fidelity_report`` over the labels some head held out (finite ``heldout`` entries)."""
+    judged = np.isfinite(heldout)
+    return fidelity_report(exact[judged], heldout[judged])
+
+
 @dataclass
 class AlinfikResult:
     """Scores for every sample (input order) and how they were obtained.
@@ -458,7 +465,7 @@ def _metadata(
                 }
                 for r in fitted.member_reports
             ],
-        },  # fmt: skip
+        },
         **recorded,
     )
 
@@ -600,11 +607,7 @@ def run_alinfik(
     if heldout is None:
         heldout = np.full(len(labelled), np.nan)
         heldout[splits[0].holdout] = scores[labelled[splits[0].holdout]]
-    judged = np.isfinite(heldout)
-    metadata.fidelity = {
-        **fidelity_report(exact[judged], heldout[judged]),
-        "folds": float(len(splits)),
-    }
+    metadata.fidelity = {**heldout_fidelity(exact, heldout), "folds": float(len(splits))}
     scores[labelled] = exact
     is_exact = np.zeros(len(samples), dtype=bool)
     is_exact[labelled] = True

@@ -35,8 +35,8 @@ from marketplace.models import Sample, TargetSample
 from valuation import conf, worker_cache
 from valuation.engine.alinfik import (
     MIN_LABELS,
-    fidelity_report,
     fit_head,
+    heldout_fidelity,
     label_splits,
     stratified_selection,
 )
@@ -458,8 +458,7 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
             "best_val_spearman": fit.report.best_val_spearman,
         },
     )
-    judged = np.isfinite(fit.heldout)
-    metadata.fidelity = fidelity_report(exact[judged], fit.heldout[judged])
+    metadata.fidelity = heldout_fidelity(exact, fit.heldout)
     path = proxy_path(job_id=job.pk)
     tmp = path.with_suffix(".tmp")
     LinFiKProxy(fit.head, metadata).save(tmp)
