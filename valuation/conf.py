@@ -53,6 +53,10 @@ DEFAULTS: dict[str, object] = {
     # The proxy also reads the scored model's token features (engine token_features.py):
     # mean input-embedding row of the predicted tokens + log count. False: embeddings only.
     "VALUATION_PROXY_TOKEN_FEATURES": True,
+    # The proxy also reads the scored model's hidden state after this many decoder layers
+    # (engine layer_features.py; capped at the model's layer count), stored once per
+    # (sample, model) like the sentence embedding. 0: off.
+    "VALUATION_PROXY_LAYERS": 4,
 }
 
 

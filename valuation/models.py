@@ -1,4 +1,5 @@
-"""Valuation jobs, their chunks, per-sample scores and the exact-label cache.
+"""Valuation jobs, their chunks, per-sample scores, the exact-label cache and the cache of
+proxy inputs read off a scored model.
 
 A ``ValuationJob`` values a candidate pool (dataset versions) for one buyer's target task.
 Its pipeline is split into steps, one ``ValuationChunk`` row each (plan, target gradient,
@@ -56,6 +57,14 @@ class ValuationJob(models.Model):
         help_text="Share of each version's samples labelled with exact LinFiK (ALinFiK).",
     )
     seed = models.PositiveIntegerField(default=0)
+    layer_features = models.ForeignKey(
+        "ModelFeatureSet",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The scored model's layer features the proxy reads; set when planned.",
+    )
     budget = models.PositiveBigIntegerField(
         null=True,
         blank=True,
@@ -241,3 +250,50 @@ class ExactLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label_set_id}/{self.sample_id}: {self.score:.4g}"
+
+
+class ModelFeatureSet(models.Model):
+    """Cache key of task-independent proxy inputs read off one scored model: its hidden
+    state after the first ``layers`` decoder layers (engine ``layer_features.py``). Like a
+    sample's sentence embedding, they never depend on a buyer's task, so each sample's row is
+    computed once per model and reused by every valuation on that model."""
+
+    model_identity = models.CharField(max_length=100)
+    layers = models.PositiveSmallIntegerField(
+        help_text="Decoder layers run (the setting, capped at the model's layer count)."
+    )
+    max_length = models.PositiveIntegerField(help_text="Tokens kept per sample.")
+    dim = models.PositiveIntegerField(help_text="Values per sample (the model's hidden size).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_identity", "layers", "max_length"],
+                name="valuation_model_feature_set_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"layer-{self.layers} features {self.model_identity[:15]} ({self.max_length})"
+
+
+class SampleModelFeature(models.Model):
+    """One sample's row of a ``ModelFeatureSet``: little-endian float32 bytes (``dim`` values);
+    all zeros for a sample with no predicted token."""
+
+    feature_set = models.ForeignKey(
+        ModelFeatureSet, on_delete=models.CASCADE, related_name="rows"
+    )
+    sample = models.ForeignKey("marketplace.Sample", on_delete=models.CASCADE, related_name="+")
+    vector = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["feature_set", "sample"], name="valuation_sample_model_feature_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature_set_id}/{self.sample_id}"

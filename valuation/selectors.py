@@ -11,13 +11,24 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Avg, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.utils import timezone
 
 from accounts.selectors import user_has_role
 from marketplace.models import DatasetVersion, Listing, Sample, TargetTask
 from valuation.demo import DEMO_BUYER_USERNAME
-from valuation.models import SampleScore, ValuationChunk, ValuationJob
+from valuation.models import SampleModelFeature, SampleScore, ValuationChunk, ValuationJob
 
 # ---- pool ------------------------------------------------------------------------------------
 
@@ -51,13 +62,29 @@ def poolable_listings() -> QuerySet[Listing]:
     )
 
 
+def feature_set_rows_missing(*, feature_set_id: int) -> Exists:
+    """A filter for ``Sample`` querysets: the sample has no row in this model-feature set."""
+    return ~Exists(
+        SampleModelFeature.objects.filter(feature_set_id=feature_set_id, sample_id=OuterRef("pk"))
+    )
+
+
 def version_sample_ids(
-    *, version_id: int, batch_size: int, missing_embedding: bool = False
+    *,
+    version_id: int,
+    batch_size: int,
+    missing_embedding: bool = False,
+    missing_layer_features: int | None = None,
 ) -> Iterator[tuple[int, int]]:
-    """(sample id, token count) of a version's pool samples in id order, streamed."""
+    """(sample id, token count) of a version's pool samples in id order, streamed. With
+    ``missing_embedding``, only those without a sentence embedding or, given a model-feature
+    set id in ``missing_layer_features``, without a row in that set."""
     queryset = pool_samples(version_ids=[version_id])
     if missing_embedding:
-        queryset = queryset.filter(embedding__isnull=True)
+        missing = Q(embedding__isnull=True)
+        if missing_layer_features is not None:
+            missing |= feature_set_rows_missing(feature_set_id=missing_layer_features)
+        queryset = queryset.filter(missing)
     yield from queryset.order_by("id").values_list("id", "token_count").iterator(
         chunk_size=batch_size
     )

@@ -1,5 +1,6 @@
 """Process-level cache of what model work needs: the language model, its exact scorer, the
-sentence encoder, target gradients, trained proxies and the scored model's token tables.
+sentence encoder, target gradients, trained proxies, the scored model's token tables and
+model configurations.
 
 A Celery worker process (prefork child) loads each model ONCE and reuses it for every task
 it runs; entries are keyed by the model's identity (sha256 of its files), the device and the
@@ -26,7 +27,13 @@ from django.conf import settings
 from valuation import conf
 from valuation.engine.embeddings import SentenceEncoder, encoder_identity
 from valuation.engine.exact import ExactLinFiK, TargetGradient
-from valuation.engine.models import LoadedModel, load_model, resolve_device, resolve_source
+from valuation.engine.models import (
+    LoadedModel,
+    load_config,
+    load_model,
+    resolve_device,
+    resolve_source,
+)
 from valuation.engine.models import source_identity as _source_identity
 from valuation.engine.proxy import LinFiKProxy
 from valuation.engine.token_features import token_feature_dim
@@ -35,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _identities: dict[tuple[str, tuple], str] = {}
+_configs: dict[str, Any] = {}
 _models: dict[tuple[str, str, str], LoadedModel] = {}
 _scorers: dict[tuple, ExactLinFiK] = {}
 _encoders: dict[tuple[str, str], SentenceEncoder] = {}
@@ -82,6 +90,16 @@ def model_identity(spec: str) -> str:
         if key not in _identities:
             _identities[key] = _source_identity(path)
         return _identities[key]
+
+
+def model_config(spec: str) -> Any:
+    """A spec's model configuration (layer count, hidden size), read once per identity
+    without loading the weights: planning a job needs it, and runs on no model worker."""
+    identity = model_identity(spec)
+    with _lock:
+        if identity not in _configs:
+            _configs[identity] = load_config(conf.model_source(spec))
+        return _configs[identity]
 
 
 def get_model(spec: str) -> LoadedModel:
@@ -259,7 +277,10 @@ def save_target_gradient(target: TargetGradient, path: Path) -> Path:
 def clear() -> None:
     """Forget everything (tests)."""
     with _lock:
-        caches = (_identities, _models, _scorers, _encoders, _targets, _proxies, _token_sources)
+        caches = (
+            _identities, _configs, _models, _scorers, _encoders, _targets, _proxies,
+            _token_sources,
+        )
         for cache in caches:
             cache.clear()
         stats.clear()

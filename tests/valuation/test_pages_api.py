@@ -314,13 +314,18 @@ def test_detail_page_tells_the_buyer_the_outcome(client, finished_job, buyer):
 
 def test_detail_page_shows_the_proxy_fidelity_and_its_heads(client, finished_job, buyer):
     fidelity = {"spearman": 0.6912, "kendall_tau": 0.5, "precision_at_10pct": 0.7,
-                "n_holdout": 18.0, "folds": 5}  # fmt: skip
+                "n_holdout": 18.0, "folds": 5,
+                "inputs": ["sentence embedding", "model hidden state after layer 4"]}  # fmt: skip
     ValuationJob.objects.filter(pk=finished_job.pk).update(fidelity=fidelity)
     login(client, buyer)
     html = client.get(reverse("valuation:job_detail", args=[finished_job.pk])).content.decode()
     assert "held-out exact labels)</dt><dd>0.691</dd>" in html
     assert "<dt>Held-out labels</dt><dd>18</dd>" in html
     assert re.search(r"<dt>Proxy heads</dt><dd[^>]*>5, cross-fitted</dd>", html)
+    assert (
+        "<dt>Proxy inputs</dt><dd>sentence embedding, model hidden state after layer 4</dd>"
+        in html
+    )
     # A one-split proxy (VALUATION_PROXY_FOLDS=1) has no heads row.
     ValuationJob.objects.filter(pk=finished_job.pk).update(fidelity={**fidelity, "folds": 1})
     html = client.get(reverse("valuation:job_detail", args=[finished_job.pk])).content.decode()

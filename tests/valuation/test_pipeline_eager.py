@@ -64,6 +64,9 @@ def test_alinfik_job_values_every_pool_sample(
     assert set(job.fidelity) >= {"spearman", "kendall_tau", "precision_at_10pct", "n_holdout"}
     # Cross-fitted: each of the 18 labels is held out from one of the 5 heads.
     assert (job.fidelity["n_holdout"], job.fidelity["folds"]) == (18, 5)
+    assert job.fidelity["inputs"] == [
+        "sentence embedding", "model token embeddings", "model hidden state after layer 1",
+    ]
     proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
     assert isinstance(proxy.head, EnsembleHead) and len(proxy.head.members) == 5
     assert proxy.metadata.fidelity["n_holdout"] == 18

@@ -1,5 +1,6 @@
 """The service's proxy reads the scored model's token features (engine token_features.py),
-stored once per model identity by the step that has the model loaded."""
+stored once per model identity by the step that has the model loaded. Layer features are
+off here (test_proxy_layer_features.py covers them with the token features)."""
 
 import shutil
 
@@ -14,11 +15,16 @@ from valuation.engine.data import EmptySampleError, tokenize_sample
 from valuation.engine.data import Sample as EngineSample
 from valuation.engine.proxy import LinFiKProxy
 from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
-from valuation.models import SampleScore, ValuationJob
-from valuation.services import pipeline, valuation_job_request
+from valuation.models import SampleModelFeature, SampleScore, ValuationJob
+from valuation.services import model_features, pipeline, valuation_job_request
 from valuation.services.embeddings import embeddings_from_bytes
 
 TINY_DIM = 16  # n_embd of the conftest's tiny GPT-2
+
+
+@pytest.fixture(autouse=True)
+def _no_layer_features(settings):
+    settings.VALUATION_PROXY_LAYERS = 0
 
 
 def request(task, versions, buyer):
@@ -63,7 +69,7 @@ def test_proxy_reads_token_features_from_the_stored_table(
     assert proxy.metadata.extra_features == FEATURE_NAME
     model, tokenizer = tiny_model(tiny_model_dir)
     tokenized = [
-        tokenize_sample(pipeline.engine_sample(sample), tokenizer, 32) for sample in samples
+        tokenize_sample(model_features.engine_sample(sample), tokenizer, 32) for sample in samples
     ]
     features = token_embedding_features(tokenized, model.get_input_embeddings().weight)
     expected = proxy.predict(embeddings, extra_features=features)
@@ -99,6 +105,8 @@ def test_setting_off_gives_the_embedding_only_proxy(
     proxy, _samples, embeddings, stored = independent_predictions(job, tiny_model_dir)
     assert proxy.metadata.head.extra_dim == 0
     assert proxy.metadata.extra_features == ""
+    assert job.layer_features is None
+    assert not SampleModelFeature.objects.exists()
     np.testing.assert_allclose(stored, proxy.predict(embeddings), rtol=1e-6, atol=1e-9)
     assert not worker_cache.token_source_dir(job.model_identity).exists()
     assert worker_cache.stats["token_source_exports"] == 0
@@ -115,7 +123,7 @@ def test_sample_without_predicted_token_gets_a_zero_row(tiny_model_dir):
     ]
     with pytest.raises(EmptySampleError):
         tokenize_sample(samples[1], tokenizer, 32)
-    features = pipeline.sample_token_features(samples, source, 32)
+    features = model_features.sample_token_features(samples, source, 32)
     assert features.shape == (3, TINY_DIM + 1)
     assert not features[1].any()
     kept = [tokenize_sample(samples[i], tokenizer, 32) for i in (0, 2)]

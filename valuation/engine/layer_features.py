@@ -30,7 +30,13 @@ from valuation.engine.data import (
     length_sorted_batches,
 )
 
-__all__ = ["DEFAULT_LAYERS", "decoder_layers", "hidden_state_features", "layer_feature_name"]
+__all__ = [
+    "DEFAULT_LAYERS",
+    "decoder_layers",
+    "hidden_state_features",
+    "layer_count",
+    "layer_feature_name",
+]
 
 DEFAULT_LAYERS = 4
 
@@ -40,10 +46,17 @@ def layer_feature_name(layers: int) -> str:
     return f"llm-hidden-after-layer-{layers}-mean-over-loss-positions"
 
 
+def layer_count(config: object) -> int:
+    """Decoder layers of a model configuration (Llama-style or GPT-2-style names)."""
+    count = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    if not count:
+        raise ValueError(f"{type(config).__name__} names no layer count")
+    return int(count)
+
+
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The model's stack of decoder layers: the module list as long as its layer count."""
-    config = model.config
-    count = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    count = layer_count(model.config)
     for module in model.modules():
         if isinstance(module, nn.ModuleList) and len(module) == count:
             return module

@@ -220,6 +220,18 @@ def cached_gguf_directory(path: Path, identity: str, cache_dir: Path) -> Path:
     return target
 
 
+def load_config(source: str | os.PathLike[str]) -> Any:
+    """A model's configuration (layer count, hidden size, ...) without loading its weights."""
+    from transformers import AutoConfig
+
+    path = resolve_source(source)
+    directory, options = (path.parent, {"gguf_file": path.name}) if path.is_file() else (path, {})
+    try:
+        return AutoConfig.from_pretrained(directory, local_files_only=True, **options)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"cannot read the configuration of {path}: {exc}") from exc
+
+
 def load_model(
     source: str | os.PathLike[str],
     *,

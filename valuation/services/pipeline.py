@@ -5,13 +5,14 @@ leaves exactly what one run leaves.
 Plan   pick the labelled samples per version (stratified by length, seeded per version so
        the exact-label cache is reusable), reuse cached exact labels, cut the rest of the
        work into chunks (rows of ``ValuationChunk``).
-Embed  compute the sentence embeddings still missing in the pool.
+Embed  compute the sentence embeddings still missing in the pool and, with
+       VALUATION_PROXY_LAYERS, the scored model's layer features (stored per sample+model).
 Target g_T, the mean target-sample gradient, saved under STORAGE_ROOT/valuation/<job id>/.
 Exact  exact LinFiK of a chunk of labelled samples (scores + cache rows).
 Train  fit the proxy head on the labels' stored embeddings (and, with
-       VALUATION_PROXY_TOKEN_FEATURES, the scored model's token features); fidelity on the
-       holdout split.
-Proxy  predict a keyset range of the pool from stored embeddings (and token features).
+       VALUATION_PROXY_TOKEN_FEATURES, the scored model's token features, then its stored
+       layer features); fidelity on held-out labels.
+Proxy  predict a keyset range of the pool from the same inputs.
 Final  per-listing summary, timings, status; the buyer is told.
 """
 
@@ -41,7 +42,6 @@ from valuation.engine.alinfik import (
     stratified_selection,
 )
 from valuation.engine.data import EmptySampleError, tokenize_sample
-from valuation.engine.data import Sample as EngineSample
 from valuation.engine.proxy import (
     HeadConfig,
     LinFiKProxy,
@@ -49,10 +49,16 @@ from valuation.engine.proxy import (
     TrainConfig,
     proxy_inputs,
 )
-from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
 from valuation.errors import ValuationRequestInvalid
 from valuation.lock_objects import job_qs_select_for_update
-from valuation.models import ExactLabel, ExactLabelSet, SampleScore, ValuationChunk, ValuationJob
+from valuation.models import (
+    ExactLabel,
+    ExactLabelSet,
+    ModelFeatureSet,
+    SampleScore,
+    ValuationChunk,
+    ValuationJob,
+)
 from valuation.selectors import job_version_ids, pool_samples, version_sample_ids
 from valuation.services.embeddings import (
     embedding_to_bytes,
@@ -60,13 +66,24 @@ from valuation.services.embeddings import (
     samples_embed_missing,
     version_embeddings_compute,
 )
+from valuation.services.model_features import (
+    TEXT_FIELDS,
+    engine_record,
+    engine_sample,
+    extra_feature_name,
+    extra_features_of,
+    layer_feature_set_get_or_create,
+    layer_features_read,
+    proxy_input_labels,
+    sample_token_features,
+    version_layer_features_compute,
+)
 from valuation.services.scores import exact_labels_upsert, job_summary_compute, scores_upsert
 
 logger = logging.getLogger(__name__)
 
 Stage = ValuationChunk.Stage
 N_LENGTH_STRATA = 4
-TEXT_FIELDS = ("text", "prompt", "response")  # what tokenising a sample reads
 
 
 # ---- storage -------------------------------------------------------------------------------
@@ -85,19 +102,6 @@ def proxy_path(*, job_id: int) -> Path:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-
-def engine_sample(sample: Sample | TargetSample, *, sample_id: str | None = None) -> EngineSample:
-    """A database sample as the engine's record (id: the primary key unless given)."""
-    return _engine_record(sample_id or str(sample.pk), sample.text, sample.prompt, sample.response)
-
-
-def _engine_record(
-    sample_id: str, text: str | None, prompt: str | None, response: str | None
-) -> EngineSample:
-    if text is not None:
-        return EngineSample(id=sample_id, text=text)
-    return EngineSample(id=sample_id, prompt=prompt, response=response)
 
 
 def version_seed(*, seed: int, version_id: int) -> int:
@@ -131,11 +135,16 @@ def _ranges(ids: np.ndarray, size: int) -> Iterator[tuple[int, int, int]]:
         yield int(part[0]), int(part[-1]), len(part)
 
 
-def _id_arrays(version_id: int, *, missing_embedding: bool = False) -> tuple[np.ndarray, ...]:
+def _id_arrays(
+    version_id: int, *, missing_features: bool = False, layer_features: int | None = None
+) -> tuple[np.ndarray, ...]:
+    """(ids, token counts) of a version's pool; with ``missing_features``, of the samples
+    that lack an embedding or a row of the ``layer_features`` set."""
     batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
     rows = version_sample_ids(
-        version_id=version_id, batch_size=batch, missing_embedding=missing_embedding
-    )
+        version_id=version_id, batch_size=batch, missing_embedding=missing_features,
+        missing_layer_features=layer_features if missing_features else None,
+    )  # fmt: skip
     ids, tokens = array("q"), array("q")  # 16 bytes per sample, not Python int objects
     for sample_id, token_count in rows:
         ids.append(sample_id)
@@ -161,6 +170,10 @@ def job_plan(*, job_id: int) -> None:
     embed_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
     proxy_size = int(conf.get("VALUATION_PROXY_CHUNK_SIZE"))
     alinfik = job.method == ValuationJob.Method.ALINFIK
+    layer_features = (
+        layer_feature_set_get_or_create(model_spec=job.model_spec, identity=identity)
+        if alinfik else None
+    )  # fmt: skip
     chunks: list[ValuationChunk] = []
     counters = {"pool": 0, "labelled": 0, "cached": 0}
     indices = {Stage.EMBED: 0, Stage.EXACT: 0, Stage.PROXY: 0}
@@ -183,7 +196,10 @@ def job_plan(*, job_id: int) -> None:
                                version=version_id, id_min=id_min, id_max=id_max)
                     )
                     indices[Stage.PROXY] += 1
-                missing, _ = _id_arrays(version_id, missing_embedding=True)
+                missing, _ = _id_arrays(
+                    version_id, missing_features=True,
+                    layer_features=layer_features.pk if layer_features else None,
+                )  # fmt: skip
                 for id_min, id_max, size in _ranges(missing, embed_size):
                     chunks.append(
                         _chunk(job, Stage.EMBED, indices[Stage.EMBED], size,
@@ -234,14 +250,15 @@ def job_plan(*, job_id: int) -> None:
         job = job_qs_select_for_update().get(pk=job_id)
         job.planned = True
         job.model_identity = identity
+        job.layer_features = layer_features
         job.pool_size = counters["pool"]
         job.n_labelled = counters["labelled"]
         job.n_labels_cached = counters["cached"]
         job.progress_total = ValuationChunk.objects.filter(job=job).count()
         job.save(
             update_fields=[
-                "planned", "model_identity", "pool_size", "n_labelled", "n_labels_cached",
-                "progress_total",
+                "planned", "model_identity", "layer_features", "pool_size", "n_labelled",
+                "n_labels_cached", "progress_total",
             ]
         )
     logger.info(
@@ -340,11 +357,19 @@ def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
 
 
 def embed_chunk_compute(*, chunk: ValuationChunk) -> None:
-    version_embeddings_compute(
-        version_id=int(chunk.params["version"]),
-        id_min=int(chunk.params["id_min"]),
-        id_max=int(chunk.params["id_max"]),
-    )
+    """The sentence embeddings and the job's layer features a range of the pool lacks."""
+    job = ValuationJob.objects.select_related("layer_features").get(pk=chunk.job_id)
+    where = {
+        "version_id": int(chunk.params["version"]),
+        "id_min": int(chunk.params["id_min"]),
+        "id_max": int(chunk.params["id_max"]),
+    }
+    version_embeddings_compute(**where)
+    if job.layer_features is not None:
+        _check_model(job)
+        version_layer_features_compute(
+            feature_set=job.layer_features, model_spec=job.model_spec, **where
+        )
 
 
 def job_token_source(job: ValuationJob) -> worker_cache.TokenSource:
@@ -357,31 +382,35 @@ def job_token_source(job: ValuationJob) -> worker_cache.TokenSource:
     return worker_cache.get_token_source(identity)
 
 
-def sample_token_features(
-    samples: Sequence[EngineSample], source: worker_cache.TokenSource, max_length: int
-) -> np.ndarray:
-    """[N, dim + 1] token features (engine ``token_embedding_features``) of samples
-    tokenised exactly as the exact stage tokenises them. A sample with no predicted token
-    (its exact LinFiK is 0 by definition) gets an all-zero row: zero mean embedding and
-    log-count 0, the row of a single predicted token with a zero embedding."""
-    features = np.zeros((len(samples), source.feature_dim), dtype=np.float32)
-    tokenized, rows = [], []
-    for row, sample in enumerate(samples):
-        try:
-            tokenized.append(tokenize_sample(sample, source.tokenizer, max_length))
-            rows.append(row)
-        except EmptySampleError:
-            continue
-    if tokenized:
-        features[rows] = token_embedding_features(tokenized, source.embedding_matrix)
-    return features
+def _model_features(
+    job: ValuationJob,
+    rows: Sequence[tuple],
+    source: worker_cache.TokenSource | None,
+    layer_features: ModelFeatureSet | None,
+    max_length: int,
+) -> np.ndarray | None:
+    """The proxy's extra columns for rows (id, embedding[, text, prompt, response]): token
+    features with ``source``, then the stored layer features of ``layer_features``."""
+    parts = []
+    if source is not None:
+        records = [engine_record(str(row[0]), *row[2:]) for row in rows]
+        parts.append(sample_token_features(records, source, max_length))
+    if layer_features is not None:
+        ids = [row[0] for row in rows]
+        parts.append(
+            layer_features_read(feature_set=layer_features, model_spec=job.model_spec,
+                                sample_ids=ids)
+        )  # fmt: skip
+    return np.hstack(parts) if parts else None
 
 
 def _labelled_training_set(
-    job: ValuationJob, source: worker_cache.TokenSource | None
+    job: ValuationJob,
+    source: worker_cache.TokenSource | None,
+    layer_features: ModelFeatureSet | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """(sample ids, exact scores, embeddings, token features or None without ``source``) of
-    the job's labels, in sample id order."""
+    """(sample ids, exact scores, embeddings, model features or None) of the job's labels,
+    in sample id order; model features as ``_model_features`` gives them."""
     rows = list(
         SampleScore.objects.filter(job=job, is_exact=True)
         .order_by("sample_id")
@@ -393,21 +422,18 @@ def _labelled_training_set(
     blobs: list[bytes] = []
     extra: list[np.ndarray] = []
     max_length = int(conf.get("VALUATION_MAX_LENGTH"))
-    fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
+    reads_text = source is not None
+    fields = ("id", "embedding", *(TEXT_FIELDS if reads_text else ()))
     batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch].tolist()
         found = {row[0]: row for row in Sample.objects.filter(id__in=part).values_list(*fields)}
-        blobs.extend(found[sample_id][1] for sample_id in part)
-        if source is not None:
-            records = [_engine_record(str(i), *found[i][2:]) for i in part]
-            extra.append(sample_token_features(records, source, max_length))
-    features = None
-    if source is not None:
-        features = (
-            np.concatenate(extra) if extra
-            else np.zeros((0, source.feature_dim), dtype=np.float32)
-        )
+        rows = [found[sample_id] for sample_id in part]
+        blobs.extend(row[1] for row in rows)
+        columns = _model_features(job, rows, source, layer_features, max_length)
+        if columns is not None:
+            extra.append(columns)
+    features = np.concatenate(extra) if extra else None
     return ids, scores, embeddings_from_bytes(blobs), features
 
 
@@ -422,9 +448,9 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
     """Fit the proxy on the exact labels (cross-fitted members, or one split with
     VALUATION_PROXY_FOLDS=1), measure fidelity on held-out labels, save it under the job's
     storage directory."""
-    job = ValuationJob.objects.get(pk=chunk.job_id)
+    job = ValuationJob.objects.select_related("layer_features").get(pk=chunk.job_id)
     source = job_token_source(job) if conf.get("VALUATION_PROXY_TOKEN_FEATURES") else None
-    ids, exact, features, extra = _labelled_training_set(job, source)
+    ids, exact, features, extra = _labelled_training_set(job, source, job.layer_features)
     config = TrainConfig(
         max_epochs=int(conf.get("VALUATION_PROXY_MAX_EPOCHS")),
         patience=int(conf.get("VALUATION_PROXY_PATIENCE")),
@@ -446,7 +472,9 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         encoder_identity=identity,
         base_encoder_identity=identity,
         max_length=config.max_length,
-        extra_features="" if extra is None else FEATURE_NAME,
+        extra_features=extra_feature_name(
+            tokens=source is not None, feature_set=job.layer_features
+        ),
         model_identity=job.model_identity,
         target_hash=job.target_set_hash,
         seed=job.seed,
@@ -467,6 +495,9 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         {
             **metadata.fidelity,
             "folds": len(splits),
+            "inputs": proxy_input_labels(
+                tokens=source is not None, feature_set=job.layer_features
+            ),
             "best_val_spearman": fit.report.best_val_spearman,
             "epochs_run": fit.report.epochs_run,
         }
@@ -480,14 +511,12 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
     job_id = chunk.job_id
     version_id = int(chunk.params["version"])
     proxy = worker_cache.get_proxy(proxy_path(job_id=job_id))
-    source = None
-    if proxy.metadata.head.extra_dim:  # the proxy decides, not the setting: it was trained so
-        if proxy.metadata.extra_features != FEATURE_NAME:
-            raise ValueError(
-                f"the proxy reads extra features {proxy.metadata.extra_features!r}; this "
-                f"service computes only {FEATURE_NAME!r}"
-            )
-        source = job_token_source(ValuationJob.objects.get(pk=job_id))
+    job = ValuationJob.objects.select_related("layer_features").get(pk=job_id)
+    # The proxy decides which extra columns to compute, not today's settings: it was trained so.
+    tokens, layer_features = extra_features_of(
+        name=proxy.metadata.extra_features, feature_set=job.layer_features
+    )
+    source = job_token_source(job) if tokens else None
     id_min, id_max = int(chunk.params["id_min"]), int(chunk.params["id_max"])
     exact_ids = set(
         SampleScore.objects.filter(
@@ -496,6 +525,7 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
     )
     page = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
     fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
+    features = (job, source, layer_features)
     rows = (
         pool_samples(version_ids=[version_id])
         .filter(id__gte=id_min, id__lte=id_max)
@@ -508,31 +538,29 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
         if row[0] not in exact_ids:
             buffer.append(row)
         if len(buffer) >= page:
-            _score_page(job_id, version_id, proxy, buffer, source)
+            _score_page(version_id, proxy, buffer, *features)
             buffer = []
     if buffer:
-        _score_page(job_id, version_id, proxy, buffer, source)
+        _score_page(version_id, proxy, buffer, *features)
 
 
 def _score_page(
-    job_id: int,
     version_id: int,
     proxy: LinFiKProxy,
     rows: list[tuple],
-    source: worker_cache.TokenSource | None = None,
+    job: ValuationJob,
+    source: worker_cache.TokenSource | None,
+    layer_features: ModelFeatureSet | None,
 ) -> None:
     """Score one page: rows (id, embedding blob or None[, text, prompt, response])."""
     ids = [row[0] for row in rows]
     missing = [row[0] for row in rows if row[1] is None]
     fresh = samples_embed_missing(sample_ids=missing) if missing else {}
     blobs = [row[1] if row[1] is not None else embedding_to_bytes(fresh[row[0]]) for row in rows]
-    extra = None
-    if source is not None:
-        records = [_engine_record(str(row[0]), *row[2:]) for row in rows]
-        extra = sample_token_features(records, source, proxy.metadata.max_length)
+    extra = _model_features(job, rows, source, layer_features, proxy.metadata.max_length)
     predicted = proxy.predict(embeddings_from_bytes(blobs), extra_features=extra)
     scores_upsert(
-        job_id=job_id,
+        job_id=job.pk,
         rows=zip(ids, [version_id] * len(ids), predicted.tolist(), strict=True),
         is_exact=False,
     )

@@ -1,0 +1,213 @@
+"""Proxy inputs read off the scored model (engine ``token_features.py``, ``layer_features.py``).
+
+Token features: a tokenisation and a lookup in the model's exported input-embedding table,
+cheap enough to compute whenever a step needs them.
+
+Layer features: the hidden state after the model's first layers, one truncated forward pass
+per sample. Like the sentence embedding they do not depend on a buyer's task, so each
+sample's row is stored once per (model, layers, max_length), a ``ModelFeatureSet``, and
+every later valuation on that model reads it. A job's embed steps compute the rows its pool
+lacks; a step that still finds one missing computes it on the spot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from django.db.models import QuerySet
+
+from marketplace.models import Sample, TargetSample
+from valuation import conf, worker_cache
+from valuation.engine.data import EmptySampleError, pad_token_id, tokenize_sample
+from valuation.engine.data import Sample as EngineSample
+from valuation.engine.layer_features import hidden_state_features, layer_count, layer_feature_name
+from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
+from valuation.errors import ValuationRequestInvalid
+from valuation.models import ModelFeatureSet, SampleModelFeature
+from valuation.selectors import feature_set_rows_missing, pool_samples
+from valuation.services.embeddings import embedding_to_bytes, embeddings_from_bytes
+
+logger = logging.getLogger(__name__)
+
+TEXT_FIELDS = ("text", "prompt", "response")  # what tokenising a sample reads
+
+
+# ---- samples as the engine sees them ----------------------------------------------------------
+
+
+def engine_record(
+    sample_id: str, text: str | None, prompt: str | None, response: str | None
+) -> EngineSample:
+    if text is not None:
+        return EngineSample(id=sample_id, text=text)
+    return EngineSample(id=sample_id, prompt=prompt, response=response)
+
+
+def engine_sample(sample: Sample | TargetSample, *, sample_id: str | None = None) -> EngineSample:
+    """A database sample as the engine's record (id: the primary key unless given)."""
+    return engine_record(sample_id or str(sample.pk), sample.text, sample.prompt, sample.response)
+
+
+def _tokenize_nonempty(samples: Sequence[EngineSample], tokenizer, max_length: int):
+    """(tokenized samples, their rows in ``samples``): samples with no predicted token are
+    left out (their exact LinFiK is 0 by definition; their feature rows stay zero)."""
+    tokenized, rows = [], []
+    for row, sample in enumerate(samples):
+        try:
+            tokenized.append(tokenize_sample(sample, tokenizer, max_length))
+            rows.append(row)
+        except EmptySampleError:
+            continue
+    return tokenized, rows
+
+
+# ---- token features --------------------------------------------------------------------------
+
+
+def sample_token_features(
+    samples: Sequence[EngineSample], source: worker_cache.TokenSource, max_length: int
+) -> np.ndarray:
+    """[N, dim + 1] token features (engine ``token_embedding_features``) of samples
+    tokenised exactly as the exact stage tokenises them. A sample with no predicted token
+    gets an all-zero row: zero mean embedding and log-count 0, the row of a single predicted
+    token with a zero embedding."""
+    features = np.zeros((len(samples), source.feature_dim), dtype=np.float32)
+    tokenized, rows = _tokenize_nonempty(samples, source.tokenizer, max_length)
+    if tokenized:
+        features[rows] = token_embedding_features(tokenized, source.embedding_matrix)
+    return features
+
+
+# ---- layer features --------------------------------------------------------------------------
+
+
+def layer_feature_set_get_or_create(*, model_spec: str, identity: str) -> ModelFeatureSet | None:
+    """The layer-feature set a job on this model reads under the current settings, or None
+    when VALUATION_PROXY_LAYERS is 0. Reads the model's configuration, not its weights."""
+    requested = int(conf.get("VALUATION_PROXY_LAYERS"))
+    if requested <= 0:
+        return None
+    config = worker_cache.model_config(model_spec)
+    feature_set, _ = ModelFeatureSet.objects.get_or_create(
+        model_identity=identity,
+        layers=min(requested, layer_count(config)),
+        max_length=int(conf.get("VALUATION_MAX_LENGTH")),
+        defaults={"dim": int(config.hidden_size)},
+    )
+    return feature_set
+
+
+def samples_layer_features_missing(
+    *, feature_set: ModelFeatureSet, model_spec: str, sample_ids: Sequence[int]
+) -> int:
+    """Compute and store the rows of ``sample_ids`` that ``feature_set`` lacks (loading the
+    model in this process if need be). Returns how many were computed."""
+    missing = list(
+        Sample.objects.filter(id__in=list(sample_ids))
+        .filter(feature_set_rows_missing(feature_set_id=feature_set.pk))
+        .only("id", *TEXT_FIELDS)
+        .order_by("id")
+    )
+    if not missing:
+        return 0
+    loaded = worker_cache.get_model(model_spec)
+    if loaded.identity != feature_set.model_identity:
+        raise ValuationRequestInvalid(
+            f"The files of model {model_spec!r} changed after this job was planned; "
+            "request a new valuation."
+        )
+    vectors = np.zeros((len(missing), feature_set.dim), dtype=np.float32)
+    records = [engine_sample(sample) for sample in missing]
+    tokenized, rows = _tokenize_nonempty(records, loaded.tokenizer, feature_set.max_length)
+    if tokenized:
+        vectors[rows] = hidden_state_features(
+            loaded.model, tokenized, pad_id=pad_token_id(loaded.tokenizer),
+            layers=feature_set.layers, batch_size=int(conf.get("VALUATION_EMBED_BATCH_SIZE")),
+        )  # fmt: skip
+    SampleModelFeature.objects.bulk_create(
+        [
+            SampleModelFeature(feature_set=feature_set, sample=sample, vector=embedding_to_bytes(v))
+            for sample, v in zip(missing, vectors, strict=True)
+        ],
+        batch_size=500,
+        ignore_conflicts=True,  # another worker stored the same rows first: they are equal
+    )
+    return len(missing)
+
+
+def version_layer_features_compute(
+    *, feature_set: ModelFeatureSet, model_spec: str, version_id: int, id_min: int, id_max: int
+) -> int:
+    """Store the rows a version's pool samples in [id_min, id_max] lack, page by page (each
+    page is committed, so an interrupted run resumes where it stopped)."""
+    page_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
+    queryset: QuerySet[Sample] = (
+        pool_samples(version_ids=[version_id])
+        .filter(id__gte=id_min, id__lte=id_max)
+        .filter(feature_set_rows_missing(feature_set_id=feature_set.pk))
+    )
+    computed, after = 0, 0
+    while True:
+        ids = list(
+            queryset.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:page_size]
+        )
+        if not ids:
+            return computed
+        computed += samples_layer_features_missing(
+            feature_set=feature_set, model_spec=model_spec, sample_ids=ids
+        )
+        after = ids[-1]
+
+
+def layer_features_read(
+    *, feature_set: ModelFeatureSet, model_spec: str, sample_ids: Sequence[int]
+) -> np.ndarray:
+    """[N, dim] float32 rows of ``sample_ids`` in that order, computing any still missing."""
+    if not sample_ids:
+        return np.zeros((0, feature_set.dim), dtype=np.float32)
+    samples_layer_features_missing(
+        feature_set=feature_set, model_spec=model_spec, sample_ids=sample_ids
+    )
+    stored = dict(
+        SampleModelFeature.objects.filter(
+            feature_set=feature_set, sample_id__in=list(sample_ids)
+        ).values_list("sample_id", "vector")
+    )
+    return embeddings_from_bytes([stored[sample_id] for sample_id in sample_ids])
+
+
+# ---- what a proxy reads ----------------------------------------------------------------------
+
+
+def extra_feature_name(*, tokens: bool, feature_set: ModelFeatureSet | None) -> str:
+    """The name a proxy's metadata records for its extra columns, in the order they come:
+    token features, then layer features (as the engine's CLI names them)."""
+    parts = [FEATURE_NAME] if tokens else []
+    if feature_set is not None:
+        parts.append(layer_feature_name(feature_set.layers))
+    return "+".join(parts)
+
+
+def proxy_input_labels(*, tokens: bool, feature_set: ModelFeatureSet | None) -> list[str]:
+    """What a proxy reads, in words, for the job page."""
+    labels = ["sentence embedding"]
+    if tokens:
+        labels.append("model token embeddings")
+    if feature_set is not None:
+        labels.append(f"model hidden state after layer {feature_set.layers}")
+    return labels
+
+
+def extra_features_of(
+    *, name: str, feature_set: ModelFeatureSet | None
+) -> tuple[bool, ModelFeatureSet | None]:
+    """(token features?, layer-feature set or None) of a proxy trained with extra columns
+    ``name`` for a job whose layer-feature set is ``feature_set``. The proxy decides, not
+    today's settings: it was trained so."""
+    for tokens in (True, False):
+        for candidate in (feature_set, None):
+            if extra_feature_name(tokens=tokens, feature_set=candidate) == name:
+                return tokens, candidate
+    raise ValueError(f"the proxy reads extra features {name!r}, which this job cannot compute")
