@@ -18,6 +18,10 @@ What it measures, separately:
 4. The proxy-scoring stage alone (the only stage whose work grows with the pool once
    embeddings are stored) in another fresh process: throughput and peak memory.
 
+The job runs with VALUATION_PROXY_LAYERS = ``--proxy-layers`` (default 0): the pool is built
+with stored embeddings only, so with layer features the job would first compute them for
+every sample (one truncated forward pass each), which is ingest work, not valuation work.
+
 Rerunning on the same --dir reuses the pool (and the figures measured when it was built);
 ``--embedding-only`` measures the embedding throughput again on the stored subset and
 stops; ``--rescore-only`` runs phase 4 alone on the last job.
@@ -256,6 +260,7 @@ def run_job(args) -> dict:
     from valuation.services import valuation_job_request
 
     settings.VALUATION_PROXY_CHUNK_SIZE = args.proxy_chunk
+    settings.VALUATION_PROXY_LAYERS = args.proxy_layers
     versions = list(
         DatasetVersion.objects.filter(listing__title__startswith="Bench pool")
         .select_related("listing").order_by("id")
@@ -388,6 +393,11 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=8)
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--proxy-chunk", type=int, default=50_000)
+    parser.add_argument(
+        "--proxy-layers", type=int, default=0,
+        help="VALUATION_PROXY_LAYERS for the job (default 0: the pool stores no layer "
+        "features, so N > 0 makes the job compute them for every sample in its embed steps)",
+    )  # fmt: skip
     parser.add_argument("--insert-batch", type=int, default=5_000)
     parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench-valuation")
     parser.add_argument("--embedding-only", action="store_true",

@@ -21,7 +21,12 @@ from valuation.models import (
     ValuationJob,
 )
 from valuation.selectors import pool_samples
-from valuation.services import model_features, pipeline, valuation_job_request
+from valuation.services import (
+    model_features,
+    pipeline,
+    valuation_job_request,
+    version_embeddings_request,
+)
 from valuation.services.embeddings import embeddings_from_bytes
 
 TINY_DIM = 16  # n_embd of the conftest's tiny GPT-2 (one layer)
@@ -139,6 +144,38 @@ def test_rows_missing_at_plan_time_get_embed_steps(
     assert sum(step.size for step in embed_steps) == 5
     restored = SampleModelFeature.objects.filter(feature_set=first.layer_features)
     assert restored.filter(sample_id__in=gone).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
+def test_ingest_computes_the_rows_of_feature_sets_in_use(
+    valuation_settings, settings, make_version, tiny_model_dir
+):
+    settings.VALUATION_MODELS = {}  # only the local tiny model is offered
+    first = make_version("Early", n=12, seed=3)
+    version_embeddings_request(version=first)  # eager: the gpu task runs inline
+    assert Sample.objects.filter(version=first, embedding__isnull=True).count() == 0
+    assert not SampleModelFeature.objects.exists()  # no valuation used a model yet
+    assert worker_cache.stats["model_loads"] == 0
+
+    feature_set = model_features.layer_feature_set_get_or_create(
+        model_spec="local", identity=worker_cache.model_identity("local")
+    )
+    later = make_version("Late", n=10, seed=4, duplicates=1)
+    version_embeddings_request(version=later)
+    rows = SampleModelFeature.objects.filter(feature_set=feature_set)
+    later_ids = set(pool_samples(version_ids=[later.pk]).values_list("id", flat=True))
+    assert set(rows.values_list("sample_id", flat=True)) == later_ids  # 9: no duplicate
+    assert len(later_ids) == 9
+    samples = list(Sample.objects.filter(id__in=later_ids).order_by("id"))
+    expected, _, _ = engine_layer_rows(tiny_model_dir, samples)
+    np.testing.assert_allclose(stored_rows(feature_set, samples), expected, rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+
+    settings.VALUATION_PROXY_LAYERS = 0  # off: ingest computes none
+    off = make_version("Off", n=5, seed=5)
+    version_embeddings_request(version=off)
+    assert not SampleModelFeature.objects.filter(sample__version=off).exists()
 
 
 @pytest.mark.django_db

@@ -23,6 +23,7 @@ from valuation import conf, worker_cache
 from valuation.engine.data import EmptySampleError, pad_token_id, tokenize_sample
 from valuation.engine.data import Sample as EngineSample
 from valuation.engine.layer_features import hidden_state_features, layer_count, layer_feature_name
+from valuation.engine.models import ModelLoadError
 from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
 from valuation.errors import ValuationRequestInvalid
 from valuation.models import ModelFeatureSet, SampleModelFeature
@@ -138,16 +139,23 @@ def samples_layer_features_missing(
 
 
 def version_layer_features_compute(
-    *, feature_set: ModelFeatureSet, model_spec: str, version_id: int, id_min: int, id_max: int
+    *,
+    feature_set: ModelFeatureSet,
+    model_spec: str,
+    version_id: int,
+    id_min: int | None = None,
+    id_max: int | None = None,
 ) -> int:
-    """Store the rows a version's pool samples in [id_min, id_max] lack, page by page (each
-    page is committed, so an interrupted run resumes where it stopped)."""
+    """Store the rows a version's pool samples (in [id_min, id_max] if given) lack, page by
+    page (each page is committed, so an interrupted run resumes where it stopped)."""
     page_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
-    queryset: QuerySet[Sample] = (
-        pool_samples(version_ids=[version_id])
-        .filter(id__gte=id_min, id__lte=id_max)
-        .filter(feature_set_rows_missing(feature_set_id=feature_set.pk))
+    queryset: QuerySet[Sample] = pool_samples(version_ids=[version_id]).filter(
+        feature_set_rows_missing(feature_set_id=feature_set.pk)
     )
+    if id_min is not None:
+        queryset = queryset.filter(id__gte=id_min)
+    if id_max is not None:
+        queryset = queryset.filter(id__lte=id_max)
     computed, after = 0, 0
     while True:
         ids = list(
@@ -159,6 +167,33 @@ def version_layer_features_compute(
             feature_set=feature_set, model_spec=model_spec, sample_ids=ids
         )
         after = ids[-1]
+
+
+def version_layer_features_at_ingest(*, version_id: int) -> int:
+    """At ingest, a version's rows of the layer-feature sets valuations already use: those of
+    the offered models under the current settings that exist (a set is created by the first
+    valuation on its model, so no model is loaded for a model nobody values with). Returns
+    how many rows were computed."""
+    requested = int(conf.get("VALUATION_PROXY_LAYERS"))
+    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
+    if requested <= 0 or not ModelFeatureSet.objects.filter(max_length=max_length).exists():
+        return 0
+    computed = 0
+    for spec in conf.model_choices():
+        try:
+            identity = worker_cache.model_identity(spec)
+            layers = min(requested, layer_count(worker_cache.model_config(spec)))
+        except ModelLoadError as exc:  # an offered model that is not installed here
+            logger.warning("no layer features of model %s at ingest: %s", spec, exc)
+            continue
+        feature_sets = ModelFeatureSet.objects.filter(
+            model_identity=identity, layers=layers, max_length=max_length
+        )
+        for feature_set in feature_sets:
+            computed += version_layer_features_compute(
+                feature_set=feature_set, model_spec=spec, version_id=version_id
+            )
+    return computed
 
 
 def layer_features_read(

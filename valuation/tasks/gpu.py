@@ -8,7 +8,7 @@ whose worker died; the step rows make the redelivery safe.
 from celery import shared_task
 
 from valuation.models import ValuationChunk
-from valuation.services import embeddings, pipeline
+from valuation.services import embeddings, model_features, pipeline
 from valuation.tasks.base import run_step
 
 Stage = ValuationChunk.Stage
@@ -51,5 +51,8 @@ def proxy_chunk(self, job_id: int, index: int) -> str:
 
 @shared_task(name="valuation.tasks.gpu.embed_version", **OPTIONS)
 def embed_version(self, version_id: int) -> int:
-    """Ingest-time embeddings of a dataset version (only the missing ones; resumable)."""
-    return embeddings.version_embeddings_compute(version_id=version_id)
+    """Ingest-time embeddings of a dataset version and its layer features for the models
+    valuations use (only the missing ones; resumable). Returns the embeddings computed."""
+    computed = embeddings.version_embeddings_compute(version_id=version_id)
+    model_features.version_layer_features_at_ingest(version_id=version_id)
+    return computed
