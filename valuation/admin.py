@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.db.models import Count
 
-from valuation.models import ExactLabelSet, ValuationChunk, ValuationJob
+from valuation.models import ExactLabelSet, ModelFeatureSet, ValuationChunk, ValuationJob
 
 
 class ValuationChunkInline(admin.TabularInline):
@@ -31,3 +32,16 @@ class ValuationJobAdmin(admin.ModelAdmin):
 class ExactLabelSetAdmin(admin.ModelAdmin):
     list_display = ["id", "version", "model_identity", "target_set_hash", "seed", "created_at"]
     readonly_fields = ["model_identity", "version", "target_set_hash", "seed", "max_length"]
+
+
+@admin.register(ModelFeatureSet)
+class ModelFeatureSetAdmin(admin.ModelAdmin):
+    list_display = ["id", "model_identity", "layers", "max_length", "dim", "samples", "created_at"]
+    readonly_fields = ["model_identity", "layers", "max_length", "dim"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_samples=Count("rows"))
+
+    @admin.display(description="Samples stored", ordering="n_samples")
+    def samples(self, feature_set: ModelFeatureSet) -> int:
+        return feature_set.n_samples

@@ -240,3 +240,19 @@ def test_extra_feature_names_round_trip():
         model_features.extra_features_of(
             name=f"{FEATURE_NAME}+{layer_feature_name(2)}", feature_set=feature_set
         )
+
+
+@pytest.mark.django_db
+def test_admin_lists_feature_sets_with_their_row_counts(client, make_user, make_version):
+    version = make_version("Rows", n=3)
+    feature_set = ModelFeatureSet.objects.create(
+        model_identity="sha256:abc", layers=4, max_length=256, dim=2
+    )
+    SampleModelFeature.objects.bulk_create(
+        SampleModelFeature(feature_set=feature_set, sample=sample, vector=b"\0" * 8)
+        for sample in Sample.objects.filter(version=version)
+    )
+    client.force_login(make_user("root", staff=True))
+    html = client.get("/admin/valuation/modelfeatureset/").content.decode()
+    assert '<td class="field-samples">3</td>' in html
+    assert "sha256:abc" in html

@@ -422,8 +422,7 @@ def _labelled_training_set(
     blobs: list[bytes] = []
     extra: list[np.ndarray] = []
     max_length = int(conf.get("VALUATION_MAX_LENGTH"))
-    reads_text = source is not None
-    fields = ("id", "embedding", *(TEXT_FIELDS if reads_text else ()))
+    fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
     batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch].tolist()
