@@ -42,7 +42,11 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from valuation.engine.alinfik import run_alinfik, stratified_selection  # noqa: E402
+from valuation.engine.alinfik import (  # noqa: E402
+    DEFAULT_REPEATS,
+    run_alinfik,
+    stratified_selection,
+)
 from valuation.engine.data import (  # noqa: E402
     Sample,
     collate,
@@ -93,8 +97,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--folds",
         default="1,5",
         help="comma-separated proxy head counts run for every frozen variant: 1 = one "
-        "train/validation/holdout split, K > 1 = K cross-fitted heads (the engine default, 5)",
+        "train/validation/holdout split, K > 1 = K cross-fitted folds (the engine default, 5)",
     )
+    parser.add_argument(
+        "--repeats", type=int, default=DEFAULT_REPEATS,
+        help="rounds of cross-fitting for K > 1 (K x repeats heads; engine default "
+        f"{DEFAULT_REPEATS})",
+    )  # fmt: skip
     parser.add_argument("--finetune-layers", type=int, default=2)
     parser.add_argument("--finetune-epochs", type=int, default=6)
     parser.add_argument(
@@ -269,6 +278,7 @@ class Row:
     n_params: int
     variant: str
     folds: int
+    repeats: int
     fraction: float
     n_labels: int
     n_holdout: int
@@ -313,6 +323,7 @@ def run_one(
         extra_feature_name=context["extra"].get(variant, (None, ""))[1],
         finetune_encoder=variant == "fine-tuned",
         folds=folds,
+        repeats=context["repeats"] if folds > 1 else 1,
         train_config=config,
         model_identity=model.identity,
     )
@@ -327,7 +338,8 @@ def run_one(
         model=model.name,
         n_params=model.n_params,
         variant=variant,
-        folds=folds,
+        folds=int(result.fidelity["folds"]),
+        repeats=int(result.fidelity["repeats"]),
         fraction=fraction,
         n_labels=len(result.labelled_indices),
         n_holdout=int(result.fidelity["n_holdout"]),
@@ -441,6 +453,10 @@ def fmt(value: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def heads(row: Row) -> str:
+    return str(row.folds) if row.repeats == 1 else f"{row.folds}×{row.repeats}"
+
+
 def table(rows: Sequence[Row]) -> str:
     header = (
         "| model | encoder | heads | labels | held-out n | Spearman | Kendall τ | P@10% "
@@ -450,7 +466,7 @@ def table(rows: Sequence[Row]) -> str:
     lines = [header, "|" + " --- |" * 13]
     for r in rows:
         lines.append(
-            f"| {r.model} | {r.variant} | {r.folds} | {r.n_labels} ({r.fraction:.0%}) "
+            f"| {r.model} | {r.variant} | {heads(r)} | {r.n_labels} ({r.fraction:.0%}) "
             f"| {r.n_holdout} "
             f"| {fmt(r.spearman)} | {fmt(r.kendall_tau)} | {fmt(r.precision_at_10pct, 2)} "
             f"| {fmt(r.unlabelled_spearman)} ({r.n_unlabelled_eval}) "
@@ -506,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "embed_seconds": time.perf_counter() - started,
         "max_length": args.max_length,
         "seed": args.seed,
+        "repeats": args.repeats,
         "pool_note": pool_note,
         "target_note": target_note,
         "ft_layers": args.finetune_layers,

@@ -7,9 +7,9 @@ training config) on 5 random train/validation/holdout splits of the same labels;
 table gives the mean ± std of Spearman on the holdout (40 samples) and on the N
 unlabelled samples. A second table trains the default inputs (MiniLM + length + model
 tokens, and with the model's hidden state after ``--layers`` layers) the ways the engine
-can (``label_splits`` + ``fit_head``): one head on one split, or K cross-fitted heads,
-with one or two hidden layers; its held-out column is the holdout for one split and every
-label for cross-fitted heads.
+can (``label_splits`` + ``fit_head``): one head on one split, or K cross-fitted heads
+in one or more rounds, with one or two hidden layers; its held-out column is the holdout
+for one split and every label for cross-fitted heads.
 
     .venv/bin/python benchmarks/bench_proxy_features.py                 # SmolLM2-135M
     .venv/bin/python benchmarks/bench_proxy_features.py --eval-samples 100 --splits 2
@@ -152,13 +152,16 @@ def evaluate(
 
 
 DEFAULT_INPUTS = ("minilm", "length", "model-tokens")
+# (inputs, folds, rounds of cross-fitting, hidden layers)
 HEAD_SCHEMES = (
-    (DEFAULT_INPUTS, 1, (256,)),
-    (DEFAULT_INPUTS, 5, (256,)),
-    (DEFAULT_INPUTS, 1, (512, 128)),
-    (DEFAULT_INPUTS, 5, (512, 128)),
-    ((*DEFAULT_INPUTS, "model-layers"), 1, (512, 128)),
-    ((*DEFAULT_INPUTS, "model-layers"), 5, (512, 128)),
+    (DEFAULT_INPUTS, 1, 1, (256,)),
+    (DEFAULT_INPUTS, 5, 1, (256,)),
+    (DEFAULT_INPUTS, 1, 1, (512, 128)),
+    (DEFAULT_INPUTS, 5, 1, (512, 128)),
+    ((*DEFAULT_INPUTS, "model-layers"), 1, 1, (512, 128)),
+    ((*DEFAULT_INPUTS, "model-layers"), 5, 1, (512, 128)),
+    ((*DEFAULT_INPUTS, "model-layers"), 5, 2, (512, 128)),
+    ((*DEFAULT_INPUTS, "model-layers"), 5, 3, (512, 128)),
 )
 
 
@@ -169,6 +172,7 @@ def evaluate_heads(
     y: Callable,
     n_splits: int,
     folds: int,
+    repeats: int,
     hidden_dims: tuple[int, ...],
 ) -> np.ndarray:
     """[splits, 2]: held-out Spearman (the engine's heldout predictions) and unlabelled."""
@@ -176,7 +180,7 @@ def evaluate_heads(
     head_config = HeadConfig(input_dim=inputs.shape[1], hidden_dims=hidden_dims)
     results = []
     for seed in range(n_splits):
-        splits = label_splits(len(labelled), folds, seed)
+        splits = label_splits(len(labelled), folds, seed, repeats=repeats)
         fit = fit_head(
             inputs[labelled], y(labelled), splits, head_config=head_config,
             config=TrainConfig(), seed=seed, input_statistics=statistics,
@@ -218,11 +222,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n| proxy inputs | heads | hidden layers | held-out Spearman (n) "
           "| unlabelled Spearman |")  # fmt: skip
     print("| --- | --- | --- | ---: | ---: |")
-    for names, folds, hidden in HEAD_SCHEMES:
+    for names, folds, repeats, hidden in HEAD_SCHEMES:
         inputs = np.hstack([features[name] for name in names]).astype(np.float32)
-        result = evaluate_heads(inputs, labelled, evals, y, args.splits, folds, hidden)
+        result = evaluate_heads(inputs, labelled, evals, y, args.splits, folds, repeats, hidden)
         mean, std = result.mean(axis=0), result.std(axis=0)
         scheme = "one split" if folds == 1 else f"{folds} cross-fitted"
+        scheme += f" x {repeats} rounds" if repeats > 1 else ""
         n_heldout = len(split_labelled(len(labelled), 0).holdout) if folds == 1 else len(labelled)
         print(f"| {' + '.join(names)} | {scheme} | {' → '.join(map(str, hidden))} "
               f"| {mean[0]:.3f} ± {std[0]:.3f} ({n_heldout}) | {mean[1]:.3f} ± {std[1]:.3f} |",

@@ -48,6 +48,9 @@ DEFAULTS: dict[str, object] = {
     # Cross-fitted proxy members (engine alinfik.py): each label is held out from one, so
     # fidelity is measured on every label; 1 = one train/validation/holdout split.
     "VALUATION_PROXY_FOLDS": 5,
+    # Rounds of cross-fitting with fresh shuffles (folds x repeats members; a label's
+    # held-out prediction is the mean of the members that held it out). Ignored for 1 fold.
+    "VALUATION_PROXY_REPEATS": 3,
     "VALUATION_PROXY_MAX_EPOCHS": 300,
     "VALUATION_PROXY_PATIENCE": 30,
     # The proxy also reads the scored model's token features (engine token_features.py):

@@ -12,6 +12,7 @@ from valuation.engine.alinfik import (
     MIN_LABELS,
     cross_fit_splits,
     fidelity_report,
+    label_splits,
     length_strata,
     run_alinfik,
     split_labelled,
@@ -211,28 +212,47 @@ def run_synthetic(scores, embeddings, counts, samples, **options):
     )
 
 
-def test_cross_fitted_fidelity_is_measured_on_every_label_by_the_member_that_never_saw_it():
+def test_cross_fitted_fidelity_is_measured_on_every_label_by_the_members_that_never_saw_it():
     samples, embeddings, counts, scores = synthetic_pool(300)
     result = run_synthetic(scores, embeddings, counts, samples)
     head = result.proxy.head
-    assert isinstance(head, EnsembleHead) and len(head.members) == len(result.splits) == 5
+    # 5 folds x 3 rounds (the defaults): 15 members, each label held out from 3 of them.
+    assert isinstance(head, EnsembleHead) and len(head.members) == len(result.splits) == 15
     labelled = result.labelled_indices
     inputs = np.hstack([embeddings, np.log(counts)[:, None]]).astype(np.float32)
+    by_label = np.zeros((len(labelled), 15))
+    held = np.zeros((len(labelled), 15), dtype=bool)
     for k, split in enumerate(result.splits):
-        rows = labelled[split.holdout]
-        np.testing.assert_allclose(
-            result.heldout_predictions[split.holdout],
-            member_predictions(head, k, inputs[rows]),
-            rtol=1e-5,
-        )
-    assert np.all(np.isfinite(result.heldout_predictions))
+        by_label[split.holdout, k] = member_predictions(head, k, inputs[labelled[split.holdout]])
+        held[split.holdout, k] = True
+    assert np.all(held.sum(axis=1) == 3)
+    assert np.all(held.reshape(len(labelled), 3, 5).sum(axis=2) == 1)  # once per round
+    np.testing.assert_allclose(result.heldout_predictions, by_label.sum(axis=1) / 3, rtol=1e-5)
     expected = fidelity_report(scores[labelled], result.heldout_predictions)
-    assert result.fidelity == {**expected, "folds": 5.0}
+    assert result.fidelity == {**expected, "folds": 5.0, "repeats": 3.0}
     assert result.fidelity["n_holdout"] == 60.0
     # The pool is scored by the members' mean on the LinFiK scale.
     unlabelled = np.flatnonzero(~result.is_exact)[:7]
-    mean = np.mean([member_predictions(head, k, inputs[unlabelled]) for k in range(5)], axis=0)
+    mean = np.mean([member_predictions(head, k, inputs[unlabelled]) for k in range(15)], axis=0)
     np.testing.assert_allclose(result.scores[unlabelled], mean, rtol=1e-5)
+
+
+def test_repeated_cross_fitting_reshuffles_each_round_and_keeps_the_first():
+    rounds = label_splits(53, 5, seed=3, repeats=3)
+    assert len(rounds) == 15
+    first = cross_fit_splits(53, folds=5, seed=3)
+    for mine, reference in zip(rounds[:5], first, strict=True):
+        for part in ("train", "validation", "holdout"):
+            np.testing.assert_array_equal(getattr(mine, part), getattr(reference, part))
+    for r in range(3):
+        holdouts = np.concatenate([split.holdout for split in rounds[5 * r : 5 * r + 5]])
+        assert sorted(holdouts) == list(range(53))  # each round partitions the labels
+    assert not np.array_equal(rounds[0].holdout, rounds[5].holdout)
+    assert not np.array_equal(rounds[5].holdout, rounds[10].holdout)
+    with pytest.raises(ValueError, match="repeats need cross-fitting"):
+        label_splits(53, 1, seed=3, repeats=2)
+    with pytest.raises(ValueError, match="repeats must be at least 1"):
+        label_splits(53, 5, seed=3, repeats=0)
 
 
 def test_a_members_holdout_labels_never_influence_that_member():
@@ -257,7 +277,7 @@ def test_single_split_fidelity_is_measured_on_its_holdout_only():
     holdout = result.splits[0].holdout
     rows = result.labelled_indices[holdout]
     expected = fidelity_report(scores[rows], result.proxy.predict(embeddings[rows], counts[rows]))
-    assert result.fidelity == {**expected, "folds": 1.0}
+    assert result.fidelity == {**expected, "folds": 1.0, "repeats": 1.0}
     judged = np.flatnonzero(np.isfinite(result.heldout_predictions))
     np.testing.assert_array_equal(judged, holdout)
 
@@ -493,6 +513,7 @@ def test_end_to_end_with_exact_linfik_on_tiny_gpt2(minilm, tiny_gpt2, tokenizer,
         "precision_at_10pct",
         "n_holdout",
         "folds",
+        "repeats",
     }
     unlabelled = ~first.is_exact
     # LinFiK here depends on which words a sentence uses, which MiniLM partly sees: on 100

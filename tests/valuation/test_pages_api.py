@@ -321,10 +321,16 @@ def test_detail_page_shows_the_proxy_fidelity_and_its_heads(client, finished_job
     html = client.get(reverse("valuation:job_detail", args=[finished_job.pk])).content.decode()
     assert "held-out exact labels)</dt><dd>0.691</dd>" in html
     assert "<dt>Held-out labels</dt><dd>18</dd>" in html
-    assert re.search(r"<dt>Proxy heads</dt><dd[^>]*>5, cross-fitted</dd>", html)
+    assert re.search(r"<dt>Proxy heads</dt><dd[^>]*>5, cross-fitted</dd>", html)  # 1 round
     assert (
         "<dt>Proxy inputs</dt><dd>sentence embedding, model hidden state after layer 4</dd>"
         in html
+    )
+    # Three rounds of cross-fitting: 15 heads.
+    ValuationJob.objects.filter(pk=finished_job.pk).update(fidelity={**fidelity, "repeats": 3})
+    html = client.get(reverse("valuation:job_detail", args=[finished_job.pk])).content.decode()
+    assert re.search(
+        r"<dt>Proxy heads</dt><dd[^>]*>15: 5 folds × 3 rounds, cross-fitted</dd>", html
     )
     # A one-split proxy (VALUATION_PROXY_FOLDS=1) has no heads row.
     ValuationJob.objects.filter(pk=finished_job.pk).update(fidelity={**fidelity, "folds": 1})

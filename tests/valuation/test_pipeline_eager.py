@@ -62,13 +62,14 @@ def test_alinfik_job_values_every_pool_sample(
     assert Sample.objects.filter(embedding__isnull=True, duplicate_of__isnull=True).count() == 0
     assert len(bytes(Sample.objects.exclude(embedding=None).first().embedding)) == 384 * 4
     assert set(job.fidelity) >= {"spearman", "kendall_tau", "precision_at_10pct", "n_holdout"}
-    # Cross-fitted: each of the 18 labels is held out from one of the 5 heads.
-    assert (job.fidelity["n_holdout"], job.fidelity["folds"]) == (18, 5)
+    # Cross-fitted: 5 folds x 3 rounds; each of the 18 labels is held out from 3 heads.
+    fidelity = job.fidelity
+    assert (fidelity["n_holdout"], fidelity["folds"], fidelity["repeats"]) == (18, 5, 3)
     assert job.fidelity["inputs"] == [
         "sentence embedding", "model token embeddings", "model hidden state after layer 1",
     ]
     proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
-    assert isinstance(proxy.head, EnsembleHead) and len(proxy.head.members) == 5
+    assert isinstance(proxy.head, EnsembleHead) and len(proxy.head.members) == 15
     assert proxy.metadata.fidelity["n_holdout"] == 18
     listings = {row["listing_title"]: row for row in job.summary["listings"]}
     assert (listings["News"]["valued"], listings["News"]["duplicates"]) == (38, 2)
@@ -97,7 +98,8 @@ def test_one_fold_setting_trains_one_head_judged_on_its_holdout(
     job.refresh_from_db()
     assert job.status == ValuationJob.Status.SUCCEEDED, job.error
     # One 60/20/20 split of the 18 labels: 4 held out (round half up of 3.6).
-    assert (job.fidelity["n_holdout"], job.fidelity["folds"]) == (4, 1)
+    fidelity = job.fidelity
+    assert (fidelity["n_holdout"], fidelity["folds"], fidelity["repeats"]) == (4, 1, 1)
     proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
     assert isinstance(proxy.head, RegressionHead)
 

@@ -8,8 +8,12 @@ The proxy is cross-fitted by default: the labels are cut into K folds; member k 
 the other folds (early-stopped on a validation slice of them) and predicts fold k, which
 it never saw. Fidelity is then measured on every label rather than on one small holdout,
 and the pool is scored by the mean of the K members, each of which learnt from (K-1)/K
-of the labels. ``folds=1`` is the single train / validation / holdout split (the only
-mode that fine-tunes the encoder, which would otherwise cost K encoders).
+of the labels. The cut is repeated R times (``repeats``, default 3) with fresh shuffles:
+R x K members, each label held out from R of them, whose mean is its held-out prediction.
+That narrows the spread of the fidelity figures between seeds (docs/benchmarks.md) and
+costs only head training and inference. ``folds=1`` is the single train / validation /
+holdout split (the only mode that fine-tunes the encoder, which would otherwise cost K
+encoders).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from valuation.engine.proxy import (
 
 __all__ = [
     "DEFAULT_FOLDS",
+    "DEFAULT_REPEATS",
     "MIN_LABELS",
     "AlinfikResult",
     "HeadFit",
@@ -64,6 +69,7 @@ MIN_LABELS = 6
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
 # Five cross-fitted members beat one split on the demo pool (docs/benchmarks.md).
 DEFAULT_FOLDS = 5
+DEFAULT_REPEATS = 3  # rounds of cross-fitting (with folds > 1)
 CROSS_FIT_VALIDATION = 0.25
 LabelFn = Callable[[Sequence[int]], np.ndarray]
 
@@ -162,12 +168,15 @@ def split_labelled(
     )
 
 
-def cross_fit_splits(n_labelled: int, folds: int, seed: int) -> list[LabelSplit]:
+def cross_fit_splits(
+    n_labelled: int, folds: int, seed: int, repeat: int = 0
+) -> list[LabelSplit]:
     """One split per member: fold k is its holdout, the rest its train and validation.
 
     Folds partition the labels (each is held out from exactly one member); every part has
     at least two items, so ``folds`` shrinks to ``n_labelled // 2`` on small label sets.
-    Validation takes ``CROSS_FIT_VALIDATION`` of the rest, for early stopping.
+    Validation takes ``CROSS_FIT_VALIDATION`` of the rest, for early stopping. ``repeat``
+    r > 0 shuffles afresh (repeat 0 is the shuffle of the seed alone).
     """
     if folds < 2:
         raise ValueError(f"cross-fitting needs at least 2 folds, got {folds}")
@@ -176,7 +185,8 @@ def cross_fit_splits(n_labelled: int, folds: int, seed: int) -> list[LabelSplit]
             f"ALinFiK needs at least {MIN_LABELS} labelled samples, got {n_labelled}; "
             "raise label_fraction or the pool size"
         )
-    order = np.random.default_rng([seed, 1]).permutation(n_labelled)
+    stream = [seed, 1, repeat] if repeat else [seed, 1]
+    order = np.random.default_rng(stream).permutation(n_labelled)
     parts = np.array_split(order, min(folds, n_labelled // 2))
     splits = []
     for k, holdout in enumerate(parts):
@@ -197,14 +207,23 @@ def label_splits(
     folds: int,
     seed: int,
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT,
+    repeats: int = 1,
 ) -> list[LabelSplit]:
-    """The splits a proxy of ``folds`` members trains on: one by ``split_fractions`` when
-    folds is 1, else ``cross_fit_splits``."""
+    """The splits a proxy's members train on, one each: one split by ``split_fractions``
+    when folds is 1, else ``repeats`` rounds of ``cross_fit_splits``."""
     if folds < 1:
         raise ValueError(f"folds must be at least 1, got {folds}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
     if folds == 1:
+        if repeats != 1:
+            raise ValueError("repeats need cross-fitting: pass folds of 2 or more")
         return [split_labelled(n_labelled, seed, split_fractions)]
-    return cross_fit_splits(n_labelled, folds, seed)
+    return [
+        split
+        for repeat in range(repeats)
+        for split in cross_fit_splits(n_labelled, folds, seed, repeat)
+    ]
 
 
 @dataclass(frozen=True)
@@ -252,7 +271,7 @@ def fit_head(
     statistics = input_statistics or feature_statistics(inputs)
     member_config = replace(head_config, members=1)
     heads, scalers, reports = [], [], []
-    heldout = np.full(len(labels), np.nan)
+    heldout_sum, heldout_count = np.zeros(len(labels)), np.zeros(len(labels))
     for k, split in enumerate(splits):
         head, scaler, report = train_head(
             inputs[split.train], labels[split.train],
@@ -263,10 +282,15 @@ def fit_head(
         )  # fmt: skip
         with torch.inference_mode(), single_thread():
             predicted = head(torch.from_numpy(inputs[split.holdout])).double().numpy()
-        heldout[split.holdout] = scaler.inverse(predicted)
+        heldout_sum[split.holdout] += scaler.inverse(predicted)
+        heldout_count[split.holdout] += 1
         heads.append(head)
         scalers.append(scaler)
         reports.append(report)
+    # Each label's held-out prediction: the mean of the members that held it out.
+    heldout = np.full(len(labels), np.nan)
+    judged = heldout_count > 0
+    heldout[judged] = heldout_sum[judged] / heldout_count[judged]
     if len(heads) == 1:
         return HeadFit(heads[0], scalers[0], heldout, reports)
     ensemble = EnsembleHead(replace(head_config, members=len(heads)))
@@ -539,6 +563,7 @@ def run_alinfik(
     head_config: HeadConfig | None = None,
     train_config: TrainConfig | None = None,
     folds: int = DEFAULT_FOLDS,
+    repeats: int | None = None,
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT,
     model_identity: str = "",
     target_hash: str = "",
@@ -555,8 +580,9 @@ def run_alinfik(
     layers (``train_config``) and re-embeds the pool with the tuned copy, which costs an
     encoder pass per task. ``extra_features`` [N, k] (e.g. ``token_features.py``'s, named by
     ``extra_feature_name`` in the proxy's metadata) are appended to the head's inputs; they
-    work with the frozen encoder only. ``folds`` > 1 cross-fits that many members (see the
-    module docstring); ``folds=1`` splits the labels once by ``split_fractions``.
+    work with the frozen encoder only. ``folds`` > 1 cross-fits that many members, in
+    ``repeats`` rounds (default ``DEFAULT_REPEATS``; see the module docstring); ``folds=1``
+    splits the labels once by ``split_fractions``.
     """
     if not samples:
         raise ValueError("run_alinfik needs at least one sample")
@@ -564,6 +590,8 @@ def run_alinfik(
         raise ValueError("extra_features work with the frozen encoder only; drop finetune_encoder")
     if finetune_encoder and folds != 1:
         raise ValueError("fine-tuning trains one encoder on one split: pass folds=1")
+    if repeats is None:
+        repeats = DEFAULT_REPEATS if folds > 1 else 1
     config = train_config or TrainConfig()
     strata_labels = _resolve_strata(samples, strata)
     needs_counts = token_counts is None and (head_config is None or head_config.length_feature)
@@ -578,7 +606,7 @@ def run_alinfik(
 
     labelled = stratified_selection(strata_labels, label_fraction, seed)
     # Split before labelling, so too few labels fail before any exact scoring is paid for.
-    splits = label_splits(len(labelled), folds, seed, split_fractions)
+    splits = label_splits(len(labelled), folds, seed, split_fractions, repeats)
     started = time.perf_counter()
     exact = _call_label_fn(label_fn, labelled)
     timings["label_seconds"] = time.perf_counter() - started
@@ -607,7 +635,11 @@ def run_alinfik(
     if heldout is None:
         heldout = np.full(len(labelled), np.nan)
         heldout[splits[0].holdout] = scores[labelled[splits[0].holdout]]
-    metadata.fidelity = {**heldout_fidelity(exact, heldout), "folds": float(len(splits))}
+    metadata.fidelity = {
+        **heldout_fidelity(exact, heldout),
+        "folds": float(len(splits) // repeats),
+        "repeats": float(repeats),
+    }
     scores[labelled] = exact
     is_exact = np.zeros(len(samples), dtype=bool)
     is_exact[labelled] = True

@@ -444,9 +444,9 @@ def _finite_dict(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def proxy_train(*, chunk: ValuationChunk) -> None:
-    """Fit the proxy on the exact labels (cross-fitted members, or one split with
-    VALUATION_PROXY_FOLDS=1), measure fidelity on held-out labels, save it under the job's
-    storage directory."""
+    """Fit the proxy on the exact labels (cross-fitted members, VALUATION_PROXY_FOLDS x
+    VALUATION_PROXY_REPEATS, or one split with VALUATION_PROXY_FOLDS=1), measure fidelity
+    on held-out labels, save it under the job's storage directory."""
     job = ValuationJob.objects.select_related("layer_features").get(pk=chunk.job_id)
     source = job_token_source(job) if conf.get("VALUATION_PROXY_TOKEN_FEATURES") else None
     ids, exact, features, extra = _labelled_training_set(job, source, job.layer_features)
@@ -461,7 +461,9 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         extra_dim=0 if extra is None else extra.shape[1],
     )
     inputs = proxy_inputs(features, None, head_config, config.max_length, extra)
-    splits = label_splits(len(ids), int(conf.get("VALUATION_PROXY_FOLDS")), job.seed)
+    folds = int(conf.get("VALUATION_PROXY_FOLDS"))
+    repeats = int(conf.get("VALUATION_PROXY_REPEATS")) if folds > 1 else 1
+    splits = label_splits(len(ids), folds, job.seed, repeats=repeats)
     fit = fit_head(inputs, exact, splits, head_config=head_config, config=config, seed=job.seed)
     identity = worker_cache.current_encoder_identity()
     metadata = ProxyMetadata(
@@ -493,7 +495,8 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
     fidelity = _finite_dict(
         {
             **metadata.fidelity,
-            "folds": len(splits),
+            "folds": len(splits) // repeats,
+            "repeats": repeats,
             "inputs": proxy_input_labels(
                 tokens=source is not None, feature_set=job.layer_features
             ),
