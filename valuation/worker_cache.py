@@ -98,7 +98,7 @@ def model_config(spec: str) -> Any:
     identity = model_identity(spec)
     with _lock:
         if identity not in _configs:
-            _configs[identity] = load_config(conf.model_source(spec))
+            _configs[identity] = load_config(conf.model_source(spec), identity=identity)
         return _configs[identity]
 
 

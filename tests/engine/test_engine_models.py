@@ -142,3 +142,22 @@ def test_smollm2_loads_cached_and_fast_path_matches_vmap(tmp_path: Path) -> None
     fast = scorer.score(samples, target)
     reference = scorer.score_vmap(samples, target)
     assert np.max(np.abs(fast - reference)) / np.max(np.abs(reference)) < 1e-6
+
+
+def test_load_config_reads_a_directory_or_the_cached_dense_copy_of_a_gguf(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from transformers import GPT2Config
+
+    assert models.load_config(tiny_model_dir).n_layer == 2
+    # A GGUF whose dense copy is cached: its config.json is read, the GGUF never parsed
+    # (this one is not even a valid GGUF file).
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not a gguf")
+    identity = "sha256:" + "ab" * 32
+    cached = tmp_path / "cache" / ("ab" * 16)
+    GPT2Config(n_layer=7, n_embd=24, n_head=2).save_pretrained(cached)
+    config = models.load_config(fake, identity=identity, cache_dir=tmp_path / "cache")
+    assert (config.n_layer, config.hidden_size) == (7, 24)
+    with pytest.raises(models.ModelLoadError, match="cannot read the configuration"):
+        models.load_config(fake, identity="sha256:" + "cd" * 32, cache_dir=tmp_path / "cache")

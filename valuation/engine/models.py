@@ -200,9 +200,13 @@ def _from_pretrained(
     return model, tokenizer
 
 
+def _gguf_cache_target(identity: str, cache_dir: Path) -> Path:
+    return cache_dir / identity.removeprefix("sha256:")[:32]
+
+
 def cached_gguf_directory(path: Path, identity: str, cache_dir: Path) -> Path:
     """A dense float32 copy of a GGUF model (dequantising takes ~15-30 s; loading this, ~1 s)."""
-    target = cache_dir / identity.removeprefix("sha256:")[:32]
+    target = _gguf_cache_target(identity, cache_dir)
     if (target / "config.json").is_file():
         return target
     model, tokenizer = _from_pretrained(path.parent, torch.float32, gguf_file=path.name)
@@ -220,12 +224,23 @@ def cached_gguf_directory(path: Path, identity: str, cache_dir: Path) -> Path:
     return target
 
 
-def load_config(source: str | os.PathLike[str]) -> Any:
-    """A model's configuration (layer count, hidden size, ...) without loading its weights."""
+def load_config(
+    source: str | os.PathLike[str],
+    *,
+    identity: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Any:
+    """A model's configuration (layer count, hidden size, ...) without loading its weights.
+    For a GGUF file whose dense copy is cached (given its ``identity``), that copy's
+    config.json is read: parsing the GGUF header takes seconds."""
     from transformers import AutoConfig
 
     path = resolve_source(source)
     directory, options = (path.parent, {"gguf_file": path.name}) if path.is_file() else (path, {})
+    if path.is_file() and identity:
+        cached = _gguf_cache_target(identity, Path(cache_dir or default_cache_dir()))
+        if (cached / "config.json").is_file():
+            directory, options = cached, {}
     try:
         return AutoConfig.from_pretrained(directory, local_files_only=True, **options)
     except (OSError, ValueError, KeyError) as exc:
