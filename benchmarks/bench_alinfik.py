@@ -12,7 +12,9 @@ encoder. Costs:
   i.e. the task's cost amortised over every scored sample; the fine-tuned variant's
   inference includes re-embedding the pool with its tuned encoder, the frozen+tokens
   variant's includes tokenising the pool and averaging the model's embedding rows;
-* ingest: MiniLM embedding of the pool, paid once per sample for all tasks, shown apart.
+* ingest: MiniLM embedding of the pool, paid once per sample for all tasks, shown apart;
+  for frozen+tokens+layers also the model's hidden state after --proxy-layers layers,
+  which the valuation service stores once per (sample, model) (VALUATION_PROXY_LAYERS).
 
 Fidelity: Spearman / Kendall tau / precision of the top 10% on the run's held-out labels
 (never trained or early-stopped on by the head that predicts them: one holdout slice with
@@ -354,19 +356,20 @@ def run_one(
     )
 
 
-def add_costs(row: Row, exact_per_sample: float, pool_size: int, embed_seconds: float) -> None:
+def add_costs(row: Row, exact_per_sample: float, pool_size: int, ingest_seconds: float) -> None:
     row.linfik_s_per_sample = exact_per_sample
     task = row.n_labels * exact_per_sample + row.train_seconds + row.predict_seconds
     row.alinfik_s_per_sample = task / pool_size
     row.speedup = exact_per_sample / row.alinfik_s_per_sample
-    row.speedup_with_ingest = exact_per_sample / ((task + embed_seconds) / pool_size)
+    row.speedup_with_ingest = exact_per_sample / ((task + ingest_seconds) / pool_size)
 
 
 def model_features(
     model: LoadedModel, samples: Sequence[Sample], args: argparse.Namespace, context: dict
 ) -> None:
-    """The scored model's proxy inputs per variant, with the seconds they took (counted in
-    the variant's per-task cost, although a product can compute them once per sample)."""
+    """The scored model's proxy inputs per variant, with the seconds they took. Token
+    features count in the variant's per-task cost (the service computes them per task);
+    layer features count as ingest, as the service stores them once per (sample, model)."""
     started = time.perf_counter()
     tokenized = tokenize_samples(samples, model.tokenizer, args.max_length)
     tokens = token_embedding_features(tokenized, model.model.get_input_embeddings().weight)
@@ -384,8 +387,9 @@ def model_features(
     }
     context["extra_seconds"] = {
         "frozen+tokens": token_seconds,
-        "frozen+tokens+layers": token_seconds + layer_seconds,
+        "frozen+tokens+layers": token_seconds,
     }
+    context["ingest_extra_seconds"] = {"frozen+tokens+layers": layer_seconds}
     context["layer_seconds"] = layer_seconds
 
 
@@ -430,7 +434,10 @@ def benchmark_model(name: str, args: argparse.Namespace, context: dict) -> tuple
                 file=sys.stderr,
             )
     for row in rows:
-        add_costs(row, labeller.seconds_per_sample, len(samples), context["embed_seconds"])
+        ingest = context["embed_seconds"] + context.get("ingest_extra_seconds", {}).get(
+            row.variant, 0.0
+        )
+        add_costs(row, labeller.seconds_per_sample, len(samples), ingest)
     info = {
         "model": model.name,
         "n_params": model.n_params,
