@@ -132,7 +132,7 @@ class ValuationChunk(models.Model):
 
     class Stage(models.TextChoices):
         PLAN = "plan", "Planning"
-        EMBED = "embed", "Sample embeddings"
+        EMBED = "embed", "Sample embeddings and model features"
         TARGET = "target", "Target gradient"
         EXACT = "exact", "Exact LinFiK labels"
         TRAIN = "train", "Proxy training"
