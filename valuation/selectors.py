@@ -90,6 +90,31 @@ def version_sample_ids(
     )
 
 
+def sample_id_pages(
+    queryset: QuerySet[Sample],
+    *,
+    page_size: int,
+    id_min: int | None = None,
+    id_max: int | None = None,
+) -> Iterator[list[int]]:
+    """Ids of ``queryset`` (within [id_min, id_max] if given) in id order, a page at a time.
+    Keyset paging: each page is read after the caller handled the previous one, so a caller
+    that commits per page resumes where it stopped when run again."""
+    if id_min is not None:
+        queryset = queryset.filter(id__gte=id_min)
+    if id_max is not None:
+        queryset = queryset.filter(id__lte=id_max)
+    after = 0
+    while True:
+        ids = list(
+            queryset.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:page_size]
+        )
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
 def pool_count(*, version_ids: list[int]) -> int:
     return pool_samples(version_ids=version_ids).count()
 

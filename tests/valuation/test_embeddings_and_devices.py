@@ -40,3 +40,17 @@ def test_worker_device_follows_valuation_device(settings):
         settings.VALUATION_DEVICE = "cuda"
         with pytest.raises(ModelLoadError, match="CUDA is not available"):
             worker_cache.worker_device()
+
+
+@pytest.mark.django_db
+def test_sample_id_pages_walk_a_range_in_id_order(make_version):
+    from valuation.selectors import pool_samples, sample_id_pages
+
+    version = make_version("Paged", n=10, seed=6, duplicates=1)
+    ids = list(pool_samples(version_ids=[version.pk]).order_by("id").values_list("id", flat=True))
+    assert len(ids) == 9  # the duplicate is not in the pool
+    queryset = pool_samples(version_ids=[version.pk])
+    assert list(sample_id_pages(queryset, page_size=4)) == [ids[:4], ids[4:8], ids[8:]]
+    pages = list(sample_id_pages(queryset, page_size=3, id_min=ids[2], id_max=ids[6]))
+    assert pages == [ids[2:5], ids[5:7]]
+    assert list(sample_id_pages(queryset.none(), page_size=3)) == []

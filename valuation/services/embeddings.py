@@ -16,7 +16,7 @@ from django.db import transaction
 
 from marketplace.models import DatasetVersion, Sample
 from valuation import conf
-from valuation.selectors import pool_samples
+from valuation.selectors import pool_samples, sample_id_pages
 
 logger = logging.getLogger(__name__)
 
@@ -72,21 +72,11 @@ def version_embeddings_compute(
 ) -> int:
     """Embed a version's samples that have no embedding yet, page by page (each page is
     committed, so an interrupted run resumes where it stopped). Returns how many were new."""
-    page_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
-    queryset = pool_samples(version_ids=[version_id]).filter(embedding__isnull=True)
-    if id_min is not None:
-        queryset = queryset.filter(id__gte=id_min)
-    if id_max is not None:
-        queryset = queryset.filter(id__lte=id_max)
-    computed, after = 0, 0
-    while True:
-        ids = list(
-            queryset.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:page_size]
-        )
-        if not ids:
-            return computed
-        computed += len(samples_embed_missing(sample_ids=ids))
-        after = ids[-1]
+    pages = sample_id_pages(
+        pool_samples(version_ids=[version_id]).filter(embedding__isnull=True),
+        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")), id_min=id_min, id_max=id_max,
+    )  # fmt: skip
+    return sum(len(samples_embed_missing(sample_ids=ids)) for ids in pages)
 
 
 def version_embeddings_request(*, version: DatasetVersion) -> None:

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-from django.db.models import QuerySet
 
 from marketplace.models import Sample, TargetSample
 from valuation import conf, worker_cache
@@ -27,7 +26,7 @@ from valuation.engine.models import ModelLoadError
 from valuation.engine.token_features import FEATURE_NAME, token_embedding_features
 from valuation.errors import ValuationRequestInvalid
 from valuation.models import ModelFeatureSet, SampleModelFeature
-from valuation.selectors import feature_set_rows_missing, pool_samples
+from valuation.selectors import feature_set_rows_missing, pool_samples, sample_id_pages
 from valuation.services.embeddings import embedding_to_bytes, embeddings_from_bytes
 
 logger = logging.getLogger(__name__)
@@ -148,25 +147,18 @@ def version_layer_features_compute(
 ) -> int:
     """Store the rows a version's pool samples (in [id_min, id_max] if given) lack, page by
     page (each page is committed, so an interrupted run resumes where it stopped)."""
-    page_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
-    queryset: QuerySet[Sample] = pool_samples(version_ids=[version_id]).filter(
-        feature_set_rows_missing(feature_set_id=feature_set.pk)
-    )
-    if id_min is not None:
-        queryset = queryset.filter(id__gte=id_min)
-    if id_max is not None:
-        queryset = queryset.filter(id__lte=id_max)
-    computed, after = 0, 0
-    while True:
-        ids = list(
-            queryset.filter(id__gt=after).order_by("id").values_list("id", flat=True)[:page_size]
-        )
-        if not ids:
-            return computed
-        computed += samples_layer_features_missing(
+    pages = sample_id_pages(
+        pool_samples(version_ids=[version_id]).filter(
+            feature_set_rows_missing(feature_set_id=feature_set.pk)
+        ),
+        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")), id_min=id_min, id_max=id_max,
+    )  # fmt: skip
+    return sum(
+        samples_layer_features_missing(
             feature_set=feature_set, model_spec=model_spec, sample_ids=ids
         )
-        after = ids[-1]
+        for ids in pages
+    )
 
 
 def version_layer_features_at_ingest(*, version_id: int) -> int:
