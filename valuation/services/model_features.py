@@ -50,6 +50,16 @@ def engine_sample(sample: Sample | TargetSample, *, sample_id: str | None = None
     return engine_record(sample_id or str(sample.pk), sample.text, sample.prompt, sample.response)
 
 
+def check_model_files(*, model_spec: str, identity: str) -> None:
+    """Refuse model work when the spec's files no longer hash to ``identity``, the model a
+    job was planned with (no check before planning, when ``identity`` is empty)."""
+    if identity and worker_cache.model_identity(model_spec) != identity:
+        raise ValuationRequestInvalid(
+            f"The files of model {model_spec!r} changed after this job was planned; "
+            "request a new valuation."
+        )
+
+
 def _tokenize_nonempty(samples: Sequence[EngineSample], tokenizer, max_length: int):
     """(tokenized samples, their rows in ``samples``): samples with no predicted token are
     left out (their exact LinFiK is 0 by definition; their feature rows stay zero)."""
@@ -83,18 +93,26 @@ def sample_token_features(
 # ---- layer features --------------------------------------------------------------------------
 
 
-def layer_feature_set_get_or_create(*, model_spec: str, identity: str) -> ModelFeatureSet | None:
-    """The layer-feature set a job on this model reads under the current settings, or None
-    when VALUATION_PROXY_LAYERS is 0. Reads the model's configuration, not its weights."""
+def _layers_run(model_spec: str) -> int:
+    """VALUATION_PROXY_LAYERS capped at the model's layer count (0: off). Reads the model's
+    configuration, not its weights."""
     requested = int(conf.get("VALUATION_PROXY_LAYERS"))
     if requested <= 0:
+        return 0
+    return min(requested, layer_count(worker_cache.model_config(model_spec)))
+
+
+def layer_feature_set_get_or_create(*, model_spec: str, identity: str) -> ModelFeatureSet | None:
+    """The layer-feature set a job on this model reads under the current settings, or None
+    when VALUATION_PROXY_LAYERS is 0."""
+    layers = _layers_run(model_spec)
+    if not layers:
         return None
-    config = worker_cache.model_config(model_spec)
     feature_set, _ = ModelFeatureSet.objects.get_or_create(
         model_identity=identity,
-        layers=min(requested, layer_count(config)),
+        layers=layers,
         max_length=int(conf.get("VALUATION_MAX_LENGTH")),
-        defaults={"dim": int(config.hidden_size)},
+        defaults={"dim": int(worker_cache.model_config(model_spec).hidden_size)},
     )
     return feature_set
 
@@ -112,12 +130,8 @@ def samples_layer_features_missing(
     )
     if not missing:
         return 0
+    check_model_files(model_spec=model_spec, identity=feature_set.model_identity)
     loaded = worker_cache.get_model(model_spec)
-    if loaded.identity != feature_set.model_identity:
-        raise ValuationRequestInvalid(
-            f"The files of model {model_spec!r} changed after this job was planned; "
-            "request a new valuation."
-        )
     vectors = np.zeros((len(missing), feature_set.dim), dtype=np.float32)
     records = [engine_sample(sample) for sample in missing]
     tokenized, rows = _tokenize_nonempty(records, loaded.tokenizer, feature_set.max_length)
@@ -166,22 +180,19 @@ def version_layer_features_at_ingest(*, version_id: int) -> int:
     the offered models under the current settings that exist (a set is created by the first
     valuation on its model, so no model is loaded for a model nobody values with). Returns
     how many rows were computed."""
-    requested = int(conf.get("VALUATION_PROXY_LAYERS"))
     max_length = int(conf.get("VALUATION_MAX_LENGTH"))
-    if requested <= 0 or not ModelFeatureSet.objects.filter(max_length=max_length).exists():
+    in_use = ModelFeatureSet.objects.filter(max_length=max_length)
+    if int(conf.get("VALUATION_PROXY_LAYERS")) <= 0 or not in_use.exists():
         return 0
     computed = 0
     for spec in conf.model_choices():
         try:
             identity = worker_cache.model_identity(spec)
-            layers = min(requested, layer_count(worker_cache.model_config(spec)))
+            layers = _layers_run(spec)
         except ModelLoadError as exc:  # an offered model that is not installed here
             logger.warning("no layer features of model %s at ingest: %s", spec, exc)
             continue
-        feature_sets = ModelFeatureSet.objects.filter(
-            model_identity=identity, layers=layers, max_length=max_length
-        )
-        for feature_set in feature_sets:
+        for feature_set in in_use.filter(model_identity=identity, layers=layers):
             computed += version_layer_features_compute(
                 feature_set=feature_set, model_spec=spec, version_id=version_id
             )

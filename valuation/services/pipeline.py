@@ -68,6 +68,7 @@ from valuation.services.embeddings import (
 )
 from valuation.services.model_features import (
     TEXT_FIELDS,
+    check_model_files,
     engine_record,
     engine_sample,
     extra_feature_name,
@@ -287,12 +288,7 @@ def _copy_cached_labels(
 
 
 def _check_model(job: ValuationJob) -> None:
-    identity = worker_cache.model_identity(job.model_spec)
-    if job.model_identity and identity != job.model_identity:
-        raise ValuationRequestInvalid(
-            f"The files of model {job.model_spec!r} changed after this job was planned; "
-            "request a new valuation."
-        )
+    check_model_files(model_spec=job.model_spec, identity=job.model_identity)
 
 
 def target_gradient_compute(*, chunk: ValuationChunk) -> None:
