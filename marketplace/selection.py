@@ -1,11 +1,13 @@
 """Subset selection for buyers: top-k by value, a value threshold, or best value under a budget.
 
 Pure functions, no Django. Values are LinFiK scores compared exactly (floats convert to Fraction
-without rounding); prices are integer minor units. Every result is deterministic: ties go to
-the smaller sample id, and input order never matters. See docs/pricing.md, "Choosing a subset".
+without rounding); prices are exact amounts of minor units (ints or Fractions: a sample usually
+costs a fraction of a cent). Every result is deterministic: ties go to the smaller sample id,
+and input order never matters. See docs/pricing.md, "Choosing a subset".
 
-For a budget, pass each candidate's price as ceil(payments.pricing.sample_price(...)): a quote
-for the chosen subset then never costs more than the selection's total_price.
+For a budget, pass each candidate's exact price, payments.pricing.sample_price(...): a subset
+whose exact prices sum to at most the budget is quoted at ceil(sum) <= budget, so the quote
+for the chosen subset never costs more than the budget.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ class SelectionError(ValueError):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A sample a buyer may choose: its LinFiK value and its price in minor units."""
+    """A sample a buyer may choose: its LinFiK value and its exact price in minor units."""
 
     sample_id: str
     value: float | int | Fraction
-    price: int
+    price: int | Fraction
 
     def __post_init__(self) -> None:
         if not isinstance(self.sample_id, str) or not self.sample_id:
@@ -39,8 +41,11 @@ class Candidate:
         is_real = isinstance(value, float | int | Fraction) and not isinstance(value, bool)
         if not is_real or (isinstance(value, float) and not math.isfinite(value)):
             raise SelectionError(f"{where}: value must be a finite number, got {value!r}")
-        if isinstance(self.price, bool) or not isinstance(self.price, int) or self.price < 0:
-            raise SelectionError(f"{where}: price must be an int >= 0, got {self.price!r}")
+        price = self.price
+        if isinstance(price, bool) or not isinstance(price, int | Fraction) or price < 0:
+            raise SelectionError(
+                f"{where}: price must be an int or Fraction >= 0, got {self.price!r}"
+            )
 
     @property
     def exact_value(self) -> Fraction:
@@ -53,7 +58,7 @@ class Selection:
 
     sample_ids: tuple[str, ...]
     total_value: Fraction
-    total_price: int
+    total_price: Fraction  # exact sum of the chosen prices
 
 
 def top_k(candidates: Iterable[Candidate], k: int) -> Selection:
@@ -81,21 +86,31 @@ def best_under_budget(candidates: Iterable[Candidate], budget: int) -> Selection
     """Greedy knapsack: most value for a total price <= budget, fast at any size.
 
     Candidates are taken by value per unit price (free ones first), skipping any that no longer
-    fit; the result is then compared with the single most valuable candidate that fits, and the
-    better of the two is returned. That comparison bounds the loss: the value is always at least
+    fit. A second run starts from the single most valuable candidate that fits and fills the
+    rest the same way; the better of the two is returned. Both runs pass over every candidate,
+    so no positively valued candidate left out would still fit in what is left of the budget,
+    and starting from the best single candidate bounds the loss: the value is always at least
     half the optimum (best_under_budget_exact computes the optimum for small inputs).
     """
     _require_int(budget, "budget")
     useful = [c for c in _by_value(candidates) if c.exact_value > 0 and c.price <= budget]
-    chosen, spent = [], 0
-    for candidate in sorted(useful, key=_density_order):
-        if spent + candidate.price <= budget:
-            chosen.append(candidate)
-            spent += candidate.price
-    greedy = _selection(chosen)
+    by_density = sorted(useful, key=_density_order)
+    greedy = _selection(_fill(by_density, budget, []))
     if useful and useful[0].exact_value > greedy.total_value:
-        return _selection(useful[:1])
+        best = useful[0]
+        rest = [c for c in by_density if c is not best]
+        return _selection(_fill(rest, budget - best.price, [best]))
     return greedy
+
+
+def _fill(ordered: list[Candidate], room: int | Fraction, chosen: list[Candidate]) -> list:
+    """Add candidates in order while each still fits in `room`."""
+    chosen = list(chosen)
+    for candidate in ordered:
+        if candidate.price <= room:
+            chosen.append(candidate)
+            room -= candidate.price
+    return chosen
 
 
 def best_under_budget_exact(
@@ -112,8 +127,11 @@ def best_under_budget_exact(
         (c for c in _checked(candidates) if c.exact_value > 0 and c.price <= budget),
         key=lambda c: c.sample_id,
     )
-    step = math.gcd(*(c.price for c in items)) or 1
-    capacity = budget // step
+    # Prices may be fractions of a minor unit: scale them (and the budget) to whole numbers.
+    price_scale = math.lcm(*(Fraction(c.price).denominator for c in items))
+    scaled = [int(c.price * price_scale) for c in items]
+    step = math.gcd(*scaled) or 1
+    capacity = budget * price_scale // step
     if len(items) * (capacity + 1) > max_cells:
         raise SelectionError(
             f"exact selection needs {len(items)} x {capacity + 1} table cells, over the limit of "
@@ -121,7 +139,7 @@ def best_under_budget_exact(
         )
     scale = math.lcm(*(c.exact_value.denominator for c in items))
     weights = [int(c.exact_value * scale) for c in items]
-    costs = [c.price // step for c in items]
+    costs = [price // step for price in scaled]
     best = [0] * (capacity + 1)  # best[c]: most scaled value for a cost <= c, items so far
     taken: list[bytearray] = []
     for weight, cost in zip(weights, costs, strict=True):
@@ -174,7 +192,7 @@ def _selection(chosen: list[Candidate]) -> Selection:
     return Selection(
         sample_ids=tuple(c.sample_id for c in ordered),
         total_value=sum((c.exact_value for c in ordered), Fraction(0)),
-        total_price=sum(c.price for c in ordered),
+        total_price=sum((Fraction(c.price) for c in ordered), Fraction(0)),
     )
 
 

@@ -7,15 +7,7 @@ the same figures without JavaScript.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from payments.templatetags.money import ZERO_DECIMAL
-
-
-def major_units(amount: int, currency: str) -> str:
-    if currency.lower() in ZERO_DECIMAL:
-        return str(amount)
-    return str(Decimal(amount).scaleb(-2).quantize(Decimal("0.01")))
+from core.money import major_text as major_units
 
 
 def bar_chart(labels: list[str], series: dict[str, list[int]], *, currency: str) -> dict:

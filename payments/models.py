@@ -325,13 +325,23 @@ class OrderLine(models.Model):
     )
     token_count = models.PositiveIntegerField()
     value = models.CharField(max_length=128, help_text="Exact LinFiK value as 'n/d'.")
-    price = models.BigIntegerField()
+    price = models.CharField(
+        max_length=128, default="0", help_text="Exact price to the buyer as 'n/d' minor units."
+    )
+    # The sample's whole-cent part of its dataset version's line (payments.pricing): the
+    # lines of an order add up to its total, fee and provider payouts exactly.
+    gross = models.BigIntegerField()
+    fee = models.BigIntegerField(default=0)
     payout = models.BigIntegerField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["order", "sample_ref"], name="payments_order_line_sample_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(fee__gte=0) & Q(payout__gte=0) & Q(gross=F("fee") + F("payout")),
+                name="payments_order_line_parts_sum",
             ),
         ]
 
@@ -372,7 +382,11 @@ class PayoutLine(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_lines"
     )
     currency = currency_field()
-    amount = models.BigIntegerField()
+    # The provider's part of the order: gross = fee + amount (payments.pricing). The gross
+    # of an order's lines adds up to its total, their fees to its platform fee.
+    gross = models.BigIntegerField()
+    fee = models.BigIntegerField()
+    amount = models.BigIntegerField(help_text="The payout: gross less the platform fee.")
     # Part of `amount` given back to the buyer by refunds (before or after the transfer).
     amount_refunded = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -394,7 +408,9 @@ class PayoutLine(models.Model):
                 fields=["order", "provider"], name="payments_payout_line_provider_once"
             ),
             models.CheckConstraint(
-                condition=Q(amount__gt=0)
+                condition=Q(amount__gte=0)
+                & Q(fee__gte=0)
+                & Q(gross=F("fee") + F("amount"))
                 & Q(amount_refunded__gte=0)
                 & Q(amount_refunded__lte=F("amount")),
                 name="payments_payout_line_amounts",

@@ -1,17 +1,23 @@
-"""Quotes for a buyer's chosen subset: the buyer's price, the platform fee and provider payouts.
+"""Quotes for a buyer's chosen subset: the buyer's price, each provider's gross, fee and payout.
 
 Pure functions and frozen dataclasses, no Django: money is integer minor units (cents), every
-intermediate amount is an exact Fraction, and each set of lines is rounded once, by largest
-remainder, so the lines add up exactly. The rules, their guarantees and worked examples are in
-docs/pricing.md. Bump PRICING_FORMULA_VERSION whenever a rule changes: stored quotes and payouts
-are audited against the formula that produced them.
+intermediate amount is an exact Fraction, and every set of lines is rounded once, top-down, so
+each level adds up exactly to its parent. This module is the only place that prices a sample,
+a subset, a quote or a checkout. The rules, their guarantees and a worked example are in
+docs/pricing.md. Bump PRICING_FORMULA_VERSION whenever a rule changes: stored quotes and
+payouts are audited against the formula that produced them.
 
-Rules in short, for the samples sold (duplicates never are; non-positive ones only on request):
-  * sample price  = max(floor_per_1k x tokens / 1000, value_rate x value)   (exact)
-  * buyer's price = ceil(sum of sample prices)
-  * platform fee  = floor(buyer's price x fee_bps / 10000)
-  * payouts: each positively valued sample first gets its floor price less the fee rate; the rest
-    of the net is shared in proportion to positive value. Non-positive samples are never paid.
+Rules in short, for the samples sold (duplicates and samples the buyer owns never are;
+non-positive ones only on request):
+  * sample price   = max(floor_per_1k x tokens / 1000, value_rate x value)     (exact)
+  * buyer's total  = ceil(sum of sample prices)
+  * sample gross   = its price if its value is positive, plus a share of the pool by positive
+                     value; the pool is the rounding (total - sum of prices) and the prices of
+                     sold non-positive samples, which are never paid       (exact; sums to total)
+  * provider gross = the total shared over providers by their samples' exact gross
+                     (largest remainder), then over dataset versions, then over samples
+  * provider fee   = floor(provider gross x fee_bps / 10000); platform fee = sum of them
+  * provider payout = provider gross - provider fee; fees go down the same tree pro rata
 """
 
 from __future__ import annotations
@@ -22,14 +28,18 @@ from dataclasses import dataclass, fields, is_dataclass
 from fractions import Fraction
 from typing import Any
 
-PRICING_FORMULA_VERSION = "2026-11-v1"
+PRICING_FORMULA_VERSION = "2026-12-v2"
 BPS_PER_UNIT = 10_000
 TOKENS_PER_FLOOR_UNIT = 1_000
+# The largest total a quote may charge: Stripe's largest charge, 999,999.99 in a currency with
+# two decimals. Larger subsets are refused before anything is stored.
+MAX_TOTAL = 99_999_999
 
 _ZERO = Fraction(0)
 
 EXCLUDED_DUPLICATE = "duplicate"
 EXCLUDED_NON_POSITIVE = "non_positive_value"
+EXCLUDED_OWNED = "already_owned"
 
 
 class PricingError(ValueError):
@@ -54,6 +64,10 @@ class MixedCurrencyError(PricingError):
 
 class NoPayableSamplesError(PricingError):
     """No sample in the sale has a positive value, so nobody could be paid for it."""
+
+
+class TotalTooLargeError(PricingError):
+    """The subset would cost more than MAX_TOTAL."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +96,10 @@ class ListingTerms:
 
 @dataclass(frozen=True)
 class CandidateSample:
-    """One sample of the buyer's subset, with its LinFiK value (any finite real number)."""
+    """One sample of the buyer's subset, with its LinFiK value (any finite real number).
+
+    `already_owned`: the buyer bought it before; it is never sold to them again.
+    """
 
     sample_id: str
     provider_id: str
@@ -91,6 +108,7 @@ class CandidateSample:
     token_count: int
     value: float | int | Fraction
     is_duplicate: bool = False
+    already_owned: bool = False
 
     def __post_init__(self) -> None:
         _require_id(self.sample_id, "sample", "sample_id")
@@ -104,8 +122,9 @@ class CandidateSample:
             raise PricingInputError(
                 f"{where}: value must be a finite float, int or Fraction, got {self.value!r}"
             )
-        if not isinstance(self.is_duplicate, bool):
-            raise PricingInputError(f"{where}: is_duplicate must be a bool")
+        for flag in ("is_duplicate", "already_owned"):
+            if not isinstance(getattr(self, flag), bool):
+                raise PricingInputError(f"{where}: {flag} must be a bool")
 
     @property
     def exact_value(self) -> Fraction:
@@ -114,13 +133,30 @@ class CandidateSample:
 
 
 @dataclass(frozen=True)
+class ListingLine:
+    """How one listing's samples make up the buyer's price (exact, before rounding up)."""
+
+    listing_id: str
+    floor_per_1k_tokens: int
+    samples: int
+    tokens: int
+    floor_amount: Fraction  # tokens x floor / 1000
+    premium: Fraction  # what value-based prices add above the floors
+
+    @property
+    def subtotal(self) -> Fraction:
+        return self.floor_amount + self.premium
+
+
+@dataclass(frozen=True)
 class ProviderLine:
-    """What one provider is paid. `guaranteed_minimum` is its floor guarantee (docs/pricing.md)."""
+    """One provider's part of the sale: gross = fee + amount (its payout)."""
 
     provider_id: str
+    gross: int
+    fee: int
     amount: int
     value_share: Fraction
-    guaranteed_minimum: int
 
 
 @dataclass(frozen=True)
@@ -129,13 +165,18 @@ class DatasetVersionLine:
 
     provider_id: str
     dataset_version_id: str
+    listing_id: str
+    samples: int
+    gross: int
+    fee: int
     amount: int
     value_share: Fraction
 
 
 @dataclass(frozen=True)
 class SampleLine:
-    """One sold sample: its share of the buyer's price and of its dataset version's payout."""
+    """One sold sample: `price` is its exact price to the buyer; `gross`, `fee` and `payout`
+    (gross = fee + payout) are its whole-cent part of its dataset version's line."""
 
     sample_id: str
     provider_id: str
@@ -143,7 +184,9 @@ class SampleLine:
     listing_id: str
     token_count: int
     value: Fraction
-    price: int
+    price: Fraction
+    gross: int
+    fee: int
     payout: int
 
 
@@ -157,7 +200,8 @@ class ExcludedSample:
 
 @dataclass(frozen=True)
 class Quote:
-    """A priced subset. total == fee + sum of provider lines, and each level of lines nests."""
+    """A priced subset. total = sum of provider gross; fee = sum of provider fees; each
+    level of lines (provider, dataset version, sample) adds up exactly to its parent."""
 
     formula_version: str
     currency: str
@@ -166,7 +210,9 @@ class Quote:
     include_non_positive: bool
     total: int
     fee: int
+    subtotal: Fraction  # sum of the exact sample prices; total = ceil(subtotal)
     listings: tuple[ListingTerms, ...]
+    listing_lines: tuple[ListingLine, ...]
     providers: tuple[ProviderLine, ...]
     dataset_versions: tuple[DatasetVersionLine, ...]
     samples: tuple[SampleLine, ...]
@@ -174,7 +220,7 @@ class Quote:
 
     @property
     def net(self) -> int:
-        """What the providers share: the buyer's price less the platform fee."""
+        """What the providers are paid: the buyer's total less the platform fee."""
         return self.total - self.fee
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,12 +236,22 @@ def floor_price(sample: CandidateSample, listing: ListingTerms) -> Fraction:
 def sample_price(
     sample: CandidateSample, listing: ListingTerms, value_rate: int | Fraction
 ) -> Fraction:
-    """Exact price of one sample: its floor price, or its value-based price when that is higher.
-
-    Buyers selecting under a budget can use ceil() of this as a per-sample cost: the quote total
-    is then never above the sum of those costs.
-    """
+    """Exact price of one sample: its floor price, or its value-based price when that is higher."""
     return max(floor_price(sample, listing), _check_value_rate(value_rate) * sample.exact_value)
+
+
+def subset_total(exact_prices: Iterable[Fraction]) -> int:
+    """What a quote charges for samples of these exact prices: the ceiling of their sum.
+
+    A subset fits a budget B (whole minor units) exactly when the sum of its exact prices is
+    at most B, so choosers compare exact sums with the budget, never rounded prices.
+    """
+    return math.ceil(sum(exact_prices, _ZERO))
+
+
+def provider_fee(gross: int, fee_bps: int) -> int:
+    """A provider's platform fee on its gross: rounded down, in the provider's favour."""
+    return gross * fee_bps // BPS_PER_UNIT
 
 
 def build_quote(
@@ -209,7 +265,7 @@ def build_quote(
     """Price the buyer's subset and split the proceeds (rules in the module docstring).
 
     `value_rate` is minor units per unit of LinFiK value (0 prices at the floors only).
-    `include_non_positive` sells samples with value <= 0 too, at their floor price; they are
+    `include_non_positive` sells samples with value <= 0 too, at their price; they are
     still never paid. The result does not depend on the order of `samples` or `listings`.
     """
     _require_int(fee_bps, "fee_bps", minimum=0, maximum=BPS_PER_UNIT)
@@ -227,13 +283,16 @@ def build_quote(
             f"excluded: {len(excluded)} of {len(candidates)} samples"
         )
 
-    exact_prices = {s.sample_id: sample_price(s, terms[s.listing_id], rate) for s in sold}
-    total = math.ceil(sum(exact_prices.values()))
-    fee = total * fee_bps // BPS_PER_UNIT
-    guaranteed = _guaranteed_amounts(sold, terms, fee_bps)
-    exact_payouts = _exact_payouts(sold, guaranteed, total - fee)
-    prices = _largest_remainder(total, exact_prices, {s.sample_id: s.exact_value for s in sold})
-    providers, versions, payouts = _payout_lines(sold, exact_payouts, guaranteed, total - fee)
+    prices = {s.sample_id: sample_price(s, terms[s.listing_id], rate) for s in sold}
+    subtotal = sum(prices.values(), _ZERO)
+    total = math.ceil(subtotal)
+    if total > MAX_TOTAL:
+        raise TotalTooLargeError(
+            f"the subset would cost {total} minor units, over the largest charge of {MAX_TOTAL}; "
+            "choose fewer samples"
+        )
+    gross = _exact_gross(sold, prices, total)
+    providers, versions, sample_lines = _allocate(sold, prices, gross, total, fee_bps)
     return Quote(
         formula_version=PRICING_FORMULA_VERSION,
         currency=currency,
@@ -241,76 +300,130 @@ def build_quote(
         value_rate=rate,
         include_non_positive=include_non_positive,
         total=total,
-        fee=fee,
+        fee=sum(line.fee for line in providers),
+        subtotal=subtotal,
         listings=tuple(terms[key] for key in sorted({s.listing_id for s in sold})),
+        listing_lines=_listing_lines(sold, terms, prices),
         providers=providers,
         dataset_versions=versions,
-        samples=_sample_lines(sold, prices, payouts),
+        samples=sample_lines,
         excluded=excluded,
     )
 
 
-def _guaranteed_amounts(
-    sold: list[CandidateSample], terms: Mapping[str, ListingTerms], fee_bps: int
+def _exact_gross(
+    sold: list[CandidateSample], prices: Mapping[str, Fraction], total: int
 ) -> dict[str, Fraction]:
-    """Tier 1 of the payout: each positively valued sample's floor price less the fee rate."""
-    kept = Fraction(BPS_PER_UNIT - fee_bps, BPS_PER_UNIT)
+    """Each sold sample's exact part of the total: its own price if positively valued, plus
+    its share by positive value of the pool (rounding up and non-positive samples' prices)."""
+    positive = _positive_values(sold)
+    pool = total - sum((prices[key] for key, value in positive.items() if value > 0), _ZERO)
+    total_value = sum(positive.values())
     return {
-        s.sample_id: floor_price(s, terms[s.listing_id]) * kept if s.exact_value > 0 else _ZERO
-        for s in sold
+        key: (prices[key] + pool * value / total_value) if value > 0 else _ZERO
+        for key, value in positive.items()
     }
 
 
-def _exact_payouts(
-    sold: list[CandidateSample], guaranteed: Mapping[str, Fraction], net: int
-) -> dict[str, Fraction]:
-    """Tier 2 on top of tier 1: what the net leaves after the guarantees, by positive value."""
-    rest = net - sum(guaranteed.values())
-    # Never negative: net >= total x (1 - fee rate) >= sum of sold floors x (1 - fee rate).
-    if rest < 0:
-        raise RuntimeError(f"pricing invariant broken: guarantees exceed the net by {-rest}")
-    positive = _positive_values(sold)
-    total_value = sum(positive.values())
-    return {key: guaranteed[key] + rest * positive[key] / total_value for key in positive}
-
-
-def _payout_lines(
+def _allocate(
     sold: list[CandidateSample],
-    exact: Mapping[str, Fraction],
-    guaranteed: Mapping[str, Fraction],
-    net: int,
-) -> tuple[tuple[ProviderLine, ...], tuple[DatasetVersionLine, ...], dict[str, int]]:
-    """Round top-down: the net over providers, each provider's amount over its dataset versions,
-    each version's amount over its samples, so every level sums exactly to its parent."""
+    prices: Mapping[str, Fraction],
+    gross: Mapping[str, Fraction],
+    total: int,
+    fee_bps: int,
+) -> tuple[tuple[ProviderLine, ...], tuple[DatasetVersionLine, ...], tuple[SampleLine, ...]]:
+    """Round top-down: the total over providers, each provider's gross over its dataset
+    versions, each version's gross over its samples, so every level sums to its parent. Fees
+    are set per provider, then shared down the same tree in proportion to whole-cent gross."""
     tree = _group_ids(sold)
     positive = _positive_values(sold)
     total_value = sum(positive.values())
+    by_id = {s.sample_id: s for s in sold}
     provider_ids = {provider: _ids(by_version) for provider, by_version in tree.items()}
-    provider_amounts = _largest_remainder(
-        net,
-        {provider: _total(exact, ids) for provider, ids in provider_ids.items()},
+    provider_gross = _largest_remainder(
+        total,
+        {provider: _total(gross, ids) for provider, ids in provider_ids.items()},
         {provider: _total(positive, ids) for provider, ids in provider_ids.items()},
     )
-    providers, versions, payouts = [], [], {}
+    providers, versions, samples = [], [], []
     for provider_id, by_version in tree.items():
-        ids, amount = provider_ids[provider_id], provider_amounts[provider_id]
-        providers.append(ProviderLine(
-            provider_id=provider_id,
-            amount=amount,
-            value_share=_total(positive, ids) / total_value,
-            guaranteed_minimum=math.floor(_total(guaranteed, ids)),
-        ))
-        version_amounts = _largest_remainder(
-            amount,
-            {version: _total(exact, ids) for version, ids in by_version.items()},
-            {version: _total(positive, ids) for version, ids in by_version.items()},
+        p_gross = provider_gross[provider_id]
+        p_fee = provider_fee(p_gross, fee_bps)
+        share = _total(positive, provider_ids[provider_id]) / total_value
+        providers.append(ProviderLine(provider_id, p_gross, p_fee, p_gross - p_fee, share))
+        version_values = {version: _total(positive, ids) for version, ids in by_version.items()}
+        version_gross = _largest_remainder(
+            p_gross,
+            {version: _total(gross, ids) for version, ids in by_version.items()},
+            version_values,
         )
+        version_fee = _fee_shares(p_fee, version_gross, version_values)
         for version_id, ids in by_version.items():
-            amount = version_amounts[version_id]
-            share = _total(positive, ids) / total_value
-            versions.append(DatasetVersionLine(provider_id, version_id, amount, share))
-            payouts |= _largest_remainder(amount, {i: exact[i] for i in ids}, positive)
-    return tuple(providers), tuple(versions), payouts
+            v_gross, v_fee = version_gross[version_id], version_fee[version_id]
+            versions.append(
+                DatasetVersionLine(
+                    provider_id=provider_id,
+                    dataset_version_id=version_id,
+                    listing_id=by_id[ids[0]].listing_id,
+                    samples=len(ids),
+                    gross=v_gross,
+                    fee=v_fee,
+                    amount=v_gross - v_fee,
+                    value_share=_total(positive, ids) / total_value,
+                )
+            )
+            sample_gross = _largest_remainder(v_gross, {i: gross[i] for i in ids}, positive)
+            sample_fee = _fee_shares(v_fee, sample_gross, positive)
+            samples.extend(
+                _sample_line(by_id[i], prices[i], sample_gross[i], sample_fee[i]) for i in ids
+            )
+    return tuple(providers), tuple(versions), tuple(samples)
+
+
+def _sample_line(sample: CandidateSample, price: Fraction, gross: int, fee: int) -> SampleLine:
+    return SampleLine(
+        sample_id=sample.sample_id,
+        provider_id=sample.provider_id,
+        dataset_version_id=sample.dataset_version_id,
+        listing_id=sample.listing_id,
+        token_count=sample.token_count,
+        value=sample.exact_value,
+        price=price,
+        gross=gross,
+        fee=fee,
+        payout=gross - fee,
+    )
+
+
+def _listing_lines(
+    sold: list[CandidateSample], terms: Mapping[str, ListingTerms], prices: Mapping[str, Fraction]
+) -> tuple[ListingLine, ...]:
+    lines = []
+    for listing_id in sorted({s.listing_id for s in sold}):
+        mine = [s for s in sold if s.listing_id == listing_id]
+        floors = sum((floor_price(s, terms[listing_id]) for s in mine), _ZERO)
+        lines.append(
+            ListingLine(
+                listing_id=listing_id,
+                floor_per_1k_tokens=terms[listing_id].floor_per_1k_tokens,
+                samples=len(mine),
+                tokens=sum(s.token_count for s in mine),
+                floor_amount=floors,
+                premium=sum((prices[s.sample_id] for s in mine), _ZERO) - floors,
+            )
+        )
+    return tuple(lines)
+
+
+def _fee_shares(fee: int, gross: Mapping[str, int], values: Mapping[str, Fraction]) -> dict:
+    """Share a fee (at most the sum of the whole-cent gross amounts) in proportion to gross,
+    by largest remainder: no share exceeds its gross, and a zero gross pays nothing. A tied
+    unit of fee goes to the lower value, so more value never earns less."""
+    whole = sum(gross.values())
+    if fee == 0 or whole == 0:
+        return dict.fromkeys(gross, 0)
+    exact = {key: Fraction(fee * amount, whole) for key, amount in gross.items()}
+    return _largest_remainder(fee, exact, {key: -values[key] for key in gross})
 
 
 def _largest_remainder(
@@ -321,7 +434,8 @@ def _largest_remainder(
     Each key gets floor(amount); the units still missing go one each to the largest fractional
     parts. Ties go to the higher value, so more value never earns or costs less, then to the
     smaller key. With target in {floor, ceil} of the exact sum, as every caller guarantees, each
-    result is the floor or the ceiling of its exact amount.
+    result is the floor or the ceiling of its exact amount, and a key whose exact amount is a
+    whole number (zero included) gets exactly that.
     """
     amounts = {key: math.floor(amount) for key, amount in exact.items()}
     missing = target - sum(amounts.values())
@@ -331,26 +445,6 @@ def _largest_remainder(
     for key in by_remainder[:missing]:
         amounts[key] += 1
     return amounts
-
-
-def _sample_lines(
-    sold: list[CandidateSample], prices: Mapping[str, int], payouts: Mapping[str, int]
-) -> tuple[SampleLine, ...]:
-    """Sample lines grouped like the payout lines: by provider, then dataset version."""
-    ordered = sorted(sold, key=lambda s: (s.provider_id, s.dataset_version_id, s.sample_id))
-    return tuple(
-        SampleLine(
-            sample_id=s.sample_id,
-            provider_id=s.provider_id,
-            dataset_version_id=s.dataset_version_id,
-            listing_id=s.listing_id,
-            token_count=s.token_count,
-            value=s.exact_value,
-            price=prices[s.sample_id],
-            payout=payouts[s.sample_id],
-        )
-        for s in ordered
-    )
 
 
 def _sorted_candidates(samples: Iterable[CandidateSample]) -> list[CandidateSample]:
@@ -416,7 +510,9 @@ def _split_sale(
 ) -> tuple[list[CandidateSample], tuple[ExcludedSample, ...]]:
     sold, excluded = [], []
     for sample in candidates:
-        if sample.is_duplicate:
+        if sample.already_owned:
+            excluded.append(ExcludedSample(sample.sample_id, EXCLUDED_OWNED))
+        elif sample.is_duplicate:
             excluded.append(ExcludedSample(sample.sample_id, EXCLUDED_DUPLICATE))
         elif sample.exact_value <= 0 and not include_non_positive:
             excluded.append(ExcludedSample(sample.sample_id, EXCLUDED_NON_POSITIVE))
@@ -442,9 +538,7 @@ def _require_id(value: object, where: str, name: str) -> None:
         raise PricingInputError(f"{where}: {name} must be a non-empty string, got {value!r}")
 
 
-def _require_int(
-    value: object, name: str, *, minimum: int, maximum: int | None = None
-) -> None:
+def _require_int(value: object, name: str, *, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise PricingInputError(f"{name} must be an int, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):

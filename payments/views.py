@@ -4,6 +4,7 @@ selector and renders; a refused action shows the service's message and changes n
 from __future__ import annotations
 
 import csv
+from fractions import Fraction
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from core.money import format_share
 from core.permissions import role_required
 from payments import conf
 from payments.charts import platform_revenue_chart, provider_earnings_chart
@@ -43,8 +45,8 @@ from payments.selectors.reports import (
     provider_payout_csv_rows,
     provider_quote_lines,
     provider_report,
+    quote_explanation,
     quote_get_for_buyer,
-    quote_share_lines,
 )
 from payments.services.connect import provider_account_refresh, provider_onboarding_link_create
 from payments.services.orders import (
@@ -154,7 +156,8 @@ def quote_detail(request: HttpRequest, quote_id: int) -> HttpResponse:
         "expired": quote.expires_at <= timezone.now(),
         "order": getattr(quote, "order", None) if quote.status == Quote.Status.ACCEPTED else None,
         "test_mode": gateway_is_test_mode(),
-        "share_lines": quote_share_lines(quote=quote),
+        "explanation": quote_explanation(quote=quote),
+        "fee_percent": format_share(Fraction(quote.fee_bps, 10_000)),
     }
     return render(request, "payments/quote_detail.html", context)
 
@@ -243,6 +246,7 @@ def payouts(request: HttpRequest) -> HttpResponse:
         "chart": provider_earnings_chart(report.periods, currency=currency),
         "test_mode": gateway_is_test_mode(),
         "quote_lines": provider_quote_lines(provider=request.user),
+        "fee_percent": format_share(Fraction(conf.platform_fee_bps(), 10_000)),
     }
     return render(request, "payments/payouts.html", context)
 

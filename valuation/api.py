@@ -265,10 +265,17 @@ class ValuationSubsetSerializer(serializers.Serializer):
     sample_ids = serializers.ListField(child=serializers.IntegerField())
     total_value = serializers.CharField(help_text="Exact sum of values, as 'n/d'.")
     total_value_float = serializers.FloatField()
-    total_price = serializers.IntegerField(help_text="Sum of per-sample floor prices (cents).")
-    estimated_price = serializers.IntegerField(help_text="What a quote at the floors charges.")
+    exact_price = serializers.CharField(
+        help_text="Exact sum of the chosen samples' prices in minor units, as 'n/d'."
+    )
+    estimated_price = serializers.IntegerField(
+        help_text="What the quote for this subset charges (minor units): exact_price rounded up."
+    )
     currency = serializers.CharField()
-    candidate_count = serializers.IntegerField()
+    candidate_count = serializers.IntegerField(help_text="Samples for sale to this buyer.")
+    owned_count = serializers.IntegerField(
+        help_text="Valued samples left out because the buyer already owns them."
+    )
 
 
 class ValuationJobSubsetApi(ValuationApi):
@@ -292,9 +299,10 @@ class ValuationJobSubsetApi(ValuationApi):
             "sample_ids": list(preview.sample_ids),
             "total_value": str(preview.total_value),
             "total_value_float": float(preview.total_value),
-            "total_price": preview.total_price,
+            "exact_price": str(preview.exact_price),
             "estimated_price": preview.estimated_price,
             "currency": preview.currency,
             "candidate_count": preview.candidate_count,
+            "owned_count": preview.owned_count,
         }
         return Response(ValuationSubsetSerializer(data).data)

@@ -1,26 +1,27 @@
 """Choosing a subset of a finished valuation job's samples to buy (selectors: reads only).
 
 Candidates are the job's scored samples that are sellable now (marketplace.selectors
-.sellable_samples: current ready version of a published listing, never a duplicate). Each
-candidate's price is ceil(payments.pricing.sample_price(...)) at the platform's value rate
-(PRICING_VALUE_RATE, default 0: the floor price for its tokens), so the quote for the chosen
-subset never costs more than ``total_price``; the preview's ``estimated_price`` is exactly
-what that quote charges (ceil of the exact sum).
+.sellable_samples: current ready version of a published listing, never a duplicate) and that
+the buyer does not own already (never sold twice to the same buyer). Each candidate's price is
+its exact payments.pricing.sample_price(...) at the platform's value rate (PRICING_VALUE_RATE,
+default 0: the floor price for its tokens), usually a fraction of a cent; the preview's
+``estimated_price`` is payments.pricing.subset_total of the chosen prices, exactly what the
+quote for that subset charges, and under a budget it is at most the budget.
 The rules themselves are marketplace.selection's (top-k, threshold, greedy budget).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
+from core.money import MoneyParseError, major_text, parse_major
 from marketplace import selection
 from marketplace.selectors import sellable_samples
 from payments import conf as payments_conf
 from payments import pricing
+from payments.selectors.entitlements import entitled_sample_refs
 from valuation.errors import ValuationRequestInvalid
 from valuation.models import SampleScore, ValuationJob
 
@@ -30,18 +31,13 @@ MODE_BUDGET = "budget"
 MODES = (MODE_TOP_K, MODE_THRESHOLD, MODE_BUDGET)
 READ_CHUNK_SIZE = 2000
 
-_MONEY = re.compile(r"^\s*(\d{1,12})(?:\.(\d{1,2}))?\s*$")
 
-
-def money_to_minor_units(*, text: str) -> int:
-    """"12", "12.5" or "12.05" (major units, up to 2 decimals) -> integer cents; no floats."""
-    match = _MONEY.match(text or "")
-    if match is None:
-        raise ValuationRequestInvalid(
-            f"enter an amount like 12 or 12.50 (at most 2 decimals), got {text!r}"
-        )
-    whole, cents = match.group(1), (match.group(2) or "").ljust(2, "0")
-    return int(whole) * 100 + int(cents)
+def money_to_minor_units(*, text: str, currency: str = "usd") -> int:
+    """What a buyer typed ("12", "12.50") as integer minor units; refused with a clear text."""
+    try:
+        return parse_major(text, currency)
+    except MoneyParseError as exc:
+        raise ValuationRequestInvalid(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -50,10 +46,11 @@ class SubsetPreview:
     include_non_positive: bool
     sample_ids: tuple[int, ...]
     total_value: Fraction
-    total_price: int  # sum of per-sample ceil(price): the budget bound
-    estimated_price: int  # ceil(sum of exact floor prices): what the quote charges
+    exact_price: Fraction  # sum of the chosen samples' exact prices
+    estimated_price: int  # ceil(exact_price): what the quote for this subset charges
     currency: str
     candidate_count: int
+    owned_count: int  # scored samples left out because the buyer already owns them
 
     @property
     def count(self) -> int:
@@ -77,9 +74,11 @@ def _candidate_rows(*, job: ValuationJob) -> Iterator[tuple[int, float, int, int
     )
 
 
-def _exact_price(*, tokens: int, value: float, floor_per_1k: int, rate: Fraction) -> Fraction:
+def _exact_price(
+    *, tokens: int, value: float, floor_per_1k: int, currency: str, rate: Fraction
+) -> Fraction:
     sample = pricing.CandidateSample("s", "p", "l", "v", tokens, value)
-    return pricing.sample_price(sample, pricing.ListingTerms("l", floor_per_1k, "usd"), rate)
+    return pricing.sample_price(sample, pricing.ListingTerms("l", floor_per_1k, currency), rate)
 
 
 def job_subset_select(
@@ -97,14 +96,20 @@ def job_subset_select(
     if mode not in MODES:
         raise ValuationRequestInvalid(f"mode must be one of {MODES}, got {mode!r}")
     rate = payments_conf.value_rate()
-    candidates, exact_prices, currencies = [], {}, set()
+    owned = {int(ref) for ref in entitled_sample_refs(user=job.buyer) if ref.isdigit()}
+    candidates, exact_prices, currencies, owned_count = [], {}, set(), 0
     for sample_id, value, tokens, floor_per_1k, currency in _candidate_rows(job=job):
+        if sample_id in owned:
+            owned_count += 1
+            continue
         if value <= 0 and not include_non_positive:
             continue
-        exact = _exact_price(tokens=tokens, value=value, floor_per_1k=floor_per_1k, rate=rate)
+        exact = _exact_price(
+            tokens=tokens, value=value, floor_per_1k=floor_per_1k, currency=currency, rate=rate
+        )
         exact_prices[sample_id] = exact
         currencies.add(currency.lower())
-        candidates.append(selection.Candidate(str(sample_id), value, math.ceil(exact)))
+        candidates.append(selection.Candidate(str(sample_id), value, exact))
     if len(currencies) > 1:
         raise ValuationRequestInvalid(
             f"the job's listings are priced in several currencies ({', '.join(sorted(currencies))})"
@@ -130,10 +135,11 @@ def job_subset_select(
         include_non_positive=include_non_positive,
         sample_ids=ids,
         total_value=chosen.total_value,
-        total_price=chosen.total_price,
-        estimated_price=math.ceil(sum((exact_prices[pk] for pk in ids), Fraction(0))),
-        currency=next(iter(currencies), "usd"),
+        exact_price=chosen.total_price,
+        estimated_price=pricing.subset_total(exact_prices[pk] for pk in ids),
+        currency=next(iter(currencies), payments_conf.platform_currency()),
         candidate_count=len(candidates),
+        owned_count=owned_count,
     )
 
 
@@ -141,4 +147,5 @@ def subset_initial(*, job: ValuationJob) -> dict[str, str]:
     """The subset form's starting point: the budget given with the request, if any."""
     if job.budget is None:
         return {}
-    return {"mode": "budget", "budget": f"{job.budget // 100}.{job.budget % 100:02d}"}
+    currency = payments_conf.platform_currency()
+    return {"mode": "budget", "budget": major_text(job.budget, currency)}

@@ -2,6 +2,8 @@
 
 from django import template
 
+from core.money import format_money
+
 register = template.Library()
 
 STATUS_BADGES = {
@@ -30,5 +32,4 @@ def price_per_1k(amount, currency: str = "usd") -> str:
     """Integer minor units per 1,000 tokens as "0.05 USD / 1k tokens" (exact, no floats)."""
     if amount is None:
         return ""
-    whole, cents = divmod(int(amount), 100)
-    return f"{whole:,}.{cents:02d} {str(currency).upper()} / 1k tokens"
+    return f"{format_money(int(amount), str(currency))} / 1k tokens"

@@ -10,6 +10,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
@@ -34,6 +35,7 @@ from payments.selectors.ledger import (
     platform_ledger_summary,
     provider_ledger_summary,
 )
+from payments.selectors.names import dataset_version_names, listing_titles, provider_names
 
 TxnKind = LedgerTransaction.Kind
 SOLD = (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED, Order.Status.REFUNDED)
@@ -65,34 +67,85 @@ def quote_get_for_buyer(*, buyer: AbstractBaseUser, quote_id: int) -> Quote | No
 
 @dataclass(frozen=True)
 class QuoteShareLine:
-    """Who receives what of a quote's price: one line per provider, then the platform fee."""
+    """One provider's part of a quote: its share of the subset's value, gross, fee, payout."""
 
+    provider_id: str
     recipient: str
-    amount: int
-    value_share: str  # exact fraction "n/d" of the subset's positive value, "" for the fee
+    value_share: Fraction  # of the subset's positive value
+    gross: int
+    fee: int
+    payout: int
 
 
 def quote_share_lines(*, quote: Quote) -> list[QuoteShareLine]:
-    """The quote's provider compensation lines with display names, then the platform fee."""
-    from accounts.models import Profile
-
+    """The quote's provider lines with display names."""
     providers = quote.lines.get("providers", [])
-    names = {
-        str(profile.user_id): str(profile)
-        for profile in Profile.objects.filter(
-            user_id__in=[line["provider_id"] for line in providers]
-        ).select_related("user")
-    }
-    lines = [
+    names = provider_names(refs=[line["provider_id"] for line in providers])
+    return [
         QuoteShareLine(
-            recipient=names.get(line["provider_id"], f"provider {line['provider_id']}"),
-            amount=line["amount"],
-            value_share=str(line["value_share"]),
+            provider_id=line["provider_id"],
+            recipient=names[line["provider_id"]],
+            value_share=Fraction(line["value_share"]),
+            gross=line["gross"],
+            fee=line["fee"],
+            payout=line["amount"],
         )
         for line in providers
     ]
-    fee_label = f"DataMarket platform fee ({quote.fee_bps / 100:g} %)"
-    return [*lines, QuoteShareLine(recipient=fee_label, amount=quote.fee, value_share="")]
+
+
+@dataclass(frozen=True)
+class QuoteListingLine:
+    """How one listing's samples make up the quote's price (exact amounts, in minor units)."""
+
+    title: str
+    samples: int
+    tokens: int
+    floor_per_1k_tokens: int
+    floor_amount: Fraction
+    premium: Fraction
+
+    @property
+    def subtotal(self) -> Fraction:
+        return self.floor_amount + self.premium
+
+
+@dataclass(frozen=True)
+class QuoteExplanation:
+    """The quote's price as a buyer reads it: listings, the rounding up, total, fee, payouts."""
+
+    listings: list[QuoteListingLine]
+    subtotal: Fraction
+    rounding: Fraction  # total - subtotal: under one minor unit
+    providers: list[QuoteShareLine]
+    excluded: dict[str, int]  # reason -> count of samples left out
+
+
+def quote_explanation(*, quote: Quote) -> QuoteExplanation:
+    lines = quote.lines
+    titles = listing_titles(refs=[x["listing_id"] for x in lines.get("listing_lines", [])])
+    listings = [
+        QuoteListingLine(
+            title=titles[x["listing_id"]],
+            samples=x["samples"],
+            tokens=x["tokens"],
+            floor_per_1k_tokens=x["floor_per_1k_tokens"],
+            floor_amount=Fraction(x["floor_amount"]),
+            premium=Fraction(x["premium"]),
+        )
+        for x in lines.get("listing_lines", [])
+    ]
+    subtotal = Fraction(lines.get("subtotal", quote.total))
+    excluded: dict[str, int] = defaultdict(int)
+    for item in lines.get("excluded", []):
+        excluded[item["reason"]] += 1
+    return QuoteExplanation(
+        listings=listings,
+        subtotal=subtotal,
+        rounding=quote.total - subtotal,
+        providers=quote_share_lines(quote=quote),
+        excluded=dict(excluded),
+    )
 
 
 QUOTES_SCANNED_FOR_PROVIDER = 500  # recent quotes read to find a provider's lines
@@ -100,15 +153,16 @@ QUOTES_SCANNED_FOR_PROVIDER = 500  # recent quotes read to find a provider's lin
 
 @dataclass(frozen=True)
 class ProviderQuoteLine:
-    """One quote's compensation line for a provider; the buyer is not revealed."""
+    """One quote's line for a provider; the buyer is not revealed."""
 
     quote_id: int
     created_at: dt.datetime
     status: str
     currency: str
+    value_share: Fraction
+    gross: int
+    fee: int
     amount: int
-    value_share: str
-    guaranteed_minimum: int
 
 
 def provider_quote_lines(*, provider: AbstractBaseUser) -> list[ProviderQuoteLine]:
@@ -128,9 +182,10 @@ def provider_quote_lines(*, provider: AbstractBaseUser) -> list[ProviderQuoteLin
                         created_at=quote.created_at,
                         status=quote.get_status_display(),
                         currency=quote.currency,
+                        value_share=Fraction(line["value_share"]),
+                        gross=line.get("gross", line["amount"]),
+                        fee=line.get("fee", 0),
                         amount=line["amount"],
-                        value_share=str(line["value_share"]),
-                        guaranteed_minimum=line["guaranteed_minimum"],
                     )
                 )
     return found
@@ -140,21 +195,26 @@ def provider_quote_lines(*, provider: AbstractBaseUser) -> list[ProviderQuoteLin
 class ReceiptLine:
     dataset_version_ref: str
     listing_ref: str
+    name: str
     samples: int
     tokens: int
     amount: int
 
 
 def order_receipt_lines(*, order: Order) -> list[ReceiptLine]:
-    rows = (
+    """One line per dataset version bought, named, at its gross: the lines add up to the
+    order total exactly."""
+    rows = list(
         order.lines.values("dataset_version_ref", "listing_ref")
-        .annotate(samples=Count("pk"), tokens=Sum("token_count"), amount=Sum("price"))
+        .annotate(samples=Count("pk"), tokens=Sum("token_count"), amount=Sum("gross"))
         .order_by("dataset_version_ref")
     )
+    names = dataset_version_names(refs=[row["dataset_version_ref"] for row in rows])
     return [
         ReceiptLine(
             dataset_version_ref=row["dataset_version_ref"],
             listing_ref=row["listing_ref"],
+            name=names[row["dataset_version_ref"]],
             samples=row["samples"],
             tokens=int(row["tokens"] or 0),
             amount=int(row["amount"] or 0),
@@ -183,24 +243,25 @@ class PeriodRow:
 class DatasetRow:
     dataset_version_ref: str
     listing_ref: str
+    name: str
     samples: int
     gross: int
+    fees: int
     earned: int
-
-    @property
-    def fees(self) -> int:
-        return self.gross - self.earned
 
 
 @dataclass(frozen=True)
 class PurchaseRow:
     line: PayoutLine
-    gross: int
     samples: int
 
     @property
+    def gross(self) -> int:
+        return self.line.gross
+
+    @property
     def fees(self) -> int:
-        return self.gross - self.line.amount
+        return self.line.fee
 
 
 @dataclass(frozen=True)
@@ -213,10 +274,7 @@ class ProviderReport:
     payouts: list[ProviderPayout]
     account: ProviderAccount | None
     gross: int = 0
-
-    @property
-    def fees(self) -> int:
-        return self.gross - self.summary.earned
+    fees: int = 0
 
 
 def provider_periods(
@@ -253,20 +311,23 @@ def provider_periods(
 
 
 def provider_dataset_rows(*, provider: AbstractBaseUser, currency: str) -> list[DatasetRow]:
-    rows = (
+    rows = list(
         OrderLine.objects.filter(
             provider=provider, order__currency=currency, order__status__in=SOLD
         )
         .values("dataset_version_ref", "listing_ref")
-        .annotate(samples=Count("pk"), gross=Sum("price"), earned=Sum("payout"))
+        .annotate(samples=Count("pk"), gross=Sum("gross"), fees=Sum("fee"), earned=Sum("payout"))
         .order_by("dataset_version_ref")
     )
+    names = dataset_version_names(refs=[row["dataset_version_ref"] for row in rows])
     return [
         DatasetRow(
             dataset_version_ref=row["dataset_version_ref"],
             listing_ref=row["listing_ref"],
+            name=names[row["dataset_version_ref"]],
             samples=row["samples"],
             gross=int(row["gross"] or 0),
+            fees=int(row["fees"] or 0),
             earned=int(row["earned"] or 0),
         )
         for row in rows
@@ -274,14 +335,12 @@ def provider_dataset_rows(*, provider: AbstractBaseUser, currency: str) -> list[
 
 
 def _payout_lines_with_sales(*, provider: AbstractBaseUser, currency: str) -> QuerySet[PayoutLine]:
-    """The provider's payout lines, newest first, annotated with the sale they come from:
-    ``gross`` (the buyer's price of the provider's samples) and ``samples``."""
+    """The provider's payout lines, newest first, with the number of its samples sold."""
     sales = OrderLine.objects.filter(order=OuterRef("order_id"), provider=OuterRef("provider_id"))
     return (
         PayoutLine.objects.filter(provider=provider, currency=currency)
         .select_related("order")
         .annotate(
-            gross=Coalesce(Subquery(sales.values("order").annotate(t=Sum("price")).values("t")), 0),
             samples=Coalesce(
                 Subquery(sales.values("order").annotate(n=Count("pk")).values("n")), 0
             ),
@@ -296,9 +355,7 @@ def provider_purchase_rows(
     lines = _payout_lines_with_sales(provider=provider, currency=currency)
     if limit is not None:
         lines = lines[:limit]
-    return [
-        PurchaseRow(line=line, gross=int(line.gross), samples=int(line.samples)) for line in lines
-    ]
+    return [PurchaseRow(line=line, samples=int(line.samples)) for line in lines]
 
 
 def provider_report(*, provider: AbstractBaseUser, currency: str) -> ProviderReport:
@@ -315,6 +372,7 @@ def provider_report(*, provider: AbstractBaseUser, currency: str) -> ProviderRep
         payouts=list(ProviderPayout.objects.filter(provider=provider).order_by("-pk")),
         account=ProviderAccount.objects.filter(provider=provider).first(),
         gross=sum(row.gross for row in datasets),
+        fees=sum(row.fees for row in datasets),
     )
 
 
@@ -322,6 +380,8 @@ CSV_HEADER = (
     "order_id",
     "paid_at",
     "currency",
+    "dataset_versions",
+    "dataset_version_ids",
     "samples",
     "gross",
     "fees",
@@ -335,24 +395,55 @@ CSV_HEADER = (
 
 
 def provider_payout_csv_rows(*, provider: AbstractBaseUser, currency: str) -> Iterator[tuple]:
-    """One row per sale (payout line), newest first, for the streamed CSV export."""
+    """One row per sale (payout line), newest first, for the streamed CSV export. Amounts are
+    integer minor units, as in the ledger; gross = fees + earned on every row."""
     yield CSV_HEADER
     lines = _payout_lines_with_sales(provider=provider, currency=currency)
-    for line in lines.iterator(chunk_size=500):
-        yield (
-            line.order_id,
-            line.order.paid_at.isoformat() if line.order.paid_at else "",
-            line.currency,
-            int(line.samples),
-            int(line.gross),
-            int(line.gross) - line.amount,
-            line.amount,
-            line.amount_refunded,
-            line.status,
-            line.transferred_amount,
-            line.stripe_transfer_id,
-            line.last_error,
-        )
+    for page in _pages(lines.iterator(chunk_size=500), 500):
+        versions = _versions_by_order(provider=provider, order_ids=[line.order_id for line in page])
+        names = dataset_version_names(refs={ref for refs in versions.values() for ref in refs})
+        for line in page:
+            refs = versions.get(line.order_id, [])
+            yield (
+                line.order_id,
+                line.order.paid_at.isoformat() if line.order.paid_at else "",
+                line.currency,
+                "; ".join(names[ref] for ref in refs),
+                " ".join(refs),
+                int(line.samples),
+                line.gross,
+                line.fee,
+                line.amount,
+                line.amount_refunded,
+                line.status,
+                line.transferred_amount,
+                line.stripe_transfer_id,
+                line.last_error,
+            )
+
+
+def _pages(items: Iterator, size: int) -> Iterator[list]:
+    page = []
+    for item in items:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def _versions_by_order(*, provider: AbstractBaseUser, order_ids: list[int]) -> dict[int, list[str]]:
+    rows = (
+        OrderLine.objects.filter(provider=provider, order_id__in=order_ids)
+        .values_list("order_id", "dataset_version_ref")
+        .distinct()
+        .order_by("order_id", "dataset_version_ref")
+    )
+    found: dict[int, list[str]] = defaultdict(list)
+    for order_id, ref in rows:
+        found[order_id].append(ref)
+    return found
 
 
 # --- Staff ----------------------------------------------------------------------------------

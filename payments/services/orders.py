@@ -8,7 +8,6 @@ which asks Stripe for the session) and the test-mode checkout page
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,6 +36,7 @@ from payments.models import (
     PayoutLine,
     Quote,
 )
+from payments.selectors.names import dataset_version_names
 from payments.services.ledger import EntrySpec, ledger_account_get, ledger_transaction_post
 
 MAX_CHECKOUT_LINE_ITEMS = 100  # Stripe Checkout's limit per session
@@ -84,6 +84,8 @@ def order_create_from_quote(
             token_count=line["token_count"],
             value=line["value"],
             price=line["price"],
+            gross=line["gross"],
+            fee=line["fee"],
             payout=line["payout"],
         )
         for line in quote.lines["samples"]
@@ -92,23 +94,21 @@ def order_create_from_quote(
 
 
 def order_checkout_line_items(*, order: Order) -> list[CheckoutLineItem]:
-    """One line per dataset version (its samples' prices), summing to the order total."""
-    prices: dict[str, int] = defaultdict(int)
-    counts: dict[str, int] = defaultdict(int)
-    for line in order.quote_snapshot["samples"]:
-        prices[line["dataset_version_id"]] += line["price"]
-        counts[line["dataset_version_id"]] += 1
+    """One line per dataset version, named, at its gross from the quote: the lines add up to
+    the order total exactly, as the provider reports do."""
+    versions = order.quote_snapshot["dataset_versions"]
+    names = dataset_version_names(refs=[line["dataset_version_id"] for line in versions])
     items = [
         CheckoutLineItem(
-            name=f"Dataset version {version}: {counts[version]} training samples", amount=amount
+            name=f"{names[line['dataset_version_id']]}: {line['samples']:,} training samples",
+            amount=line["gross"],
         )
-        for version, amount in sorted(prices.items())
-        if amount > 0
+        for line in versions
+        if line["gross"] > 0
     ]
     if len(items) > MAX_CHECKOUT_LINE_ITEMS:
-        items = [
-            CheckoutLineItem(name=f"{sum(counts.values())} training samples", amount=order.total)
-        ]
+        count = sum(line["samples"] for line in versions)
+        items = [CheckoutLineItem(name=f"{count:,} training samples", amount=order.total)]
     return items
 
 
@@ -236,16 +236,19 @@ def _check_payment_matches(order: Order, payment: CheckoutState) -> None:
 
 
 def _payout_lines_create(order: Order) -> list[PayoutLine]:
-    amounts = {
-        int(line["provider_id"]): int(line["amount"])
-        for line in order.quote_snapshot["providers"]
-        if int(line["amount"]) > 0
-    }
+    """One line per provider with a part of the order, with its gross, fee and payout."""
+    providers = sorted(order.quote_snapshot["providers"], key=lambda line: int(line["provider_id"]))
     return [
         PayoutLine.objects.create(
-            order=order, provider_id=provider_id, currency=order.currency, amount=amount
+            order=order,
+            provider_id=int(line["provider_id"]),
+            currency=order.currency,
+            gross=line["gross"],
+            fee=line["fee"],
+            amount=line["amount"],
         )
-        for provider_id, amount in sorted(amounts.items())
+        for line in providers
+        if line["gross"] > 0
     ]
 
 
@@ -273,10 +276,12 @@ def _post_payment_ledger(order: Order, lines: list[PayoutLine], now: datetime) -
             posted_at=now,
         )
     provider_total = sum(line.amount for line in lines)
-    if provider_total != order.net:
+    if sum(line.fee for line in lines) != order.fee or provider_total != order.net:
         raise OrderStateError(
-            f"order {order.pk}: provider lines sum to {provider_total}, the net is {order.net}"
+            f"order {order.pk}: provider lines hold fees {sum(line.fee for line in lines)} and "
+            f"payouts {provider_total}; the order's fee is {order.fee} and net {order.net}"
         )
+    lines = [line for line in lines if line.amount > 0]  # a ledger entry is never zero
     if lines:
         entries = [EntrySpec(clearing, provider_total)] + [
             EntrySpec(

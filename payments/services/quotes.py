@@ -23,6 +23,7 @@ from accounts.selectors import user_has_role
 from payments import conf, pricing
 from payments.errors import NotAllowedError, QuoteError
 from payments.models import Quote
+from payments.selectors.entitlements import entitled_sample_refs
 
 VALUATION_METHODS = ("linfik", "alinfik")
 
@@ -171,6 +172,7 @@ def _pricing_code(exc: pricing.PricingError) -> str:
         pricing.UnknownListingError: "unknown_listing",
         pricing.MixedCurrencyError: "mixed_currency",
         pricing.NoPayableSamplesError: "no_payable_samples",
+        pricing.TotalTooLargeError: "total_too_large",
     }.get(type(exc), "pricing_input")
 
 
@@ -222,6 +224,12 @@ def quote_create_for_job(
             "down, or not its current version)",
             code="not_for_sale",
         )
+    owned = entitled_sample_refs(user=buyer)
+    if all(str(pk) in owned for pk in wanted):
+        raise QuoteError(
+            f"you already own all {len(wanted)} chosen samples; a sample is never sold twice",
+            code="already_owned",
+        )
     samples, terms = [], {}
     for pk in wanted:
         sample = scores[pk].sample
@@ -235,6 +243,7 @@ def quote_create_for_job(
                 token_count=sample.token_count,
                 value=scores[pk].score,
                 is_duplicate=sample.duplicate_of_id is not None,
+                already_owned=str(pk) in owned,
             )
         )
         terms[listing.pk] = pricing.ListingTerms(

@@ -1,39 +1,29 @@
-"""``{{ amount|money:currency }}``: integer minor units shown as "12.34 USD" (no floats)."""
+"""Money in templates, through core.money: ``{{ amount|money:currency }}`` ("12.34 USD"),
+``{{ fraction|money_exact:currency }}`` for amounts below a cent, ``{{ share|percent }}``."""
 
 from django import template
 
-register = template.Library()
+from core import money as core_money
 
-ZERO_DECIMAL = frozenset(
-    {
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    }
-)
+register = template.Library()
 
 
 @register.filter
 def money(amount, currency: str = "usd") -> str:
     if amount is None or amount == "":
         return ""
-    amount = int(amount)
-    code = (currency or "").lower()
-    sign = "-" if amount < 0 else ""
-    if code in ZERO_DECIMAL:
-        return f"{sign}{abs(amount):,} {code.upper()}"
-    whole, cents = divmod(abs(amount), 100)
-    return f"{sign}{whole:,}.{cents:02d} {code.upper()}".rstrip()
+    return core_money.format_money(int(amount), currency)
+
+
+@register.filter
+def money_exact(amount, currency: str = "usd") -> str:
+    if amount is None or amount == "":
+        return ""
+    return core_money.format_exact(amount, currency)
+
+
+@register.filter
+def percent(share) -> str:
+    if share is None or share == "":
+        return ""
+    return core_money.format_share(share)

@@ -65,7 +65,7 @@ def test_selection_takes_only_sellable_non_duplicates(world, params, keys, value
     preview = job_subset_select(job=world["job"], **params)
 
     assert preview.sample_ids == tuple(pks(world, *keys))
-    assert (preview.total_value, preview.total_price, preview.estimated_price) == (
+    assert (preview.total_value, preview.exact_price, preview.estimated_price) == (
         value, price, price,
     )
     assert preview.currency == "usd"
@@ -116,7 +116,9 @@ def test_page_budget_in_dollars_and_cents(client, buyer, world):
 
     response = client.get(subset_url(world), {"mode": "budget", "budget": "1.105"})
     assert response.context["preview"] is None
-    assert "at most 2 decimals" in response.content.decode()
+    assert "Enter an amount such as 12 or 12.50 (at most 2 decimals)." in (
+        response.content.decode()
+    )
 
 
 def test_page_request_quote_quotes_exactly_the_selection(client, buyer, world):
@@ -171,10 +173,11 @@ def test_api_returns_the_selection(client, buyer, world):
         "sample_ids": pks(world, "a1", "b2"),
         "total_value": "7/2",
         "total_value_float": 3.5,
-        "total_price": 110,
+        "exact_price": "110",
         "estimated_price": 110,
         "currency": "usd",
         "candidate_count": 4,
+        "owned_count": 0,
     }
     assert Quote.objects.count() == 0
 

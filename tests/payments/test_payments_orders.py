@@ -45,7 +45,7 @@ def test_a_quote_records_prices_fee_and_valuation_inputs(sale_quote, buyer):
 
     assert (quote.total, quote.fee, quote.fee_bps, quote.currency) == (600, 120, 2000, "usd")
     assert quote.status == Quote.Status.OPEN
-    assert quote.formula_version == "2026-11-v1"
+    assert quote.formula_version == "2026-12-v2"
     assert quote.value_rate == "100"
     assert quote.sample_count == 3
     assert (quote.valuation_job_ref, quote.model_identity, quote.valuation_method) == (
@@ -55,11 +55,15 @@ def test_a_quote_records_prices_fee_and_valuation_inputs(sale_quote, buyer):
     )
     assert (quote.target_set_hash, quote.target_task_ref) == ("f" * 64, "task-7")
     assert quote.fidelity == {"spearman": 0.93, "n_holdout": 40}
-    assert [(p["amount"]) for p in quote.lines["providers"]] == [320, 160]
-    assert {s["sample_id"]: (s["price"], s["payout"]) for s in quote.lines["samples"]} == {
-        "a1": (300, 200),
-        "a2": (100, 120),
-        "b1": (200, 160),
+    assert [(p["gross"], p["fee"], p["amount"]) for p in quote.lines["providers"]] == [
+        (400, 80, 320),
+        (200, 40, 160),
+    ]
+    samples = quote.lines["samples"]
+    assert {s["sample_id"]: (s["price"], s["gross"], s["fee"], s["payout"]) for s in samples} == {
+        "a1": ("300", 300, 60, 240),
+        "a2": ("100", 100, 20, 80),
+        "b1": ("200", 200, 40, 160),
     }
     assert quote.expires_at - quote.created_at == timedelta(minutes=30)
 
@@ -142,14 +146,16 @@ def test_accepting_a_quote_opens_an_order_with_its_lines(sale_quote, buyer, prov
     assert order.transfer_group == f"order_{order.pk}"
     assert order.quote_snapshot == sale_quote.lines
     lines = {
-        line.sample_ref: (line.dataset_version_ref, line.provider_id, line.price, line.payout)
+        line.sample_ref: (
+            line.dataset_version_ref, line.provider_id, line.price, line.gross, line.fee, line.payout
+        )
         for line in OrderLine.objects.filter(order=order)
     }
-    assert lines["a1"] == ("dv-a", provider_a.pk, 300, 200)
+    assert lines["a1"] == ("dv-a", provider_a.pk, "300", 300, 60, 240)
     assert len(lines) == 3
     assert [(i.name, i.amount) for i in order_checkout_line_items(order=order)] == [
-        ("Dataset version dv-a: 2 training samples", 400),
-        ("Dataset version dv-b: 1 training samples", 200),
+        ("dataset version dv-a: 2 training samples", 400),
+        ("dataset version dv-b: 1 training samples", 200),
     ]
 
 

@@ -161,6 +161,8 @@ def test_the_csv_export_streams_one_row_per_sale(client, provider_b, paid_order)
         "order_id",
         "paid_at",
         "currency",
+        "dataset_versions",
+        "dataset_version_ids",
         "samples",
         "gross",
         "fees",
@@ -173,7 +175,9 @@ def test_the_csv_export_streams_one_row_per_sale(client, provider_b, paid_order)
     ]
     assert len(rows) == 2
     assert rows[1][0] == str(paid_order.pk)
-    assert rows[1][2:] == ["usd", "1", "200", "40", "160", "0", "pending", "0", "", ""]
+    assert rows[1][2:] == [
+        "usd", "dataset version dv-b", "dv-b", "1", "200", "40", "160", "0", "pending", "0", "", "",
+    ]
 
 
 def test_the_staff_revenue_page_reads_the_ledger(client, staff, paid_order):
@@ -210,20 +214,20 @@ def test_onboarding_in_test_mode_explains_instead_of_failing(client, provider_a)
 
 
 def test_quote_page_shows_each_providers_line_and_the_fee(client, buyer, sale_quote):
-    from payments.selectors.reports import quote_share_lines
-
     client.force_login(buyer)
 
     html = client.get(f"/payments/quotes/{sale_quote.pk}/").content.decode()
-    lines = quote_share_lines(quote=sale_quote)
 
-    providers = sale_quote.lines["providers"]
-    assert [line.amount for line in lines] == [p["amount"] for p in providers] + [sale_quote.fee]
-    assert sum(line.amount for line in lines) == sale_quote.total == 600
-    assert lines[-1].recipient == "DataMarket platform fee (20 %)"
-    assert "Where your money goes" in html
-    for line in lines:
-        assert line.recipient in html
+    assert "Where your money goes" in html and "How the price is made" in html
+    providers = re.findall(r'<tr data-provider="(\d+)">(.*?)</tr>', html, re.S)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for _, row in providers]
+    assert [cell[1:] for cell in cells] == [
+        ["66.7 %", "4.00 USD", "0.80 USD", "3.20 USD"],
+        ["33.3 %", "2.00 USD", "0.40 USD", "1.60 USD"],
+    ]
+    assert '<td class="num" data-quote="fee">1.20 USD</td>' in html
+    assert '<td class="num" data-quote="net">4.80 USD</td>' in html
+    assert "platform fee of 20.0 %" in html
 
 
 def test_each_provider_sees_only_its_own_quote_lines(client, sale_quote, provider_a, provider_b):

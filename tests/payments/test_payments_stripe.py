@@ -179,7 +179,7 @@ def test_checkout_session_carries_the_quote_lines_and_the_transfer_group(
             "price_data": {
                 "currency": "usd",
                 "unit_amount": "400",
-                "product_data": {"name": "Dataset version dv-a: 2 training samples"},
+                "product_data": {"name": "dataset version dv-a: 2 training samples"},
             },
             "quantity": "1",
         },
@@ -187,7 +187,7 @@ def test_checkout_session_carries_the_quote_lines_and_the_transfer_group(
             "price_data": {
                 "currency": "usd",
                 "unit_amount": "200",
-                "product_data": {"name": "Dataset version dv-b: 1 training samples"},
+                "product_data": {"name": "dataset version dv-b: 1 training samples"},
             },
             "quantity": "1",
         },
@@ -711,7 +711,7 @@ def test_the_provider_report_follows_transfers_refunds_and_bank_payouts(
     line = line_of(order, provider_a)
     order.refresh_from_db()
     assert rows[1].decode().strip() == (
-        f"{order.pk},{order.paid_at.isoformat()},usd,2,400,80,320,160,transferred,320,"
+        f"{order.pk},{order.paid_at.isoformat()},usd,dataset version dv-a,dv-a,2,400,80,320,160,transferred,320,"
         f"{line.stripe_transfer_id},"
     )
 

@@ -12,21 +12,25 @@ import pytest
 from payments.pricing import (
     EXCLUDED_DUPLICATE,
     EXCLUDED_NON_POSITIVE,
+    EXCLUDED_OWNED,
     PRICING_FORMULA_VERSION,
     CandidateSample,
     DatasetVersionLine,
     EmptySubsetError,
     ExcludedSample,
+    ListingLine,
     ListingTerms,
     MixedCurrencyError,
     NoPayableSamplesError,
     PricingError,
     PricingInputError,
     ProviderLine,
+    TotalTooLargeError,
     UnknownListingError,
     build_quote,
     floor_price,
     sample_price,
+    subset_total,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +57,7 @@ def sample(sample_id, value, *, provider="alice", listing="lst-alpha", version=N
 
 
 def lines(quote):
-    return [(s.sample_id, s.price, s.payout) for s in quote.samples]
+    return [(s.sample_id, s.gross, s.fee, s.payout) for s in quote.samples]
 
 
 # --- Example 1 of docs/pricing.md -------------------------------------------------------------
@@ -62,10 +66,10 @@ def lines(quote):
 def test_example_1_prices_fee_and_provider_lines():
     quote = build_quote(SAMPLES, LISTINGS, fee_bps=1500, value_rate=40)
 
-    assert (quote.total, quote.fee, quote.net) == (362, 54, 308)
+    assert (quote.total, quote.fee, quote.net, quote.subtotal) == (362, 54, 308, Fraction(3617, 10))
     assert quote.providers == (
-        ProviderLine("alice", 184, Fraction(7, 16), guaranteed_minimum=137),
-        ProviderLine("bob", 124, Fraction(9, 16), guaranteed_minimum=63),
+        ProviderLine("alice", gross=182, fee=27, amount=155, value_share=Fraction(7, 16)),
+        ProviderLine("bob", gross=180, fee=27, amount=153, value_share=Fraction(9, 16)),
     )
 
 
@@ -73,21 +77,35 @@ def test_example_1_dataset_version_and_sample_lines():
     quote = build_quote(SAMPLES, LISTINGS, fee_bps=1500, value_rate=40)
 
     assert quote.dataset_versions == (
-        DatasetVersionLine("alice", "alice-v1", 184, Fraction(7, 16)),
-        DatasetVersionLine("bob", "bob-v1", 71, Fraction(3, 16)),
-        DatasetVersionLine("bob", "bob-v2", 53, Fraction(3, 8)),
+        DatasetVersionLine("alice", "alice-v1", "lst-alpha", 2, 182, 27, 155, Fraction(7, 16)),
+        DatasetVersionLine("bob", "bob-v1", "lst-beta", 1, 60, 9, 51, Fraction(3, 16)),
+        DatasetVersionLine("bob", "bob-v2", "lst-gamma", 1, 120, 18, 102, Fraction(3, 8)),
     )
-    assert lines(quote) == [("s1", 120, 125), ("s2", 62, 59), ("s3", 60, 71), ("s4", 120, 53)]
+    assert lines(quote) == [
+        ("s1", 120, 18, 102), ("s2", 62, 9, 53), ("s3", 60, 9, 51), ("s4", 120, 18, 102),
+    ]
+    assert [s.price for s in quote.samples] == [120, Fraction(617, 10), 60, 120]
     assert quote.excluded == (
         ExcludedSample("s5", EXCLUDED_NON_POSITIVE),
         ExcludedSample("s6", EXCLUDED_DUPLICATE),
     )
 
 
+def test_example_1_explains_the_price_per_listing():
+    quote = build_quote(SAMPLES, LISTINGS, fee_bps=1500, value_rate=40)
+
+    assert quote.listing_lines == (
+        ListingLine("lst-alpha", 50, 2, 3234, Fraction(1617, 10), Fraction(20)),
+        ListingLine("lst-beta", 20, 1, 3000, Fraction(60), Fraction(0)),
+        ListingLine("lst-gamma", 30, 1, 500, Fraction(15), Fraction(105)),
+    )
+    assert sum(line.subtotal for line in quote.listing_lines) == quote.subtotal
+
+
 def test_example_1_records_its_inputs():
     quote = build_quote(SAMPLES, LISTINGS, fee_bps=1500, value_rate=40)
 
-    assert quote.formula_version == PRICING_FORMULA_VERSION == "2026-11-v1"
+    assert quote.formula_version == PRICING_FORMULA_VERSION == "2026-12-v2"
     assert (quote.currency, quote.fee_bps, quote.value_rate) == ("usd", 1500, Fraction(40))
     assert quote.include_non_positive is False
     assert quote.listings == tuple(LISTINGS)
@@ -99,6 +117,7 @@ def test_example_1_exact_sample_prices():
 
     assert exact == [120, Fraction(617, 10), 60, 120]
     assert floor_price(SAMPLES[1], terms["lst-alpha"]) == Fraction(617, 10)
+    assert subset_total(exact) == 362
 
 
 def test_to_dict_is_json_safe_with_fractions_as_strings():
@@ -109,10 +128,12 @@ def test_to_dict_is_json_safe_with_fractions_as_strings():
         "listing_id": "lst-alpha", "floor_per_1k_tokens": 50, "currency": "usd",
     }
     assert data["value_rate"] == "40"
+    assert data["subtotal"] == "3617/10"
     assert data["providers"][0] == {
-        "provider_id": "alice", "amount": 184, "value_share": "7/16", "guaranteed_minimum": 137,
+        "provider_id": "alice", "gross": 182, "fee": 27, "amount": 155, "value_share": "7/16",
     }
     assert data["samples"][1]["value"] == "1/2"
+    assert data["samples"][1]["price"] == "617/10"
     assert data["excluded"] == [
         {"sample_id": "s5", "reason": "non_positive_value"},
         {"sample_id": "s6", "reason": "duplicate"},
@@ -125,12 +146,25 @@ def test_to_dict_is_json_safe_with_fractions_as_strings():
 def test_example_2_included_negative_sample_is_charged_its_floor_and_never_paid():
     quote = build_quote(SAMPLES, LISTINGS, fee_bps=1500, value_rate=40, include_non_positive=True)
 
-    assert (quote.total, quote.fee) == (382, 57)
-    assert [(p.provider_id, p.amount) for p in quote.providers] == [("alice", 192), ("bob", 133)]
-    assert lines(quote) == [
-        ("s1", 120, 132), ("s2", 62, 60), ("s3", 60, 74), ("s5", 20, 0), ("s4", 120, 59),
+    assert (quote.total, quote.fee) == (382, 56)
+    assert [(p.provider_id, p.gross, p.fee, p.amount) for p in quote.providers] == [
+        ("alice", 191, 28, 163), ("bob", 191, 28, 163),
     ]
+    assert lines(quote) == [
+        ("s1", 128, 19, 109), ("s2", 63, 9, 54), ("s3", 64, 9, 55), ("s5", 0, 0, 0),
+        ("s4", 127, 19, 108),
+    ]
+    assert quote.samples[3].price == 20  # the buyer pays s5's floor; bob is not paid for it
     assert quote.excluded == (ExcludedSample("s6", EXCLUDED_DUPLICATE),)
+
+
+def test_owned_samples_are_left_out_and_named():
+    owned = [replace(SAMPLES[0], already_owned=True), *SAMPLES[1:]]
+    quote = build_quote(owned, LISTINGS, fee_bps=1500, value_rate=40)
+
+    assert "s1" not in {line.sample_id for line in quote.samples}
+    assert ExcludedSample("s1", EXCLUDED_OWNED) in quote.excluded
+    assert quote.total == 242  # ceil(361.7 - 120)
 
 
 # --- Example 3: floors only, and a rounding tie -----------------------------------------------
@@ -145,20 +179,35 @@ def test_example_3_ties_go_to_the_higher_value_then_the_smaller_id():
     quote = build_quote(samples, listing, fee_bps=0)
 
     assert (quote.total, quote.fee, quote.currency) == (1, 0, "eur")
-    assert [(p.provider_id, p.amount) for p in quote.providers] == [("prov-a", 0), ("prov-b", 1)]
-    assert lines(quote) == [("a-1", 0, 0), ("b-1", 1, 1)]
+    assert [(p.provider_id, p.gross) for p in quote.providers] == [("prov-a", 0), ("prov-b", 1)]
+    assert lines(quote) == [("a-1", 0, 0, 0), ("b-1", 1, 0, 1)]
 
     equal = [replace(s, value=1.0) for s in samples]
-    assert lines(build_quote(equal, listing, fee_bps=0)) == [("a-1", 1, 1), ("b-1", 0, 0)]
+    assert lines(build_quote(equal, listing, fee_bps=0)) == [("a-1", 1, 0, 1), ("b-1", 0, 0, 0)]
 
 
 def test_floor_only_pricing_charges_the_rounded_up_sum_of_floors():
     samples = [sample("s1", 1.0, tokens=333), sample("s2", 1.0, tokens=333)]
     quote = build_quote(samples, [ListingTerms("lst-alpha", 50, "usd")], fee_bps=1000)
 
-    # 2 x 16.65 = 33.3 -> 34; fee floor(3.4) = 3; each sample guaranteed 14.985.
+    # 2 x 16.65 = 33.3 -> 34; the provider's fee floor(3.4) = 3.
     assert (quote.total, quote.fee) == (34, 3)
-    assert [(s.price, s.payout) for s in quote.samples] == [(17, 16), (17, 15)]
+    assert lines(quote) == [("s1", 17, 2, 15), ("s2", 17, 1, 16)]
+
+
+def test_sub_cent_samples_from_two_providers_each_get_their_share():
+    """The normal case: samples of tens of tokens at cents per 1k tokens cost a fraction of a
+    cent each; each provider's gross, fee and payout still reconcile with the total."""
+    listings = [ListingTerms("a", 35, "usd"), ListingTerms("b", 20, "usd")]
+    samples = [sample(f"a{i}", 1.0, provider="pa", listing="a", tokens=90) for i in range(40)]
+    samples += [sample(f"b{i}", 1.0, provider="pb", listing="b", tokens=60) for i in range(10)]
+    quote = build_quote(samples, listings, fee_bps=1500)
+
+    # 40 x 90 x 0.035 = 126, 10 x 60 x 0.02 = 12: total 138; fees floor(18.9) + floor(1.8).
+    assert (quote.total, quote.fee) == (138, 19)
+    assert [(p.provider_id, p.gross, p.fee, p.amount) for p in quote.providers] == [
+        ("pa", 126, 18, 108), ("pb", 12, 1, 11),
+    ]
 
 
 def test_whole_fee_leaves_providers_nothing():
@@ -166,13 +215,18 @@ def test_whole_fee_leaves_providers_nothing():
 
     assert (quote.total, quote.fee) == (362, 362)
     assert [p.amount for p in quote.providers] == [0, 0]
-    assert [p.guaranteed_minimum for p in quote.providers] == [0, 0]
 
 
 def test_free_data_gives_a_zero_quote():
     quote = build_quote([sample("s1", 1.0)], [ListingTerms("lst-alpha", 0, "usd")], fee_bps=1500)
 
     assert (quote.total, quote.fee, quote.providers[0].amount) == (0, 0, 0)
+
+
+def test_a_total_above_the_largest_charge_is_refused():
+    listing = [ListingTerms("lst-alpha", 9 * 10**18, "usd")]
+    with pytest.raises(TotalTooLargeError, match="over the largest charge"):
+        build_quote([sample("s1", 1.0)], listing, fee_bps=1500)
 
 
 def test_float_values_are_used_exactly():

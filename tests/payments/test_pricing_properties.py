@@ -65,6 +65,17 @@ def quote_or_skip(samples, listings, kwargs):
     return build_quote(samples, listings, **kwargs)
 
 
+def sums(lines, parent, payout_field):
+    """(gross, fee, payout) of `lines` added up by their `parent` id."""
+    totals = defaultdict(lambda: (0, 0, 0))
+    for line in lines:
+        gross, fee, paid = totals[getattr(line, parent)]
+        totals[getattr(line, parent)] = (
+            gross + line.gross, fee + line.fee, paid + getattr(line, payout_field)
+        )
+    return dict(totals)
+
+
 def by_provider(quote):
     return {line.provider_id: line.amount for line in quote.providers}
 
@@ -74,29 +85,32 @@ def by_provider(quote):
 def test_every_level_of_lines_sums_to_its_parent(market, kwargs):
     quote = quote_or_skip(*market, kwargs)
 
-    assert sum(by_provider(quote).values()) + quote.fee == quote.total
-    assert sum(line.price for line in quote.samples) == quote.total
-    version_sums, sample_sums = defaultdict(int), defaultdict(int)
-    for line in quote.dataset_versions:
-        version_sums[line.provider_id] += line.amount
-    for line in quote.samples:
-        sample_sums[line.dataset_version_id] += line.payout
-    assert version_sums == by_provider(quote)
-    assert sample_sums == {v.dataset_version_id: v.amount for v in quote.dataset_versions}
+    assert sum(p.gross for p in quote.providers) == quote.total
+    assert sum(p.fee for p in quote.providers) == quote.fee
+    assert all(p.fee + p.amount == p.gross for p in quote.providers)
+    provider_parts = {p.provider_id: (p.gross, p.fee, p.amount) for p in quote.providers}
+    versions = quote.dataset_versions
+    version_parts = {v.dataset_version_id: (v.gross, v.fee, v.amount) for v in versions}
+    assert sums(quote.dataset_versions, "provider_id", "amount") == provider_parts
+    assert sums(quote.samples, "dataset_version_id", "payout") == version_parts
     assert sum(line.value_share for line in quote.providers) == 1
+    assert quote.total == math.ceil(sum(line.price for line in quote.samples))
 
 
 @SETTINGS
 @given(markets(), terms)
-def test_no_amount_is_negative_and_the_fee_matches_its_rate(market, kwargs):
+def test_no_amount_is_negative_and_each_fee_matches_its_rate(market, kwargs):
     quote = quote_or_skip(*market, kwargs)
 
-    assert quote.fee == quote.total * kwargs["fee_bps"] // 10_000
-    amounts = [quote.fee, *by_provider(quote).values()]
-    amounts += [line.amount for line in quote.dataset_versions]
-    amounts += [n for line in quote.samples for n in (line.price, line.payout)]
+    for provider in quote.providers:
+        assert provider.fee == provider.gross * kwargs["fee_bps"] // 10_000
+    assert quote.fee <= quote.total * kwargs["fee_bps"] // 10_000
+    amounts = [quote.fee]
+    for line in (*quote.providers, *quote.dataset_versions):
+        amounts += [line.gross, line.fee, line.amount]
+    amounts += [n for line in quote.samples for n in (line.gross, line.fee, line.payout)]
     assert min(amounts) >= 0
-    assert all(line.payout == 0 for line in quote.samples if line.value <= 0)
+    assert all(line.gross == 0 for line in quote.samples if line.value <= 0)
 
 
 @SETTINGS
@@ -111,34 +125,26 @@ def test_floors_are_respected_for_buyer_and_providers(market, kwargs):
     assert quote.total >= math.ceil(sum(floors[key] for key in sold))
     positive_value = sum(max(line.value, 0) for line in quote.samples)
     assert quote.total >= math.ceil(quote.value_rate * positive_value)
-    kept = Fraction(10_000 - kwargs["fee_bps"], 10_000)
     for provider in quote.providers:
-        guaranteed = sum(floors[s.sample_id] * kept for s in quote.samples
-                         if s.provider_id == provider.provider_id and s.value > 0)
-        assert provider.guaranteed_minimum == math.floor(guaranteed)
-        assert provider.amount >= provider.guaranteed_minimum
-    for line in quote.samples:
-        if line.value > 0:
-            assert line.payout >= math.floor(floors[line.sample_id] * kept)
+        own = sum(line.price for line in quote.samples
+                  if line.provider_id == provider.provider_id and line.value > 0)
+        # Each provider's gross is at least the price of its positively valued samples,
+        # less at most one minor unit of rounding.
+        assert provider.gross >= math.floor(own)
 
 
 @SETTINGS
 @given(markets(), terms)
 def test_each_provider_is_within_one_unit_of_the_exact_rule(market, kwargs):
-    samples, listings = market
-    quote = quote_or_skip(samples, listings, kwargs)
-    listing_terms = {listing.listing_id: listing for listing in listings}
-    by_id = {s.sample_id: s for s in samples}
-    kept = Fraction(10_000 - kwargs["fee_bps"], 10_000)
-    paid = [by_id[line.sample_id] for line in quote.samples if line.value > 0]
-    guaranteed = {s.sample_id: floor_price(s, listing_terms[s.listing_id]) * kept for s in paid}
-    rest = quote.net - sum(guaranteed.values())
-    total_value = sum(Fraction(s.value) for s in paid)
+    quote = quote_or_skip(*market, kwargs)
+    paid = [line for line in quote.samples if line.value > 0]
+    pool = quote.total - sum(line.price for line in paid)
+    total_value = sum(line.value for line in paid)
 
     for provider in quote.providers:
-        exact = sum((guaranteed[s.sample_id] + rest * Fraction(s.value) / total_value
-                     for s in paid if s.provider_id == provider.provider_id), Fraction(0))
-        assert abs(provider.amount - exact) < 1
+        exact = sum((line.price + pool * line.value / total_value
+                     for line in paid if line.provider_id == provider.provider_id), Fraction(0))
+        assert abs(provider.gross - exact) < 1
 
 
 @SETTINGS
@@ -158,6 +164,7 @@ def test_higher_value_never_earns_less_all_else_equal(market, kwargs, tokens, fi
 
     if low_id in lines:
         assert lines[high_id].payout >= lines[low_id].payout
+        assert lines[high_id].gross >= lines[low_id].gross
         assert lines[high_id].price >= lines[low_id].price
 
 
