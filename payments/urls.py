@@ -28,4 +28,5 @@ urlpatterns = [
     path("connect/return/", views.connect_return, name="connect_return"),
     # Staff
     path("revenue/", views.revenue, name="revenue"),
+    path("reconcile/", views.reconcile, name="reconcile"),
 ]

@@ -37,6 +37,7 @@ from payments.selectors.downloads import (
     order_for_download,
     order_jsonl_lines,
 )
+from payments.selectors.reconcile import reconciliation_mismatches
 from payments.selectors.reports import (
     order_get_for_viewer,
     order_list_for_buyer,
@@ -315,3 +316,11 @@ def revenue(request: HttpRequest) -> HttpResponse:
     report = platform_revenue_report(currency=currency)
     chart = platform_revenue_chart(report.periods, currency=currency)
     return render(request, "payments/revenue.html", {"report": report, "chart": chart})
+
+
+@require_safe
+@role_required("staff")
+def reconcile(request: HttpRequest) -> HttpResponse:
+    """The same checks as ``manage.py payments_reconcile``, on a page."""
+    mismatches = reconciliation_mismatches()
+    return render(request, "payments/reconcile.html", {"mismatches": mismatches})

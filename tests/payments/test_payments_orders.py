@@ -146,9 +146,8 @@ def test_accepting_a_quote_opens_an_order_with_its_lines(sale_quote, buyer, prov
     assert order.transfer_group == f"order_{order.pk}"
     assert order.quote_snapshot == sale_quote.lines
     lines = {
-        line.sample_ref: (
-            line.dataset_version_ref, line.provider_id, line.price, line.gross, line.fee, line.payout
-        )
+        line.sample_ref: (line.dataset_version_ref, line.provider_id, line.price)
+        + (line.gross, line.fee, line.payout)
         for line in OrderLine.objects.filter(order=order)
     }
     assert lines["a1"] == ("dv-a", provider_a.pk, "300", 300, 60, 240)

@@ -711,7 +711,8 @@ def test_the_provider_report_follows_transfers_refunds_and_bank_payouts(
     line = line_of(order, provider_a)
     order.refresh_from_db()
     assert rows[1].decode().strip() == (
-        f"{order.pk},{order.paid_at.isoformat()},usd,dataset version dv-a,dv-a,2,400,80,320,160,transferred,320,"
+        f"{order.pk},{order.paid_at.isoformat()},usd,dataset version dv-a,dv-a,"
+        "2,400,80,320,160,transferred,320,"
         f"{line.stripe_transfer_id},"
     )
 
