@@ -24,7 +24,8 @@ from payments import conf, pricing
 from payments.errors import NotAllowedError, QuoteError
 from payments.models import Quote
 
-VALUATION_METHODS = ("linfik", "alinfik")
+#: "demo": a seed_demo purchase at floor prices, valued by no model (payments.services.demo).
+VALUATION_METHODS = ("linfik", "alinfik", "demo")
 
 
 @dataclass(frozen=True)
