@@ -181,6 +181,7 @@ def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
             provider=get_user_model().objects.get(username=entry["slug"]), currency="usd"
         )
         assert report.gross > 0 and report.fees > 0, entry["slug"]
+        assert report.fees < report.gross, entry["slug"]
         assert report.summary.paid_out > 0 and report.payouts, entry["slug"]
         assert sum(p.amount for p in report.payouts) == report.summary.paid_out
     assert ledger_is_balanced()
