@@ -174,7 +174,9 @@ def _quote(*, buyer, job_ref: str, listings: list) -> Quote | None:
     )
 
 
-def _settle(*, sellers: Sequence[DemoSeller], orders: list[Order], result) -> None:
+def _settle(
+    *, sellers: Sequence[DemoSeller], orders: list[Order], result: DemoPurchasesResult
+) -> None:
     """Connect a simulated payout account for each demo provider without an account, send
     the demo orders' transfers, and pay each provider's simulated balance out to its bank
     when this run transferred to it (or it never had a bank payout)."""

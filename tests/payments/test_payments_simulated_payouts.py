@@ -264,7 +264,7 @@ def test_simulated_payouts_are_refused_without_a_simulated_account(
 
 
 def test_with_stripe_a_simulated_account_is_never_paid_and_gives_way_to_a_stripe_one(
-    fake_stripe, checkout_order, provider_a, settings
+    fake_stripe, checkout_order, provider_a, settings, client
 ):
     api_key = settings.STRIPE_API_KEY
     settings.STRIPE_API_KEY = ""  # connected while the server ran in test mode
@@ -282,6 +282,9 @@ def test_with_stripe_a_simulated_account_is_never_paid_and_gives_way_to_a_stripe
     assert fake_stripe.calls("POST", "/v1/transfers") == []
     line.refresh_from_db()
     assert (line.status, line.attempts) == ("pending", 0)
+    client.force_login(provider_a)
+    page = client.get(PAYOUTS).content.decode()
+    assert 'data-connect="onboarding"' in page and "Set up payouts with Stripe" in page
     # Setting up payouts with Stripe now creates a real connected account in its place.
     url = provider_onboarding_link_create(provider=provider_a)
     account = ProviderAccount.objects.get(provider=provider_a)
@@ -329,6 +332,8 @@ def test_a_provider_connects_and_sees_lines_transferred_then_paid_out(
     assert f"test_acct_{provider_a.pk}" in html
     assert f'<strong data-stat="simulated-balance">{amount}</strong>' in html
     assert f'<p class="stat-value" data-stat="paid-out">{amount}</p>' in html
+    chart = html.split('<script id="earnings-chart" type="application/json">')[1]
+    assert '"label": "Transferred to your payout account"' in chart.split("</script>")[0]
     purchases = html.split('data-table="purchases"')[1].split("</table>")[0]
     assert "Transferred" in purchases and "Simulated" in purchases
     assert line.status == "transferred"
