@@ -36,7 +36,9 @@ def provider_earnings_chart(periods, *, currency: str) -> dict:
         [row.period.strftime("%Y-%m") for row in periods],
         {
             "Earnings (net of refunds)": [row.net for row in periods],
-            "Transferred to Stripe": [row.transferred - row.reversed for row in periods],
+            "Transferred to your payout account": [
+                row.transferred - row.reversed for row in periods
+            ],
         },
         currency=currency,
     )

@@ -26,6 +26,11 @@ urlpatterns = [
     path("connect/", views.connect_start, name="connect_start"),
     path("connect/refresh/", views.connect_refresh, name="connect_refresh"),
     path("connect/return/", views.connect_return, name="connect_return"),
+    path(
+        "connect/simulated-payout/",
+        views.connect_simulated_payout,
+        name="connect_simulated_payout",
+    ),
     # Staff
     path("revenue/", views.revenue, name="revenue"),
     path("reconcile/", views.reconcile, name="reconcile"),

@@ -28,8 +28,9 @@ from payments import conf
 from payments.charts import platform_revenue_chart, provider_earnings_chart
 from payments.errors import GatewayNotConfiguredError, PaymentsError, WebhookPayloadError
 from payments.gateways import gateway_is_test_mode
-from payments.gateways.base import GatewayError
+from payments.gateways.base import GatewayError, is_simulated_account
 from payments.models import Order, Quote
+from payments.selectors.accounts import connected_account_balances
 from payments.selectors.downloads import (
     DownloadLinkExpired,
     DownloadNotAllowed,
@@ -49,7 +50,11 @@ from payments.selectors.reports import (
     quote_explanation,
     quote_get_for_buyer,
 )
-from payments.services.connect import provider_account_refresh, provider_onboarding_link_create
+from payments.services.connect import (
+    provider_account_refresh,
+    provider_onboarding_link_create,
+    provider_simulated_payout_create,
+)
 from payments.services.orders import (
     order_checkout_start,
     order_confirm_checkout,
@@ -57,6 +62,7 @@ from payments.services.orders import (
     order_test_payment_confirm,
 )
 from payments.services.webhooks import webhook_event_receive
+from payments.templatetags.money import money
 
 # --- Stripe webhook -------------------------------------------------------------------------
 
@@ -97,8 +103,10 @@ def order_list(request: HttpRequest) -> HttpResponse:
 
 def _downloadable(order: Order) -> bool:
     entitlement = getattr(order, "entitlement", None)
-    return order.status != Order.Status.PENDING and entitlement is not None and (
-        entitlement.revoked_at is None
+    return (
+        order.status != Order.Status.PENDING
+        and entitlement is not None
+        and (entitlement.revoked_at is None)
     )
 
 
@@ -242,10 +250,18 @@ def test_checkout_pay(request: HttpRequest, order_id: int) -> HttpResponse:
 def payouts(request: HttpRequest) -> HttpResponse:
     currency = conf.platform_currency()
     report = provider_report(provider=request.user, currency=currency)
+    account = report.account
+    simulated = account is not None and is_simulated_account(account.stripe_account_id)
     context = {
         "report": report,
         "chart": provider_earnings_chart(report.periods, currency=currency),
         "test_mode": gateway_is_test_mode(),
+        "simulated_account": simulated,
+        "simulated_balance": (
+            connected_account_balances(account_id=account.stripe_account_id).get(currency, 0)
+            if simulated
+            else 0
+        ),
         "quote_lines": provider_quote_lines(provider=request.user),
         "fee_percent": format_share(Fraction(conf.platform_fee_bps(), 10_000)),
     }
@@ -299,11 +315,35 @@ def connect_return(request: HttpRequest) -> HttpResponse:
     except (PaymentsError, GatewayError) as exc:
         messages.error(request, f"Could not read your Stripe account: {exc}")
         return redirect("payments:payouts")
-    if account is not None and account.payout_eligible:
+    simulated = account is not None and is_simulated_account(account.stripe_account_id)
+    if simulated and account.payout_eligible:
+        messages.success(
+            request,
+            "Simulated payout account connected (test mode, no real money moves): your "
+            "earnings are transferred to it now.",
+        )
+    elif account is not None and account.payout_eligible:
         messages.success(request, "Your Stripe account can receive payouts.")
     else:
         messages.info(request, "Stripe still needs some details before payouts can start.")
     return redirect(reverse("payments:payouts"))
+
+
+@require_POST
+@role_required("provider")
+def connect_simulated_payout(request: HttpRequest) -> HttpResponse:
+    """Test mode: pay the simulated account's balance out to its simulated bank."""
+    try:
+        made = provider_simulated_payout_create(provider=request.user)
+    except PaymentsError as exc:
+        messages.error(request, f"No simulated bank payout: {exc}")
+        return redirect("payments:payouts")
+    if made:
+        paid = ", ".join(money(p.amount, p.currency) for p in made)
+        messages.success(request, f"Simulated bank payout of {paid} paid (no real money moved).")
+    else:
+        messages.info(request, "Nothing to pay out: no transferred money waits in the account.")
+    return redirect("payments:payouts")
 
 
 # --- Staff ----------------------------------------------------------------------------------

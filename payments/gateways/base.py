@@ -1,14 +1,23 @@
 """What the payment services need from a payment provider, as plain values.
 
 Two implementations: ``stripe_gateway.StripeGateway`` (Stripe Connect, separate charges and
-transfers) and ``test_gateway.TestGateway`` (no money moves; a page on our own site stands in
-for Stripe Checkout). ``payments.gateways.get_gateway()`` picks one from the settings.
+transfers) and ``test_gateway.TestGateway`` (no real money moves: a page on our own site stands
+in for Stripe Checkout, and providers connect simulated payout accounts).
+``payments.gateways.get_gateway()`` picks one from the settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
+
+#: Test mode's simulated payout accounts are named ``test_acct_<provider id>``.
+SIMULATED_ACCOUNT_PREFIX = "test_acct_"
+
+
+def is_simulated_account(account_id: str | None) -> bool:
+    """True for a test-mode simulated payout account (never a Stripe one)."""
+    return bool(account_id) and account_id.startswith(SIMULATED_ACCOUNT_PREFIX)
 
 
 class GatewayError(Exception):
@@ -72,8 +81,14 @@ class AccountState:
 
 class PaymentGateway(Protocol):
     name: str
-    #: False for the test gateway: payout lines then stay pending (no connected accounts).
+    #: True when the gateway makes transfers to connected accounts (Stripe's, or the test
+    #: gateway's simulated ones); payout lines then move as soon as an account is eligible.
     moves_money: bool
+
+    def handles_account(self, account_id: str) -> bool:
+        """Whether ``account_id`` is a connected account of this gateway (a Stripe account
+        for Stripe, a simulated one in test mode): only those are read, onboarded and paid."""
+        ...
 
     def checkout_start(
         self,

@@ -20,6 +20,7 @@ from payments.gateways.base import (
     DeclinedError,
     GatewayError,
     OutcomeUnknownError,
+    is_simulated_account,
 )
 
 # Connected accounts: the platform pays Stripe's fees and carries negative balances, the
@@ -46,6 +47,10 @@ class StripeGateway:
         self.client = stripe.StripeClient(
             api_key, base_addresses=base_addresses, max_network_retries=max_network_retries
         )
+
+    def handles_account(self, account_id: str) -> bool:
+        """Every account but the test mode's simulated ones."""
+        return bool(account_id) and not is_simulated_account(account_id)
 
     # --- Checkout ---------------------------------------------------------------------------
 

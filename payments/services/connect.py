@@ -1,4 +1,9 @@
-"""Provider onboarding to Stripe Connect, and the account state that gates payouts."""
+"""Provider onboarding to Stripe Connect, and the account state that gates payouts.
+
+In test mode the same services onboard a simulated payout account (``test_acct_<id>``, see
+``payments.gateways.test_gateway``), and ``provider_simulated_payout_create`` pays its balance
+out to a simulated bank, recorded by ``provider_payout_apply`` as a ``payout.paid`` event is.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,20 @@ from datetime import UTC, datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.selectors import user_has_role
 from payments import conf
 from payments.errors import NotAllowedError
 from payments.gateways import get_gateway
-from payments.gateways.base import AccountState
+from payments.gateways.base import AccountState, is_simulated_account
+from payments.gateways.test_gateway import TestGateway
 from payments.lock_objects import (
     provider_account_qs_select_for_update,
     provider_payout_qs_select_for_update,
 )
 from payments.models import ProviderAccount, ProviderPayout
+from payments.selectors.accounts import connected_account_balances
 from payments.services.payouts import payout_lines_enqueue_for
 
 
@@ -31,6 +39,16 @@ def provider_onboarding_link_create(*, provider: AbstractBaseUser) -> str:
     gateway = get_gateway()
     ProviderAccount.objects.get_or_create(provider=provider)
     account = provider_account_qs_select_for_update().get(provider=provider)
+    if account.stripe_account_id and not gateway.handles_account(account.stripe_account_id):
+        if not is_simulated_account(account.stripe_account_id):
+            raise NotAllowedError(
+                f"your payout account {account.stripe_account_id} is a Stripe account, and "
+                "Stripe is not configured on this server; it is kept for when it is"
+            )
+        # A test-mode simulated account gives way to a real Stripe account (whose state
+        # replaces the simulated one's below).
+        account.stripe_account_id = None
+        account.state_version = 0
     if not account.stripe_account_id:
         state = gateway.connected_account_create(
             provider_ref=str(provider.pk),
@@ -50,9 +68,10 @@ def provider_onboarding_link_create(*, provider: AbstractBaseUser) -> str:
 def provider_account_refresh(*, provider: AbstractBaseUser) -> ProviderAccount | None:
     """Read the provider's account from Stripe now (return page) and apply its state."""
     account = ProviderAccount.objects.filter(provider=provider).first()
-    if account is None or not account.stripe_account_id:
+    gateway = get_gateway()
+    if account is None or not gateway.handles_account(account.stripe_account_id or ""):
         return account
-    state = get_gateway().account_fetch(account_id=account.stripe_account_id)
+    state = gateway.account_fetch(account_id=account.stripe_account_id)
     return provider_account_state_apply(state=state, version=int(time.time()))
 
 
@@ -120,6 +139,56 @@ def provider_payout_apply(*, stripe_account_id: str, payout: dict, version: int)
         setattr(record, name, value)
     record.save()
     return record
+
+
+@transaction.atomic
+def provider_simulated_payout_create(
+    *, provider: AbstractBaseUser, now: datetime | None = None
+) -> list[ProviderPayout]:
+    """Test mode: pay the provider's simulated account balance (what was transferred to it,
+    less reversals and earlier payouts) out to its simulated bank, one payout per currency.
+
+    The payout is recorded through ``provider_payout_apply``, as Stripe's ``payout.paid``
+    event records a real one. Returns the payouts made; none when the balance is not positive.
+    """
+    gateway = get_gateway()
+    if not isinstance(gateway, TestGateway):
+        raise NotAllowedError(
+            "simulated bank payouts exist in test mode only; Stripe pays connected accounts "
+            "out to their banks itself"
+        )
+    if not user_has_role(provider, "provider"):
+        raise NotAllowedError(f"user {provider.pk} does not hold the provider role")
+    account = provider_account_qs_select_for_update().filter(provider=provider).first()
+    if account is None or not is_simulated_account(account.stripe_account_id):
+        raise NotAllowedError("connect a simulated payout account first")
+    if not account.payout_eligible:
+        raise NotAllowedError(
+            f"the simulated payout account {account.stripe_account_id} cannot be paid out yet"
+        )
+    now = now or timezone.now()
+    number = ProviderPayout.objects.filter(stripe_account_id=account.stripe_account_id).count()
+    made = []
+    balances = connected_account_balances(account_id=account.stripe_account_id)
+    for currency, amount in sorted(balances.items()):
+        if amount <= 0:
+            continue
+        number += 1
+        payout = gateway.simulated_payout(
+            account_id=account.stripe_account_id,
+            amount=amount,
+            currency=currency,
+            number=number,
+            now=now.timestamp(),
+        )
+        made.append(
+            provider_payout_apply(
+                stripe_account_id=account.stripe_account_id,
+                payout=payout,
+                version=int(payout["created"]),
+            )
+        )
+    return made
 
 
 def _from_epoch(seconds: int) -> datetime:

@@ -32,7 +32,7 @@ class TransferOutcome(enum.StrEnum):
     TRANSFERRED = "transferred"
     RETRY = "retry"  # failed this time; another attempt is allowed
     GAVE_UP = "gave_up"  # failed and out of attempts
-    NOT_ELIGIBLE = "not_eligible"  # no eligible connected account, or test mode
+    NOT_ELIGIBLE = "not_eligible"  # no eligible account of this gateway, or another gateway's order
     NOTHING_TO_DO = "nothing_to_do"  # already transferred, cancelled or not transferable
 
 
@@ -57,9 +57,11 @@ def payout_line_transfer(*, payout_line_id: int, now: datetime | None = None) ->
     gateway = get_gateway()
     account = ProviderAccount.objects.filter(provider_id=line.provider_id).first()
     if not gateway.moves_money or order.gateway != gateway.name:
-        return TransferOutcome.NOT_ELIGIBLE  # test mode, or an order paid in test mode
+        return TransferOutcome.NOT_ELIGIBLE  # an order paid with the other gateway
     if account is None or not account.payout_eligible:
         return TransferOutcome.NOT_ELIGIBLE
+    if not gateway.handles_account(account.stripe_account_id):
+        return TransferOutcome.NOT_ELIGIBLE  # a simulated account with Stripe, or vice versa
     if line.attempts >= conf.max_transfer_attempts():
         return TransferOutcome.GAVE_UP
 
@@ -132,7 +134,7 @@ def payout_lines_transferable_for(*, provider: AbstractBaseUser) -> list[int]:
             status__in=TRANSFERABLE,
             attempts__lt=conf.max_transfer_attempts(),
             order__status__in=(Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED),
-            order__gateway=Order.Gateway.STRIPE,
+            order__gateway=get_gateway().name,
         )
         .order_by("pk")
         .values_list("pk", flat=True)

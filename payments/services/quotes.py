@@ -25,7 +25,8 @@ from payments.errors import NotAllowedError, QuoteError
 from payments.models import Quote
 from payments.selectors.entitlements import entitled_sample_refs
 
-VALUATION_METHODS = ("linfik", "alinfik")
+#: "demo": a seed_demo purchase at floor prices, valued by no model (payments.services.demo).
+VALUATION_METHODS = ("linfik", "alinfik", "demo")
 
 
 @dataclass(frozen=True)

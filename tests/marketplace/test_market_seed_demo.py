@@ -11,6 +11,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from marketplace.models import DatasetVersion, Listing, Sample, SampleBand, TargetSample, TargetTask
+from payments.models import Order
+from payments.selectors.ledger import ledger_is_balanced
+from payments.selectors.reports import provider_report
 from tests.marketplace.conftest import run_seed_demo, write_jsonl_files
 from valuation.models import ValuationJob
 from valuation.selectors import job_version_ids, pool_counts_by_version
@@ -172,7 +175,19 @@ def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
         "instruct-mix", "wordnet-definitions-instruct",
     ]
     assert (sum(counts.values()), labels_for_pool(counts=counts, fraction=0.05)) == (2088, 104)
+    # The demo purchases: every demo provider has sales, fees and money paid out.
+    for entry in manifest["providers"]:
+        report = provider_report(
+            provider=get_user_model().objects.get(username=entry["slug"]), currency="usd"
+        )
+        assert report.gross > 0 and report.fees > 0, entry["slug"]
+        assert report.fees < report.gross, entry["slug"]
+        assert report.summary.paid_out > 0 and report.payouts, entry["slug"]
+        assert sum(p.amount for p in report.payouts) == report.summary.paid_out
+    assert ledger_is_balanced()
     before = state()
+    orders = sorted(Order.objects.values_list("pk", "status"))
     assert "nothing new to create" in run_seed_demo()
     assert state() == before
+    assert sorted(Order.objects.values_list("pk", "status")) == orders
     assert ValuationJob.objects.count() == 1

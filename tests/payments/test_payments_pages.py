@@ -204,13 +204,20 @@ def test_the_buyer_order_list_links_each_receipt(client, buyer, paid_order):
     assert "6.00 USD" in html
 
 
-def test_onboarding_in_test_mode_explains_instead_of_failing(client, provider_a):
+def test_onboarding_in_test_mode_connects_a_simulated_account(client, provider_a):
     client.force_login(provider_a)
 
     response = client.post("/payments/connect/", follow=True)
 
-    assert "Stripe onboarding is not available: test mode" in response.content.decode()
-    assert ProviderAccount.objects.count() == 0
+    html = response.content.decode()
+    assert "Simulated payout account connected (test mode, no real money moves)" in html
+    account = ProviderAccount.objects.get()
+    assert (account.provider, account.stripe_account_id) == (
+        provider_a,
+        f"test_acct_{provider_a.pk}",
+    )
+    assert account.payout_eligible
+    assert 'data-connect="simulated"' in html
 
 
 def test_quote_page_shows_each_providers_line_and_the_fee(client, buyer, sale_quote):

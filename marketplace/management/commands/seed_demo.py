@@ -11,6 +11,12 @@ The demo valuation (``valuation.demo.DEMO_VALUATION``: ALinFiK for the demo buye
 instruction following" task over the two instruction datasets) is only queued here, through
 the valuation request service; a worker computes it (``make run`` starts one). Skip it with
 ``--no-valuation``.
+
+Demo purchases (``payments.services.demo``): in test mode the demo buyer buys samples from
+every demo provider, at the listings' floor prices (not from the valuation, which is not
+computed yet), pays at the test checkout, and the providers' simulated payout accounts receive
+the transfers and pay them out, so every provider's payout report shows sales, fees and
+payouts. Skip them with ``--no-purchases``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from marketplace.selectors import version_duplicate_summary
 from marketplace.services.listings import listing_create, listing_publish
 from marketplace.services.targets import target_set_upload, target_task_create
 from marketplace.services.versions import version_upload
+from payments.errors import PaymentsError
+from payments.gateways import gateway_is_test_mode
+from payments.services.demo import DemoSeller, demo_purchases_record
 from valuation.demo import DEMO_BUYER_USERNAME, DEMO_VALUATION
 from valuation.errors import ValuationError
 from valuation.models import ValuationJob
@@ -51,7 +60,8 @@ DATASET_KEYS = ("slug", "provider", "title", "license", "file", "floor_price_cen
 class Command(BaseCommand):
     help = (
         "Create demo users, listings (ingested and published), target tasks and the demo "
-        "buyer's valuation job (queued for a worker). Idempotent."
+        "buyer's valuation job (queued for a worker) and, in test mode, demo purchases paid "
+        "out to simulated payout accounts. Idempotent."
     )
 
     def add_arguments(self, parser) -> None:
@@ -64,6 +74,11 @@ class Command(BaseCommand):
             "--no-valuation",
             action="store_true",
             help="Do not request the demo buyer's valuation job.",
+        )
+        parser.add_argument(
+            "--no-purchases",
+            action="store_true",
+            help="Do not record the demo buyer's purchases (test mode only).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -102,6 +117,8 @@ class Command(BaseCommand):
             entry["slug"]: self._target(demo_dir, entry, buyer)
             for entry in manifest.get("targets", [])
         }
+        if not options["no_purchases"]:
+            self._purchases(manifest, providers, buyer)
         job = None if options["no_valuation"] else self._valuation(tasks, buyer)
 
         self.stdout.write("")
@@ -282,6 +299,39 @@ class Command(BaseCommand):
                 f"{job.label_fraction:g}, model {job.model_spec} (queued for a worker)"
             )
         return job
+
+    def _purchases(self, manifest: dict[str, Any], providers: dict[str, Any], buyer) -> None:
+        """The demo buyer's purchases from every demo provider, paid and paid out (test mode)."""
+        if not gateway_is_test_mode():
+            self.stdout.write("  demo purchases skipped: Stripe is configured (STRIPE_API_KEY)")
+            return
+        listings = {
+            listing.slug: listing
+            for listing in Listing.objects.filter(
+                slug__in=[entry["slug"] for entry in manifest["datasets"]]
+            )
+        }
+        sellers = [
+            DemoSeller(
+                provider=provider,
+                listings=[
+                    listings[entry["slug"]]
+                    for entry in manifest["datasets"]
+                    if entry["provider"] == slug and entry["slug"] in listings
+                ],
+            )
+            for slug, provider in providers.items()
+        ]
+        try:
+            result = demo_purchases_record(buyer=buyer, sellers=sellers)
+        except PaymentsError as exc:
+            raise CommandError(
+                f"the demo purchases could not be recorded: {exc} "
+                "(run with --no-purchases to seed without them)"
+            ) from exc
+        for line in result.created:
+            self.created += 1
+            self.stdout.write(f"+ demo purchase: {line}")
 
     def _target(self, demo_dir: Path, entry: dict[str, Any], buyer) -> TargetTask:
         name = entry.get("title") or entry["slug"]
