@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from marketplace.models import DatasetVersion, Listing, Sample, SampleBand, TargetSample, TargetTask
@@ -169,10 +171,13 @@ def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
     job = ValuationJob.objects.get()
     counts = pool_counts_by_version(version_ids=job_version_ids(job=job))
     assert (job.task.name, job.label_fraction, job.status) == (
-        "Clean instruction following", 0.05, "queued",
+        "Clean instruction following",
+        0.05,
+        "queued",
     )
     assert sorted(job.versions.values_list("listing__slug", flat=True)) == [
-        "instruct-mix", "wordnet-definitions-instruct",
+        "instruct-mix",
+        "wordnet-definitions-instruct",
     ]
     assert (sum(counts.values()), labels_for_pool(counts=counts, fraction=0.05)) == (2088, 104)
     # The demo purchases: every demo provider has sales, fees and money paid out.
@@ -185,6 +190,9 @@ def test_seed_demo_on_the_committed_corpora_flags_every_planted_duplicate():
         assert report.summary.paid_out > 0 and report.payouts, entry["slug"]
         assert sum(p.amount for p in report.payouts) == report.summary.paid_out
     assert ledger_is_balanced()
+    out = StringIO()
+    call_command("payments_reconcile", stdout=out)
+    assert out.getvalue().strip() == "0 mismatches"
     before = state()
     orders = sorted(Order.objects.values_list("pk", "status"))
     assert "nothing new to create" in run_seed_demo()

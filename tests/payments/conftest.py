@@ -3,8 +3,8 @@
 The standard sale (``sale_quote``), with value_rate 100 and a 20 % fee:
 
     sample  provider  version  tokens  value  floor/1k  price  payout
-    a1      A         dv-a     1000    3      100       300    200
-    a2      A         dv-a     1000    1      100       100    120
+    a1      A         dv-a     1000    3      100       300    240
+    a2      A         dv-a     1000    1      100       100     80
     b1      B         dv-b     2000    2      50        200    160
     total 600, fee 120, provider A 320, provider B 160.
 """
