@@ -58,3 +58,23 @@ def build_job_world(*, buyer, provider_a, provider_b) -> dict:
 
 def pks(world: dict, *keys: str) -> list[int]:
     return [world["samples"][key].pk for key in keys]
+
+
+def build_sub_cent_job(*, buyer, providers: list, samples: int = 40) -> ValuationJob:
+    """A finished valuation of ``samples`` samples from four listings of ``providers`` (round
+    robin), 20 to 299 tokens at 3 to 24 cents per 1k tokens: each costs a fraction of a cent.
+    Values are fixed, from -5/7 to 17/7; about a quarter are not positive."""
+    listings = [
+        make_listing(providers[i % len(providers)], f"lst{i}", floor=3 + 7 * i) for i in range(4)
+    ]
+    task = TargetTask.objects.create(buyer=buyer, name="Cheap samples", target_set_hash="e" * 64)
+    job = ValuationJob.objects.create(
+        buyer=buyer, task=task, target_set_hash="e" * 64, model_spec="tiny",
+        model_identity="sha-model", method="alinfik", label_fraction=0.5,
+        status=ValuationJob.Status.SUCCEEDED, finished_at=timezone.now(), pool_size=samples,
+    )
+    for index in range(samples):
+        sample = make_sample(listings[index % 4], index // 4, 20 + (index * 37) % 280)
+        value = ((index * 7919) % 23 - 5) / 7
+        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=value)
+    return job

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.services import user_create
-from marketplace.models import Sample, TargetTask
+from marketplace.models import Sample
 from payments.models import Order, PayoutLine
 from payments.pricing import CandidateSample, ListingTerms
 from payments.selectors.reconcile import reconciliation_mismatches
@@ -34,9 +34,8 @@ from payments.services.orders import (
 )
 from payments.services.quotes import quote_create, quote_create_for_job
 from payments.services.refunds import order_refund_record
-from tests.factories import make_listing, make_sample
 from tests.payments.conftest import META
-from valuation.models import SampleScore, ValuationJob
+from tests.payments.journey import build_sub_cent_job
 from valuation.subset import job_subset_select
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_mode")]
@@ -151,24 +150,7 @@ def test_every_order_reconciles_from_quote_to_csv(buyer, providers, sale):
 @pytest.fixture
 def market(buyer, providers):
     """A finished valuation of 40 samples from three providers, each worth well under a cent."""
-    listings = [make_listing(providers[i % 3], f"lst{i}", floor=3 + 7 * i) for i in range(4)]
-    task = TargetTask.objects.create(buyer=buyer, name="Cheap samples", target_set_hash="e" * 64)
-    job = ValuationJob.objects.create(
-        buyer=buyer,
-        task=task,
-        target_set_hash="e" * 64,
-        model_spec="tiny",
-        model_identity="sha-model",
-        method="alinfik",
-        label_fraction=0.5,
-        status=ValuationJob.Status.SUCCEEDED,
-        pool_size=40,
-    )
-    for index in range(40):
-        sample = make_sample(listings[index % 4], index // 4, 20 + (index * 37) % 280)
-        value = ((index * 7919) % 23 - 5) / 7
-        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=value)
-    return job
+    return build_sub_cent_job(buyer=buyer, providers=providers)
 
 
 @EXAMPLES
