@@ -94,5 +94,5 @@ def format_share(share: Fraction | float | int, *, places: int = 1) -> str:
     percent = share * 100
     smallest = Fraction(1, 10**places)
     if 0 < percent < smallest:
-        return f"< {smallest:.{places}f} %" if places else "< 1 %"
+        return f"< {float(smallest):.{places}f} %" if places else "< 1 %"
     return f"{float(round(percent, places)):.{places}f} %"
