@@ -230,3 +230,28 @@ def test_reconcile_command_prints_each_mismatch_and_fails(buyer, providers):
     printed = out.getvalue().splitlines()
     assert f"order {order.pk} payout lines: sum of provider gross is 57, expected 50" in printed
     assert f"order {order.pk} payout lines: sum of provider fees is 14, expected 7" in printed
+
+
+def test_staff_reconcile_page_shows_the_same_checks(client, buyer, providers, staff):
+    samples = [CandidateSample("a", str(providers[0].pk), "L", "V", 1000, 1.0)]
+    quote = quote_create(
+        buyer=buyer,
+        samples_with_values=samples,
+        listing_terms=[ListingTerms("L", 50, "usd")],
+        valuation_meta=META,
+    )
+    order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
+    order_checkout_start(order_id=order.pk, buyer=buyer)
+    order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+
+    client.force_login(buyer)
+    assert client.get("/payments/reconcile/").status_code == 403
+    client.force_login(staff)
+    html = client.get("/payments/reconcile/").content.decode()
+    assert 'data-reconcile="clean"' in html and "0 mismatches" in html
+
+    PayoutLine.objects.filter(order=order).update(gross=F("gross") + 7, fee=F("fee") + 7)
+    html = client.get("/payments/reconcile/").content.decode()
+    assert 'data-reconcile="mismatches"' in html
+    assert f"order {order.pk} payout lines" in html
+    assert "sum of provider gross is 57, expected 50" in html
