@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from marketplace import conf
@@ -136,16 +137,23 @@ class TargetSetForm(UploadForm):
     pass
 
 
+def _minor_units(amount: Decimal | None) -> int | None:
+    return None if amount is None else int((amount * 100).to_integral_value())
+
+
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, label="Search", max_length=200)
     tag = forms.ChoiceField(required=False, choices=())
     licence = forms.ChoiceField(required=False, choices=())
     language = forms.ChoiceField(required=False, choices=())
-    price_min = forms.IntegerField(
-        required=False, min_value=0, label="Min price (cents / 1k tokens)"
+    # In the currency's main unit, as prices are shown (0.05 = 5 cents); searched in cents.
+    price_min = forms.DecimalField(
+        required=False, min_value=Decimal("0"), max_digits=12, decimal_places=2,
+        label="Min price",
     )
-    price_max = forms.IntegerField(
-        required=False, min_value=0, label="Max price (cents / 1k tokens)"
+    price_max = forms.DecimalField(
+        required=False, min_value=Decimal("0"), max_digits=12, decimal_places=2,
+        label="Max price",
     )
     size_min = forms.IntegerField(required=False, min_value=0, label="Min tokens")
     size_max = forms.IntegerField(required=False, min_value=0, label="Max tokens")
@@ -161,6 +169,10 @@ class SearchForm(forms.Form):
         if with_value_sort:  # only a buyer with a finished valuation can sort by value
             value_choice = ("value", SORT_LABELS["value"])
             self.fields["sort"].choices = [*self.fields["sort"].choices, value_choice]
+        unit = f"{str(getattr(settings, 'PLATFORM_CURRENCY', 'usd')).upper()} / 1k tokens"
+        for name in ("price_min", "price_max"):
+            self.fields[name].label = f"{self.fields[name].label} ({unit})"
+            self.fields[name].widget.attrs.update({"placeholder": "0.05", "step": "0.01"})
         self.fields["tag"].choices = [("", "Any tag")] + [(t, t) for t in facets["tags"]]
         self.fields["licence"].choices = [("", "Any licence")] + [
             (lic, lic) for lic in facets["licences"]
@@ -183,8 +195,8 @@ class SearchForm(forms.Form):
             "tags": [data["tag"]] if data.get("tag") else [],
             "licence": data.get("licence") or None,
             "language": data.get("language") or None,
-            "price_min": data.get("price_min"),
-            "price_max": data.get("price_max"),
+            "price_min": _minor_units(data.get("price_min")),
+            "price_max": _minor_units(data.get("price_max")),
             "size_min": data.get("size_min"),
             "size_max": data.get("size_max"),
             "sort": data.get("sort") or "newest",

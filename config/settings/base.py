@@ -70,6 +70,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.navigation",
             ],
+            # ``value`` / ``signed_value``: LinFiK values in one format on every page.
+            "builtins": ["core.templatetags.values"],
         },
     },
 ]
