@@ -39,9 +39,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         roles = request.GET.getlist("role")
         preselected = [role for role in roles if role in ("provider", "buyer")]
         form = SignUpForm(initial={"roles": preselected})
-    return render(
-        request, "registration/signup.html", {"form": form, "next": _safe_next(request)}
-    )
+    return render(request, "registration/signup.html", {"form": form, "next": _safe_next(request)})
 
 
 def _safe_next(request: HttpRequest) -> str:

@@ -18,8 +18,5 @@ def value_text(value: float | int | str | None, *, signed: bool = False) -> str:
     if not math.isfinite(number):
         return "—"
     sign = "+" if signed else ""
-    if abs(number) >= 1000:
-        text = f"{number:{sign},.0f}"
-    else:
-        text = f"{number:{sign}.3g}"
+    text = f"{number:{sign},.0f}" if abs(number) >= 1000 else f"{number:{sign}.3g}"
     return text.replace("-", MINUS, 1) if text.startswith("-") else text

@@ -12,9 +12,11 @@ class ClientErrorsWithoutTraceback(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         status = getattr(record, "status_code", None)
-        if record.name.startswith(("django.request", "django.security")) and (
-            status is None or status < 500
-        ) and record.levelno < logging.ERROR:
+        if (
+            record.name.startswith(("django.request", "django.security"))
+            and (status is None or status < 500)
+            and record.levelno < logging.ERROR
+        ):
             record.exc_info = None
             record.exc_text = None
         return True

@@ -12,8 +12,8 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.template import loader
-from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_safe
 
 from accounts.selectors import profile_for, user_roles

@@ -148,11 +148,17 @@ class SearchForm(forms.Form):
     language = forms.ChoiceField(required=False, choices=())
     # In the currency's main unit, as prices are shown (0.05 = 5 cents); searched in cents.
     price_min = forms.DecimalField(
-        required=False, min_value=Decimal("0"), max_digits=12, decimal_places=2,
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
         label="Min price",
     )
     price_max = forms.DecimalField(
-        required=False, min_value=Decimal("0"), max_digits=12, decimal_places=2,
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
         label="Max price",
     )
     size_min = forms.IntegerField(required=False, min_value=0, label="Min tokens")

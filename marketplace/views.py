@@ -374,9 +374,7 @@ def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def demo_notices(request: HttpRequest) -> HttpResponse:
     """The licence notices of the demo datasets (demo/data/NOTICE.txt), which their
     listings' source text points to."""
-    return render(
-        request, "marketplace/notices.html", {"notices": demo_notices_text()}
-    )
+    return render(request, "marketplace/notices.html", {"notices": demo_notices_text()})
 
 
 @role_required("buyer", "staff")

@@ -4,8 +4,8 @@ Migrates, collects the static files, seeds the demo data (which queues the demo 
 valuation job), starts a real Celery worker on the configured broker (the filesystem
 transport under var/broker unless CELERY_BROKER_URL is set) and the web server (DEBUG off
 unless DEBUG is set; WhiteNoise serves the static files), prints where to open it, and
-stops the worker when the server stops. The worker computes the demo valuation in the background; the banner
-links to its page.
+stops the worker when the server stops. The worker computes the demo valuation in the
+background; the banner links to its page.
 """
 
 import os

@@ -74,7 +74,9 @@ def test_footer_links_to_api_docs_and_health(client):
         (("provider",), False, CATALOGUE_NAV + PROVIDER_NAV, ["provider"]),
         (("buyer",), False, CATALOGUE_NAV + BUYER_NAV, ["buyer"]),
         (
-            ("provider", "buyer"), False, CATALOGUE_NAV + PROVIDER_NAV + BUYER_NAV,
+            ("provider", "buyer"),
+            False,
+            CATALOGUE_NAV + PROVIDER_NAV + BUYER_NAV,
             ["provider", "buyer"],
         ),
         ((), True, CATALOGUE_NAV + ["Admin"], ["staff"]),

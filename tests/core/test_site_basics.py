@@ -63,7 +63,8 @@ def test_404_page_has_the_site_navigation(client, settings, username):
 def test_make_run_serves_the_product_404_and_static_files(settings, tmp_path):
     """`make run` starts the server with DEBUG off (unless DEBUG is set) after
     collectstatic, so WhiteNoise serves the static files and 404s are the product's."""
-    spec = importlib.util.spec_from_file_location("run_local_404", REPO_ROOT / "scripts/run_local.py")
+    script = REPO_ROOT / "scripts" / "run_local.py"
+    spec = importlib.util.spec_from_file_location("run_local_404", script)
     run_local = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_local)
     assert run_local.server_environment({"PATH": "/bin"}) == {"PATH": "/bin", "DEBUG": "false"}

@@ -135,7 +135,8 @@ def test_browse_search_and_listing_page(provider_a, buyer_a, ready_listing):
     assert first.context["page"].paginator.count == 14
     assert len(first.context["page"].object_list) == 12
     filtered = browser.get(
-        reverse("marketplace:listing_list"), {"tag": "odd", "sort": "price_desc", "price_max": "0.09"}
+        reverse("marketplace:listing_list"),
+        {"tag": "odd", "sort": "price_desc", "price_max": "0.09"},
     )
     assert [item.title for item in filtered.context["page"].object_list] == [
         "Set 09",
