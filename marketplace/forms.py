@@ -134,7 +134,30 @@ class TargetTaskForm(forms.Form):
 
 
 class TargetSetForm(UploadForm):
-    pass
+    """A file, or samples pasted in the box (JSON Lines, or one sample per line)."""
+
+    text = forms.CharField(
+        required=False,
+        label="Or paste samples",
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text='One sample per line, or JSON Lines such as {"text": "..."} or '
+        '{"prompt": "...", "response": "..."}.',
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].required = False
+        for name in ("file", "text"):  # one of the two is needed
+            self.fields[name].no_optional_mark = True
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        has_file, has_text = bool(data.get("file")), bool((data.get("text") or "").strip())
+        if has_file and has_text:
+            raise ValidationError("Upload a file or paste samples, not both.")
+        if not has_file and not has_text and not self.errors:
+            raise ValidationError("Choose a file to upload or paste samples in the box.")
+        return data
 
 
 def _minor_units(amount: Decimal | None) -> int | None:

@@ -46,7 +46,12 @@ from marketplace.services.listings import (
     listing_unpublish,
     listing_update,
 )
-from marketplace.services.targets import TargetSetInvalid, target_set_upload, target_task_create
+from marketplace.services.targets import (
+    TargetSetInvalid,
+    target_set_paste,
+    target_set_upload,
+    target_task_create,
+)
 from marketplace.services.versions import (
     version_accept_valid_rows,
     version_discard,
@@ -411,19 +416,23 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
             raise PermissionDenied("Only the task's buyer may upload its target set.")
         if form.is_valid():
             upload = form.cleaned_data["file"]
+            field = "file" if upload else "text"
             try:
-                target_set_upload(
-                    task=task,
-                    actor=request.user,
-                    file=upload,
-                    filename=upload.name,
-                    declared_format=form.cleaned_data["format"] or None,
-                )
+                if upload:
+                    target_set_upload(
+                        task=task,
+                        actor=request.user,
+                        file=upload,
+                        filename=upload.name,
+                        declared_format=form.cleaned_data["format"] or None,
+                    )
+                else:
+                    target_set_paste(task=task, actor=request.user, text=form.cleaned_data["text"])
             except TargetSetInvalid as error:
                 report = error.report
-                form.add_error("file", error.message_dict["file"])
+                form.add_error(field, error.message_dict["file"])
             except ValidationError as error:
-                form.add_error("file", error.messages)
+                form.add_error(field, error.messages)
             else:
                 messages.success(request, "Target set saved.")
                 return redirect("marketplace:task_detail", task_id=task.pk)
