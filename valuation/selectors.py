@@ -234,13 +234,16 @@ def duration_text(seconds: float) -> str:
 
 def job_eta_seconds(*, job: ValuationJob) -> float | None:
     """Remaining time: each unfinished step costs the mean duration of the finished steps of
-    its stage, or of all finished steps when its stage has none finished yet."""
+    its stage, or of all finished model steps when its stage has none finished yet. None
+    (no estimate) until a model step has finished: the plan step takes a moment and says
+    nothing about the model work after it."""
     if job.status != ValuationJob.Status.RUNNING or not job.progress_total:
         return None
     rows = list(ValuationChunk.objects.filter(job=job).values("stage", "status", "seconds"))
     finished = [row for row in rows if row["status"] == ValuationChunk.Status.DONE]
-    if not finished:
+    if not any(row["stage"] != ValuationChunk.Stage.PLAN for row in finished):
         return None
+    finished = [row for row in finished if row["stage"] != ValuationChunk.Stage.PLAN]
     overall = sum(row["seconds"] for row in finished) / len(finished)
     per_stage: dict[str, list[float]] = {}
     for row in finished:

@@ -304,8 +304,10 @@ class ExactLinFiK:
         target: TargetGradient,
         *,
         method: str = "jvp",
+        between_batches: Callable[[], None] | None = None,
     ) -> np.ndarray:
-        """LinFiK of every sample, float64, in input order, without per-sample gradients."""
+        """LinFiK of every sample, float64, in input order, without per-sample gradients.
+        ``between_batches`` is called before each batch (it may raise to stop the work)."""
         batch_scores = {"jvp": self._jvp_scores, "double_backward": self._double_backward_scores}
         if method not in batch_scores:
             raise ValueError(f"unknown fast method {method!r}; use one of {FAST_METHODS}")
@@ -313,6 +315,8 @@ class ExactLinFiK:
         tangents = self._tangents(target)
         scores = np.empty(len(tokenized), dtype=np.float64)
         for indices, batch in self._batches(tokenized, f"LinFiK ({method})"):
+            if between_batches is not None:
+                between_batches()
             scores[indices] = batch_scores[method](batch, tangents).double().cpu().numpy()
         return scores
 
