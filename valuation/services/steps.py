@@ -152,12 +152,7 @@ def step_begin(
             limit = int(conf.get("VALUATION_MAX_INTERRUPTIONS"))
             logger.warning(
                 "job %s: %s#%s was interrupted (worker %s died); interruption %s of %s",
-                job.pk,
-                stage,
-                index,
-                chunk.worker,
-                job.retry_count,
-                limit,
+                job.pk, stage, index, chunk.worker, job.retry_count, limit,
             )
             if job.retry_count > limit:
                 name = _step_name(chunk)
@@ -184,13 +179,7 @@ def step_begin(
         chunk.error = ""
         chunk.save(
             update_fields=[
-                "status",
-                "attempts",
-                "worker",
-                "task_id",
-                "started_at",
-                "finished_at",
-                "error",
+                "status", "attempts", "worker", "task_id", "started_at", "finished_at", "error",
             ]
         )
         fields = []
