@@ -356,7 +356,9 @@ def jobs_to_recover_on_this_host(*, worker_ready_at: datetime | None = None) -> 
         ]
     jobs = ValuationJob.objects.filter(status=ValuationJob.Status.RUNNING).order_by("id")
     for job in jobs:
-        running = list(ValuationChunk.objects.filter(job=job, status=ValuationChunk.Status.RUNNING))
+        running = list(
+            ValuationChunk.objects.filter(job=job, status=ValuationChunk.Status.RUNNING)
+        )
         if any(not chunk.worker.startswith(f"{host}:") for chunk in running):
             continue  # another host's worker: the broker there redelivers
         if any(not attempt_is_dead(chunk.worker) for chunk in running):
@@ -386,9 +388,9 @@ def job_plan_rerun_id(*, job_id: int) -> str:
     import uuid
 
     run_id = uuid.uuid4().hex
-    ValuationChunk.objects.filter(job_id=job_id, stage=ValuationChunk.Stage.PLAN).exclude(
-        status=ValuationChunk.Status.DONE
-    ).update(task_id=run_id)
+    ValuationChunk.objects.filter(
+        job_id=job_id, stage=ValuationChunk.Stage.PLAN
+    ).exclude(status=ValuationChunk.Status.DONE).update(task_id=run_id)
     return run_id
 
 
