@@ -198,10 +198,13 @@ class SearchForm(forms.Form):
         if with_value_sort:  # only a buyer with a finished valuation can sort by value
             value_choice = ("value", SORT_LABELS["value"])
             self.fields["sort"].choices = [*self.fields["sort"].choices, value_choice]
-        unit = f"{str(getattr(settings, 'PLATFORM_CURRENCY', 'usd')).upper()} / 1k tokens"
-        for name in ("price_min", "price_max"):
-            self.fields[name].label = f"{self.fields[name].label} ({unit})"
+        currency = str(getattr(settings, "PLATFORM_CURRENCY", "usd")).upper()
+        for name in ("price_min", "price_max"):  # as prices are shown: USD per 1k tokens
+            self.fields[name].label = f"{self.fields[name].label} ({currency})"
             self.fields[name].widget.attrs.update({"placeholder": "0.05", "step": "0.01"})
+        self.fields["price_max"].help_text = f"Floor price in {currency} per 1,000 tokens."
+        for field in self.fields.values():  # every filter is optional: no mark on each
+            field.no_optional_mark = True
         self.fields["tag"].choices = [("", "Any tag")] + [(t, t) for t in facets["tags"]]
         self.fields["licence"].choices = [("", "Any licence")] + [
             (lic, lic) for lic in facets["licences"]

@@ -122,7 +122,8 @@ def test_values_read_alike_on_results_and_subset_pages(world):
 
 def test_catalogue_prices_filter_in_the_currency_shown(world):
     html = client_for().get("/data/").content.decode()
-    assert "Min price (USD / 1k tokens)" in html and "cents" not in html
+    assert "Min price (USD)" in html and "Floor price in USD per 1,000 tokens." in html
+    assert "cents" not in html and "(optional)" not in html
     cheap = client_for().get("/data/", {"price_max": "0.50"})
     assert [item.slug for item in cheap.context["page"].object_list] == ["lb"]  # 50 cents
 
