@@ -84,7 +84,7 @@ def test_the_stop_check_reads_the_job_at_most_every_interval(
         steps.check_stop()
 
 
-def test_engine_score_stops_when_the_callback_raises(tiny_model_dir):
+def test_engine_score_and_target_gradient_stop_when_the_callback_raises(tiny_model_dir):
     from valuation.engine.data import Sample
     from valuation.engine.models import load_model
 
@@ -101,6 +101,10 @@ def test_engine_score_stops_when_the_callback_raises(tiny_model_dir):
 
     with pytest.raises(RuntimeError, match="stop"):
         scorer.score(samples, target, between_batches=stop_on_third)
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(RuntimeError, match="stop"):
+        scorer.target_gradient(samples, between_batches=stop_on_third)
     assert len(calls) == 3
     full = scorer.score(samples, target, between_batches=lambda: None)
     assert np.allclose(full, scorer.score(samples, target), atol=0)

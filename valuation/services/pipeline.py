@@ -308,7 +308,7 @@ def target_gradient_compute(*, chunk: ValuationChunk) -> None:
     ]
     if not targets:
         raise ValuationRequestInvalid("The task has no target samples.")
-    gradient = scorer.target_gradient(targets)
+    gradient = scorer.target_gradient(targets, between_batches=check_stop)
     worker_cache.save_target_gradient(gradient, target_gradient_path(job_id=job.pk))
 
 
