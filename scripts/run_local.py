@@ -87,7 +87,7 @@ def demo_valuation_lines(seed_output: str, *, base_url: str, embedded: bool) -> 
     url = base_url.rstrip("/") + path
     lines = [f"  Demo valuation (log in as buyer): {url}"]
     if status == "succeeded":
-        lines.append("    finished: results on that page and in the buyer's menu, Valuations")
+        lines.append("    finished: results on that page and under Valuations in the header")
     elif status in ("failed", "cancelled"):
         lines.append(f"    {status}: open it to see why and retry it")
     elif embedded:
