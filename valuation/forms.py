@@ -52,6 +52,7 @@ class ValuationRequestForm(forms.Form):
         self.fields["listings"].queryset = poolable_listings()
         self.fields["model_spec"].choices = list(conf.model_choices().items())
 
+
     def clean_budget(self) -> int | None:
         from valuation.errors import ValuationRequestInvalid
         from valuation.subset import money_to_minor_units
@@ -81,15 +82,11 @@ class SubsetForm(forms.Form):
     k = forms.IntegerField(min_value=1, max_value=10_000_000, required=False, label="k")
     threshold = forms.FloatField(required=False, label="Value threshold")
     budget = forms.CharField(
-        required=False,
-        max_length=20,
-        label="Budget",
+        required=False, max_length=20, label="Budget",
         help_text="In the listings' currency, e.g. 12.50 (at most 2 decimals).",
     )
     include_non_positive = forms.BooleanField(
-        required=False,
-        initial=False,
-        label="Include negative-value samples",
+        required=False, initial=False, label="Include negative-value samples",
         help_text="Off by default: samples with value 0 or below cannot help your task.",
     )
 
