@@ -12,6 +12,12 @@ def profile_for(user: AbstractBaseUser | AnonymousUser) -> Profile | None:
     return Profile.objects.filter(user=user).first()
 
 
+def display_name_of(user: AbstractBaseUser) -> str:
+    """How the product addresses a person: their profile's display name, else username."""
+    profile = Profile.objects.filter(user=user).only("display_name").first()
+    return (profile.display_name if profile else "").strip() or user.get_username()
+
+
 def user_has_role(user: AbstractBaseUser | AnonymousUser, role: str) -> bool:
     """True when an authenticated user holds ``role`` ("provider", "buyer" or "staff")."""
     if not user.is_authenticated:

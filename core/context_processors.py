@@ -32,8 +32,17 @@ class NavItem:
     active: bool
 
 
+# Slots of this role are shown to everybody, signed in or not (the dataset catalogue).
+EVERYONE = "everyone"
+
 # The canonical URL name of each slot comes first; later names are accepted aliases.
 NAV_SLOTS: tuple[NavSlot, ...] = (
+    NavSlot(
+        "Browse data",
+        EVERYONE,
+        ("marketplace:listing_list", "marketplace:browse"),
+        "Search listed datasets by domain, language, licence, price and size.",
+    ),
     NavSlot(
         "My datasets",
         "provider",
@@ -47,16 +56,16 @@ NAV_SLOTS: tuple[NavSlot, ...] = (
         "Revenue per dataset and the payouts owed for value delivered.",
     ),
     NavSlot(
-        "Browse data",
-        "buyer",
-        ("marketplace:listing_list", "marketplace:browse"),
-        "Search listed datasets by domain, language and size.",
-    ),
-    NavSlot(
         "Target tasks",
         "buyer",
         ("marketplace:task_list",),
         "Bring a small target set; we score every candidate sample against it.",
+    ),
+    NavSlot(
+        "Valuations",
+        "buyer",
+        ("valuation:job_list",),
+        "Follow your valuations, read their results and choose a subset to buy.",
     ),
     NavSlot(
         "Purchases",
@@ -84,10 +93,11 @@ def _is_active(path: str, url: str) -> bool:
 
 
 def nav_items_for(*, roles: list[str], path: str) -> list[NavItem]:
-    """The navigation items this set of roles sees, skipping slots with no registered URL."""
+    """The navigation items this set of roles sees (plus the slots shown to everybody),
+    skipping slots with no registered URL."""
     items = []
     for slot in NAV_SLOTS:
-        if slot.role not in roles:
+        if slot.role != EVERYONE and slot.role not in roles:
             continue
         url = _resolve(slot.url_names)
         if url is None:
@@ -110,7 +120,7 @@ def navigation(request: HttpRequest) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {
-            "nav_items": [],
+            "nav_items": nav_items_for(roles=[], path=request.path),
             "nav_roles": [],
             "nav_role_titles": [],
             "nav_profile": None,

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -47,11 +48,21 @@ def _check_filesystem_broker(started: float) -> dict:
 
 
 def worker_status() -> dict:
-    """Last heartbeat per queue; informational, it does not change the status code."""
-    return {
-        beat.queue: {"hostname": beat.hostname, "seen_at": beat.seen_at.isoformat()}
-        for beat in WorkerHeartbeat.objects.all()
-    }
+    """Last heartbeat per queue; informational, it does not change the status code. A worker
+    beats every WORKER_HEARTBEAT_SECONDS (core.worker_health): ``alive`` when its last beat
+    is under three intervals old."""
+    now = timezone.now()
+    window = 3 * float(getattr(settings, "WORKER_HEARTBEAT_SECONDS", 30.0))
+    status = {}
+    for beat in WorkerHeartbeat.objects.order_by("queue"):
+        age = max(0.0, (now - beat.seen_at).total_seconds())
+        status[beat.queue] = {
+            "hostname": beat.hostname,
+            "seen_at": beat.seen_at.isoformat(),
+            "age_seconds": round(age, 1),
+            "alive": age <= window,
+        }
+    return status
 
 
 @never_cache

@@ -1,6 +1,9 @@
 """The home page and the site-wide error pages."""
 
+from django.contrib.staticfiles import finders
 from django.http import (
+    FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseForbidden,
@@ -9,13 +12,14 @@ from django.http import (
 )
 from django.shortcuts import render
 from django.template import loader
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_safe
 
 from accounts.selectors import profile_for, user_roles
-from core.context_processors import ROLE_TITLES, nav_items_for
+from core.context_processors import EVERYONE, ROLE_TITLES, nav_items_for
 from core.permissions import RoleRequired, role_required
-from valuation.selectors import demo_valuation_showcase
+from valuation.selectors import demo_valuation_pending, demo_valuation_showcase
 
 ROLE_BLURBS = {
     "provider": "List text datasets, see what each sample is worth to real buyers, get paid "
@@ -29,7 +33,9 @@ ROLE_BLURBS = {
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
-        return render(request, "home.html", {"showcase": demo_valuation_showcase()})
+        showcase = demo_valuation_showcase()
+        pending = showcase is None and demo_valuation_pending()
+        return render(request, "home.html", {"showcase": showcase, "demo_pending": pending})
     profile = profile_for(request.user)
     roles = user_roles(request.user, profile=profile)
     items = nav_items_for(roles=roles, path=request.path)
@@ -38,7 +44,12 @@ def home(request: HttpRequest) -> HttpResponse:
             "role": role,
             "title": ROLE_TITLES[role],
             "blurb": ROLE_BLURBS[role],
-            "items": [item for item in items if item.role == role],
+            # The catalogue is where a buyer starts, so it heads the buyer's shortcuts.
+            "items": [
+                item
+                for item in items
+                if item.role == role or (role == "buyer" and item.role == EVERYONE)
+            ],
         }
         for role in roles
     ]
@@ -65,6 +76,17 @@ def styleguide(request: HttpRequest) -> HttpResponse:
         "options": {"plugins": {"legend": {"display": False}}},
     }
     return render(request, "styleguide.html", {"chart": chart})
+
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> FileResponse:
+    """/favicon.ico, which browsers and feed readers ask for whatever the page links to:
+    the vendored icon under static/img/."""
+    path = finders.find("img/favicon.ico")
+    if path is None:
+        raise Http404("No favicon.")
+    return FileResponse(open(path, "rb"), content_type="image/x-icon")
 
 
 @requires_csrf_token

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from marketplace import conf
@@ -133,7 +134,34 @@ class TargetTaskForm(forms.Form):
 
 
 class TargetSetForm(UploadForm):
-    pass
+    """A file, or samples pasted in the box (JSON Lines, or one sample per line)."""
+
+    text = forms.CharField(
+        required=False,
+        label="Or paste samples",
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false"}),
+        help_text='One sample per line, or JSON Lines such as {"text": "..."} or '
+        '{"prompt": "...", "response": "..."}.',
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["file"].required = False
+        for name in ("file", "text"):  # one of the two is needed
+            self.fields[name].no_optional_mark = True
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        has_file, has_text = bool(data.get("file")), bool((data.get("text") or "").strip())
+        if has_file and has_text:
+            raise ValidationError("Upload a file or paste samples, not both.")
+        if not has_file and not has_text and not self.errors:
+            raise ValidationError("Choose a file to upload or paste samples in the box.")
+        return data
+
+
+def _minor_units(amount: Decimal | None) -> int | None:
+    return None if amount is None else int((amount * 100).to_integral_value())
 
 
 class SearchForm(forms.Form):
@@ -141,11 +169,20 @@ class SearchForm(forms.Form):
     tag = forms.ChoiceField(required=False, choices=())
     licence = forms.ChoiceField(required=False, choices=())
     language = forms.ChoiceField(required=False, choices=())
-    price_min = forms.IntegerField(
-        required=False, min_value=0, label="Min price (cents / 1k tokens)"
+    # In the currency's main unit, as prices are shown (0.05 = 5 cents); searched in cents.
+    price_min = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
+        label="Min price",
     )
-    price_max = forms.IntegerField(
-        required=False, min_value=0, label="Max price (cents / 1k tokens)"
+    price_max = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0"),
+        max_digits=12,
+        decimal_places=2,
+        label="Max price",
     )
     size_min = forms.IntegerField(required=False, min_value=0, label="Min tokens")
     size_max = forms.IntegerField(required=False, min_value=0, label="Max tokens")
@@ -161,6 +198,13 @@ class SearchForm(forms.Form):
         if with_value_sort:  # only a buyer with a finished valuation can sort by value
             value_choice = ("value", SORT_LABELS["value"])
             self.fields["sort"].choices = [*self.fields["sort"].choices, value_choice]
+        currency = str(getattr(settings, "PLATFORM_CURRENCY", "usd")).upper()
+        for name in ("price_min", "price_max"):  # as prices are shown: USD per 1k tokens
+            self.fields[name].label = f"{self.fields[name].label} ({currency})"
+            self.fields[name].widget.attrs.update({"placeholder": "0.05", "step": "0.01"})
+        self.fields["price_max"].help_text = f"Floor price in {currency} per 1,000 tokens."
+        for field in self.fields.values():  # every filter is optional: no mark on each
+            field.no_optional_mark = True
         self.fields["tag"].choices = [("", "Any tag")] + [(t, t) for t in facets["tags"]]
         self.fields["licence"].choices = [("", "Any licence")] + [
             (lic, lic) for lic in facets["licences"]
@@ -183,8 +227,8 @@ class SearchForm(forms.Form):
             "tags": [data["tag"]] if data.get("tag") else [],
             "licence": data.get("licence") or None,
             "language": data.get("language") or None,
-            "price_min": data.get("price_min"),
-            "price_max": data.get("price_max"),
+            "price_min": _minor_units(data.get("price_min")),
+            "price_max": _minor_units(data.get("price_max")),
             "size_min": data.get("size_min"),
             "size_max": data.get("size_max"),
             "sort": data.get("sort") or "newest",

@@ -291,6 +291,20 @@ def listing_preview_samples(*, listing: Listing, size: int | None = None) -> lis
     return chosen
 
 
+def demo_notices_text() -> str:
+    """The demo datasets' licence notices, verbatim (``demo/data/NOTICE.txt``); "" when the
+    file is absent (a deployment without the demo folder)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    path = Path(settings.BASE_DIR) / "demo" / "data" / "NOTICE.txt"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 # --- versions and samples -------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ urlpatterns = [
     ),
     # Buyer
     path("data/", views.listing_list, name="listing_list"),
+    path("notices/", views.demo_notices, name="notices"),
     path("data/<slug:slug>/", views.listing_detail, name="listing_detail"),
     path("tasks/", views.task_list, name="task_list"),
     path("tasks/new/", views.task_create, name="task_create"),

@@ -19,10 +19,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import user_has_role
 from core.permissions import role_required
 from marketplace.forms import ListingForm, SearchForm, TargetSetForm, TargetTaskForm, UploadForm
 from marketplace.models import DatasetVersion, Listing
 from marketplace.selectors import (
+    demo_notices_text,
     listing_facets,
     listing_get_for_owner,
     listing_get_for_viewer,
@@ -44,7 +46,12 @@ from marketplace.services.listings import (
     listing_unpublish,
     listing_update,
 )
-from marketplace.services.targets import TargetSetInvalid, target_set_upload, target_task_create
+from marketplace.services.targets import (
+    TargetSetInvalid,
+    target_set_paste,
+    target_set_upload,
+    target_task_create,
+)
 from marketplace.services.versions import (
     version_accept_valid_rows,
     version_discard,
@@ -53,6 +60,7 @@ from marketplace.services.versions import (
 from valuation.selectors import (
     latest_succeeded_job,
     listing_value_expression,
+    listing_value_in_job,
     provider_valuation_summaries,
 )
 
@@ -163,11 +171,13 @@ def provider_listing(request: HttpRequest, slug: str) -> HttpResponse:
     versions = list(versions_for_viewer(listing=listing, user=request.user))
     current = listing.current_version
     summary = version_duplicate_summary(version=current) if current else None
+    valuations = provider_valuation_summaries(provider=listing.provider, listing=listing)
     return render(
         request,
         "marketplace/provider_listing.html",
         {
             "listing": listing,
+            "valuation": valuations[0] if valuations else None,
             "versions": versions,
             "current": current,
             "summary": summary,
@@ -271,6 +281,10 @@ def version_status(request: HttpRequest, version_id: int) -> HttpResponse:
         ),
         "summary": version_duplicate_summary(version=version),
         "is_owner": version.listing.provider_id == request.user.pk,
+        # A ready version of an unlisted listing can go on the market from here.
+        "can_publish": version.status == DatasetVersion.Status.READY
+        and version.listing.current_version_id == version.pk
+        and version.listing.status in (Listing.Status.DRAFT, Listing.Status.UNPUBLISHED),
         "status_api": reverse("marketplace-api:version", args=[version.pk]),
     }
     return render(request, "marketplace/version_status.html", context)
@@ -345,6 +359,9 @@ def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
     listing = listing_get_for_viewer(slug=slug, user=request.user)
     if listing is None:
         raise Http404("No such dataset.")
+    # The same valuation as the browse page's "Mean value" column: the buyer's latest
+    # finished one.
+    job = latest_succeeded_job(buyer=request.user) if request.user.is_authenticated else None
     return render(
         request,
         "marketplace/listing_detail.html",
@@ -352,8 +369,17 @@ def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "listing": listing,
             "preview": listing_preview_samples(listing=listing),
             "is_owner": request.user.is_authenticated and listing.provider_id == request.user.pk,
+            "valued_by": job,
+            "value": listing_value_in_job(job=job, listing=listing) if job else None,
+            "is_buyer": user_has_role(request.user, "buyer"),
         },
     )
+
+
+def demo_notices(request: HttpRequest) -> HttpResponse:
+    """The licence notices of the demo datasets (demo/data/NOTICE.txt), which their
+    listings' source text points to."""
+    return render(request, "marketplace/notices.html", {"notices": demo_notices_text()})
 
 
 @role_required("buyer", "staff")
@@ -390,19 +416,23 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
             raise PermissionDenied("Only the task's buyer may upload its target set.")
         if form.is_valid():
             upload = form.cleaned_data["file"]
+            field = "file" if upload else "text"
             try:
-                target_set_upload(
-                    task=task,
-                    actor=request.user,
-                    file=upload,
-                    filename=upload.name,
-                    declared_format=form.cleaned_data["format"] or None,
-                )
+                if upload:
+                    target_set_upload(
+                        task=task,
+                        actor=request.user,
+                        file=upload,
+                        filename=upload.name,
+                        declared_format=form.cleaned_data["format"] or None,
+                    )
+                else:
+                    target_set_paste(task=task, actor=request.user, text=form.cleaned_data["text"])
             except TargetSetInvalid as error:
                 report = error.report
-                form.add_error("file", error.message_dict["file"])
+                form.add_error(field, error.message_dict["file"])
             except ValidationError as error:
-                form.add_error("file", error.messages)
+                form.add_error(field, error.messages)
             else:
                 messages.success(request, "Target set saved.")
                 return redirect("marketplace:task_detail", task_id=task.pk)

@@ -3,10 +3,11 @@ service or selector, serialise the result. A refused action changes nothing."""
 
 from __future__ import annotations
 
-from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +22,17 @@ from payments.errors import (
     QuoteNotOpenError,
 )
 from payments.gateways.base import GatewayError
+from payments.models import Order
+from payments.selectors.dataset_export import (
+    order_dataset_card,
+    order_file_stem,
+    order_parquet_chunks,
+)
+from payments.selectors.downloads import (
+    DownloadNotAllowed,
+    order_entitled_for_download,
+    order_jsonl_lines,
+)
 from payments.selectors.ledger import provider_ledger_summary
 from payments.selectors.reports import (
     order_get_for_viewer,
@@ -169,6 +181,81 @@ class OrderDetailApi(APIView):
         if order is None:
             raise Http404("No such order.")
         return Response(PaymentsOrderSerializer(order).data)
+
+
+class _FileNegotiation(DefaultContentNegotiation):
+    """``?format=`` names the file format here, not one of DRF's renderers: errors are
+    rendered as JSON whatever it says."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class OrderDownloadApi(APIView):
+    """The purchased samples, streamed: ``?format=jsonl`` (default) or ``parquet``. Open to
+    the order's buyer while the order gives access (paid, not refunded), as the download
+    on the order page; a refused download changes nothing."""
+
+    permission_classes = [IsBuyer]
+    content_negotiation_class = _FileNegotiation
+    FORMATS = ("jsonl", "parquet")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=list(FORMATS), description="jsonl or parquet")
+        ],
+        responses={
+            (200, "application/x-ndjson"): bytes,
+            (200, "application/vnd.apache.parquet"): bytes,
+        },
+    )
+    def get(self, request: Request, order_id: int) -> StreamingHttpResponse:
+        fmt = request.query_params.get("format", "jsonl")
+        if fmt not in self.FORMATS:
+            raise PaymentsRefusedError(
+                detail=f"format must be one of {', '.join(self.FORMATS)}, got {fmt!r}",
+                code="bad_format",
+            )
+        order = _downloadable_order(request, order_id)
+        stem = order_file_stem(order=order)
+        if fmt == "parquet":
+            body, content_type = order_parquet_chunks(order=order), "application/vnd.apache.parquet"
+        else:
+            body = (line.encode() for line in order_jsonl_lines(order=order))
+            content_type = "application/x-ndjson; charset=utf-8"
+        response = StreamingHttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class OrderDatasetCardApi(APIView):
+    """The dataset card of the purchased samples (README.md, Hugging Face format): licences
+    per listing, size, provenance, the valuation that chose them, columns."""
+
+    permission_classes = [IsBuyer]
+
+    @extend_schema(responses={(200, "text/markdown"): str})
+    def get(self, request: Request, order_id: int) -> HttpResponse:
+        order = _downloadable_order(request, order_id)
+        response = HttpResponse(
+            order_dataset_card(order=order), content_type="text/markdown; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'inline; filename="README.md"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+def _downloadable_order(request: Request, order_id: int) -> Order:
+    """The buyer's order with live access; another buyer's order is a 404, an unpaid or
+    refunded one of yours a 403 with the reason."""
+    order = order_get_for_viewer(user=request.user, order_id=order_id)
+    if order is None or order.buyer_id != request.user.pk:  # staff read orders, not data
+        raise Http404("No such order.")
+    try:
+        return order_entitled_for_download(order_id=order_id, user=request.user)
+    except DownloadNotAllowed as exc:
+        raise PermissionDenied(detail=str(exc), code="no_access") from exc
 
 
 class ProviderBalanceApi(APIView):

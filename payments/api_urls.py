@@ -10,5 +10,11 @@ urlpatterns = [
     path("quotes/<int:quote_id>/accept/", api.QuoteAcceptApi.as_view(), name="quote_accept"),
     path("orders/", api.OrderListApi.as_view(), name="order_list"),
     path("orders/<int:order_id>/", api.OrderDetailApi.as_view(), name="order_detail"),
+    path("orders/<int:order_id>/download/", api.OrderDownloadApi.as_view(), name="order_download"),
+    path(
+        "orders/<int:order_id>/dataset-card/",
+        api.OrderDatasetCardApi.as_view(),
+        name="order_dataset_card",
+    ),
     path("provider/balance/", api.ProviderBalanceApi.as_view(), name="provider_balance"),
 ]

@@ -1,10 +1,11 @@
 """`make run`: the whole product on embedded defaults, in one command.
 
-Migrates, seeds the demo data (which queues the demo buyer's valuation job), starts a real
-Celery worker on the configured broker (the filesystem transport under var/broker unless
-CELERY_BROKER_URL is set) and the web server, prints where to open it, and stops the worker
-when the server stops. The worker computes the demo valuation in the background; the banner
-links to its page.
+Migrates, collects the static files, seeds the demo data (which queues the demo buyer's
+valuation job), starts a real Celery worker on the configured broker (the filesystem
+transport under var/broker unless CELERY_BROKER_URL is set) and the web server (DEBUG off
+unless DEBUG is set; WhiteNoise serves the static files), prints where to open it, and
+stops the worker when the server stops. The worker computes the demo valuation in the
+background; the banner links to its page.
 """
 
 import os
@@ -44,6 +45,13 @@ def seed_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {"EMBED_AT_INGEST": "false", **environ}
 
 
+def server_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The web server's environment: DEBUG off unless set, so a visitor sees the product's
+    own error pages (a 404 with the site's navigation, not Django's list of URL patterns).
+    Static files are then served by WhiteNoise from ``collectstatic``'s folder."""
+    return {**environ, "DEBUG": environ.get("DEBUG", "false")}
+
+
 def start_worker() -> subprocess.Popen:
     command = [
         sys.executable,
@@ -79,7 +87,7 @@ def demo_valuation_lines(seed_output: str, *, base_url: str, embedded: bool) -> 
     url = base_url.rstrip("/") + path
     lines = [f"  Demo valuation (log in as buyer): {url}"]
     if status == "succeeded":
-        lines.append("    finished: results on that page and in the buyer's menu, Valuations")
+        lines.append("    finished: results on that page and under Valuations in the header")
     elif status in ("failed", "cancelled"):
         lines.append(f"    {status}: open it to see why and retry it")
     elif embedded:
@@ -112,6 +120,7 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     var_dir().mkdir(parents=True, exist_ok=True)
     manage("migrate", "--noinput")
+    manage("collectstatic", "--noinput", "--verbosity", "0")
     seeded = subprocess.run(
         [sys.executable, "manage.py", "seed_demo"],
         cwd=REPO_ROOT,
@@ -134,6 +143,7 @@ def main() -> int:
         server = subprocess.run(
             [sys.executable, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
             cwd=REPO_ROOT,
+            env=server_environment(os.environ),
         )
         return server.returncode
     except KeyboardInterrupt:

@@ -42,6 +42,9 @@ DEFAULTS: dict[str, object] = {
     # broker cannot redeliver unacknowledged messages (the filesystem transport deletes a
     # message once read); Redis redelivers by itself after the visibility timeout.
     "VALUATION_REDISPATCH_ON_WORKER_START": None,  # None: only on the embedded broker
+    # A running step reads its job's status at most this often, between batches of model
+    # work, and stops once the job was cancelled.
+    "VALUATION_CANCEL_CHECK_SECONDS": 1.0,
     "VALUATION_HISTOGRAM_BINS": 20,
     "VALUATION_KEEP_TARGET_GRADIENT": False,
     "VALUATION_PROXY_HIDDEN_DIMS": (512, 128),

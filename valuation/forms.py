@@ -90,6 +90,11 @@ class SubsetForm(forms.Form):
         help_text="Off by default: samples with value 0 or below cannot help your task.",
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("k", "threshold", "budget"):  # needed by their rule, not "(optional)"
+            self.fields[name].no_optional_mark = True
+
     def clean(self) -> dict:
         from valuation.errors import ValuationRequestInvalid
         from valuation.subset import money_to_minor_units

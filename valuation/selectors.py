@@ -26,6 +26,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from accounts.selectors import user_has_role
+from core.formatting import value_text
 from marketplace.models import DatasetVersion, Listing, Sample, TargetTask
 from valuation.demo import DEMO_BUYER_USERNAME
 from valuation.models import SampleModelFeature, SampleScore, ValuationChunk, ValuationJob
@@ -233,13 +234,16 @@ def duration_text(seconds: float) -> str:
 
 def job_eta_seconds(*, job: ValuationJob) -> float | None:
     """Remaining time: each unfinished step costs the mean duration of the finished steps of
-    its stage, or of all finished steps when its stage has none finished yet."""
+    its stage, or of all finished model steps when its stage has none finished yet. None
+    (no estimate) until a model step has finished: the plan step takes a moment and says
+    nothing about the model work after it."""
     if job.status != ValuationJob.Status.RUNNING or not job.progress_total:
         return None
     rows = list(ValuationChunk.objects.filter(job=job).values("stage", "status", "seconds"))
     finished = [row for row in rows if row["status"] == ValuationChunk.Status.DONE]
-    if not finished:
+    if not any(row["stage"] != ValuationChunk.Stage.PLAN for row in finished):
         return None
+    finished = [row for row in finished if row["stage"] != ValuationChunk.Stage.PLAN]
     overall = sum(row["seconds"] for row in finished) / len(finished)
     per_stage: dict[str, list[float]] = {}
     for row in finished:
@@ -398,6 +402,16 @@ def listing_value_expression(*, job: ValuationJob) -> Subquery:
     )
 
 
+def listing_value_in_job(*, job: ValuationJob, listing: Listing) -> float | None:
+    """Mean sample value of the listing's current version in ``job`` (None if not valued):
+    the figure ``listing_value_expression`` gives the browse page, for one listing."""
+    if listing.current_version_id is None:
+        return None
+    return SampleScore.objects.filter(job=job, version_id=listing.current_version_id).aggregate(
+        mean=Avg("score")
+    )["mean"]
+
+
 @dataclass(frozen=True)
 class ListingValuationSummary:
     """How buyers' finished valuations scored one provider listing, in aggregate only.
@@ -417,12 +431,18 @@ class ListingValuationSummary:
         return self.positive / self.scored if self.scored else 0.0
 
 
-def provider_valuation_summaries(*, provider: AbstractBaseUser) -> list[ListingValuationSummary]:
-    """Per listing of ``provider``: succeeded jobs that valued it and their score statistics."""
+def provider_valuation_summaries(
+    *, provider: AbstractBaseUser, listing: Listing | None = None
+) -> list[ListingValuationSummary]:
+    """Per listing of ``provider`` (or only ``listing``): succeeded jobs that valued it and
+    their score statistics."""
+    scores = SampleScore.objects.filter(
+        version__listing__provider=provider, job__status=ValuationJob.Status.SUCCEEDED
+    )
+    if listing is not None:
+        scores = scores.filter(version__listing=listing)
     rows = (
-        SampleScore.objects.filter(
-            version__listing__provider=provider, job__status=ValuationJob.Status.SUCCEEDED
-        )
+        scores
         .values("version__listing_id", "version__listing__title")
         .annotate(
             jobs=Count("job", distinct=True),
@@ -464,11 +484,8 @@ class ShowcaseListing:
 
     @property
     def mean_text(self) -> str:
-        """+122, +0.0134, −0.21 (three significant digits; whole numbers from 1,000)."""
-        if self.mean is None:
-            return "—"
-        text = f"{self.mean:+,.0f}" if abs(self.mean) >= 1000 else f"{self.mean:+.3g}"
-        return text.replace("-", "−")
+        """+122, +0.0134, −0.21: ``core.formatting.value_text``, signed."""
+        return value_text(self.mean, signed=True)
 
     @property
     def tone(self) -> str:
@@ -491,6 +508,17 @@ class ValuationShowcase:
     spearman: float | None
     n_holdout: int
     listings: tuple[ShowcaseListing, ...]
+
+
+def demo_valuation_pending() -> bool:
+    """Whether the demo buyer's valuation is queued or running (the landing page then says
+    that its example card will make way for the real figures)."""
+    if not getattr(settings, "LANDING_DEMO_VALUATION", False):
+        return False
+    return ValuationJob.objects.filter(
+        buyer__username=DEMO_BUYER_USERNAME,
+        status__in=(ValuationJob.Status.QUEUED, ValuationJob.Status.RUNNING),
+    ).exists()
 
 
 def demo_valuation_showcase() -> ValuationShowcase | None:

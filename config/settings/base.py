@@ -70,6 +70,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.navigation",
             ],
+            # ``value`` / ``signed_value``: LinFiK values in one format on every page.
+            "builtins": ["core.templatetags.values"],
         },
     },
 ]
@@ -179,6 +181,8 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_MAX_MEMORY_PER_CHILD_KB", d
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Each worker records a heartbeat per queue this often (/healthz lists the workers).
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=30.0)
 VALUATION_DEVICE = env.str("VALUATION_DEVICE", default="auto")
 # Compute each ready version's sentence embeddings once, at ingest, on a gpu-queue worker.
 EMBED_AT_INGEST = env.bool("EMBED_AT_INGEST", default=True)
@@ -230,6 +234,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"client_errors": {"()": "core.logging.ClientErrorsWithoutTraceback"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["client_errors"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Django's own console handler (DEBUG only) would print every record a second time
+    # beside the root's; its records reach the root handler above.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }

@@ -9,6 +9,8 @@ valuation app tell whether the set changed since a valuation ran.
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import PurePath
 from typing import IO, Any
 
@@ -161,3 +163,30 @@ def target_set_upload(
         task.target_set_uploaded_at = timezone.now()
         task.save()
     return task
+
+
+PASTED_FILENAME = "pasted.jsonl"
+
+
+def pasted_target_rows(text: str) -> bytes:
+    """Pasted target samples as JSON Lines: JSON Lines as pasted when the first non-empty
+    line is a JSON object (``{...}``), otherwise one sample per non-empty line."""
+    lines = [line.strip() for line in (text or "").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise ValidationError({"text": "Paste at least one target sample."})
+    if lines[0].startswith("{"):
+        return ("\n".join(lines) + "\n").encode("utf-8")
+    return "".join(json.dumps({"text": line}, ensure_ascii=False) + "\n" for line in lines).encode(
+        "utf-8"
+    )
+
+
+def target_set_paste(*, task: TargetTask, actor: AbstractBaseUser, text: str) -> TargetTask:
+    """``target_set_upload`` of pasted samples (see ``pasted_target_rows``); same rules, all
+    or nothing."""
+    _require_buyer(task=task, actor=actor)
+    return target_set_upload(
+        task=task, actor=actor, file=io.BytesIO(pasted_target_rows(text)),
+        filename=PASTED_FILENAME, declared_format="jsonl",
+    )  # fmt: skip

@@ -39,7 +39,7 @@ from marketplace import conf, fingerprints
 from marketplace.ingest.parsers import format_for
 from marketplace.ingest.records import FileError, Record, ReportBuilder
 from marketplace.ingest.scan import Scan
-from marketplace.language import LanguageGuesser
+from marketplace.language import UNDETERMINED, LanguageGuesser
 from marketplace.models import DatasetVersion, Listing, Sample, SampleBand
 from marketplace.tokens import count_sample_tokens
 
@@ -467,6 +467,9 @@ def _finish(
     language: str,
 ) -> None:
     listing = Listing.objects.select_for_update().get(pk=version.listing_id)
+    if language == UNDETERMINED and listing.language:
+        # Too little text to tell (a small file): the datasheet's declared language stands.
+        language = listing.language.lower()
     now = timezone.now()
     if not _transition(version, from_statuses=[Status.INGESTING], to=Status.READY):
         raise IngestAborted("the version left the ingesting state while rows were inserted")

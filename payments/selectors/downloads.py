@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from fractions import Fraction
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
@@ -47,18 +48,30 @@ def order_for_download(
         raise DownloadNotAllowed("this download link is not valid") from exc
     if value != f"{order_id}:{user.pk}" or not user.is_authenticated:
         raise DownloadNotAllowed("this download link is not yours")
+    return order_entitled_for_download(order_id=order_id, user=user)
+
+
+def order_entitled_for_download(*, order_id: int, user: AbstractBaseUser | AnonymousUser) -> Order:
+    """The order if ``user`` is its buyer and its entitlement is live (paid, not refunded),
+    else DownloadNotAllowed. The page's signed links check this after their own expiry;
+    the API, which authenticates every request, checks only this."""
     order = (
         Order.objects.filter(pk=order_id, buyer_id=user.pk, entitlement__revoked_at__isnull=True)
         .exclude(status=Order.Status.PENDING)
+        .select_related("quote")
         .first()
+        if user.is_authenticated
+        else None
     )
     if order is None:
         raise DownloadNotAllowed("this order gives no access to download (unpaid or refunded)")
     return order
 
 
-def order_jsonl_lines(*, order: Order) -> Iterator[str]:
-    """One JSON line per purchased sample, in order-line order, read in chunks."""
+def order_sample_records(*, order: Order) -> Iterator[dict[str, Any]]:
+    """One record per purchased sample, in order-line order, read in chunks: sample_id,
+    listing {slug, title}, dataset_version, licence, value, value_exact, and text or
+    prompt + response."""
     from marketplace.models import Sample
 
     lines = (
@@ -71,13 +84,19 @@ def order_jsonl_lines(*, order: Order) -> Iterator[str]:
     for row in lines:
         batch.append(row)
         if len(batch) >= DOWNLOAD_CHUNK_SIZE:
-            yield from _rendered(batch, Sample)
+            yield from _records(batch, Sample)
             batch = []
     if batch:
-        yield from _rendered(batch, Sample)
+        yield from _records(batch, Sample)
 
 
-def _rendered(batch: list[tuple[str, str]], sample_model) -> Iterator[str]:
+def order_jsonl_lines(*, order: Order) -> Iterator[str]:
+    """One JSON line per purchased sample (``order_sample_records``)."""
+    for record in order_sample_records(order=order):
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _records(batch: list[tuple[str, str]], sample_model) -> Iterator[dict[str, Any]]:
     ids = [int(ref) for ref, _ in batch if ref.isdigit()]
     samples = sample_model.objects.filter(pk__in=ids).select_related("version__listing")
     by_id = {str(sample.pk): sample for sample in samples}
@@ -86,7 +105,7 @@ def _rendered(batch: list[tuple[str, str]], sample_model) -> Iterator[str]:
         if sample is None:
             continue
         listing, version = sample.version.listing, sample.version
-        record = {
+        record: dict[str, Any] = {
             "sample_id": sample.external_id,
             "listing": {"slug": listing.slug, "title": listing.title},
             "dataset_version": version.number,
@@ -98,4 +117,4 @@ def _rendered(batch: list[tuple[str, str]], sample_model) -> Iterator[str]:
             record["text"] = sample.text
         else:
             record["prompt"], record["response"] = sample.prompt, sample.response
-        yield json.dumps(record, ensure_ascii=False) + "\n"
+        yield record

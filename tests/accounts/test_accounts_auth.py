@@ -89,7 +89,7 @@ def test_password_reset_sends_working_link(client, provider):
     email = mail.outbox[0]
     assert email.to == ["prov@example.com"]
     assert email.subject == "Reset your DataMarket password"
-    assert email.body.startswith("Hello prov,")
+    assert email.body.startswith("Hello Prov Data,")  # the display name, not the username
     link = re.search(r"http://testserver(/accounts/password/reset/\S+/\S+/)", email.body)
     assert link is not None
 

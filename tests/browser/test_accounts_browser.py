@@ -107,10 +107,11 @@ def test_role_nav_profile_and_denied_page(live_server, browser_page, screenshot)
     nav = page.locator(".primary-nav .nav-link").all_text_contents()
     assert nav == [
         "Dashboard",
+        "Browse data",
         "My datasets",
         "Sales & payouts",
-        "Browse data",
         "Target tasks",
+        "Valuations",
         "Purchases",
     ]
     screenshot("06-profile")
@@ -121,7 +122,7 @@ def test_role_nav_profile_and_denied_page(live_server, browser_page, screenshot)
     page.wait_for_url(live_server.url + "/accounts/profile/")
     assert "Profile saved." in page.text_content(".flashes")
     nav = page.locator(".primary-nav .nav-link").all_text_contents()
-    assert nav == ["Dashboard", "Browse data", "Target tasks", "Purchases"]
+    assert nav == ["Dashboard", "Browse data", "Target tasks", "Valuations", "Purchases"]
     profile = Profile.objects.get(user__username="grace")
     assert (profile.is_provider, profile.is_buyer, profile.organisation) == (
         False,
@@ -164,10 +165,11 @@ def test_every_role_nav_fits_beside_the_user_menu(live_server, browser_page, scr
 
     assert page.locator(".primary-nav .nav-link").all_text_contents() == [
         "Dashboard",
+        "Browse data",
         "My datasets",
         "Sales & payouts",
-        "Browse data",
         "Target tasks",
+        "Valuations",
         "Purchases",
         "Admin",
     ]

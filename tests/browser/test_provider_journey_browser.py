@@ -108,6 +108,7 @@ def test_provider_lists_data_and_buyer_finds_it(
 
     # --- publish ------------------------------------------------------------------------------
     page.goto(f"{base}/provider/datasets/{listing.slug}/")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Publish …?" confirmation
     page.click("form[action$='/publish/'] button[type=submit]")
     page.wait_for_selector(".flashes")
     assert "is on the market" in page.text_content(".flashes")

@@ -60,7 +60,7 @@ def test_buyer_creates_task_uploads_target_set_and_reaches_valuation_form(
         "#id_file",
         files=[{"name": "targets.jsonl", "mimeType": "application/jsonl", "buffer": content}],
     )
-    page.click("form[enctype='multipart/form-data'] button:has-text('Upload')")
+    page.click("form[enctype='multipart/form-data'] button:has-text('Save the target set')")
     page.wait_for_selector("text=Target set saved.")
     task.refresh_from_db()
     assert task.sample_count == 3

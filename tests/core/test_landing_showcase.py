@@ -136,8 +136,14 @@ def test_landing_page_falls_back_to_the_illustration(client, settings, case):
     html = response.content.decode()
     assert response.context["showcase"] is None
     assert demo_valuation_showcase() is None
-    assert ILLUSTRATION in html and "$1,840.00" in html
-    assert "data-showcase" not in html
+    # The illustration says it is one, and has no placeholder text.
+    assert ILLUSTRATION in html and 'data-showcase="example"' in html
+    assert ">Example</span>" in html and "Example figures." in html
+    assert "lorem" not in html.lower() and "$1,840.00" not in html
+    assert 'data-showcase="job-' not in html
+    pending = "The demo valuation is running; its real figures replace these"
+    assert response.context["demo_pending"] is (case == "queued")
+    assert (pending in html) is (case == "queued")
 
 
 def test_the_latest_finished_job_of_the_demo_buyer_is_shown():

@@ -15,8 +15,9 @@ from core.views import server_error
 STUB_URLS = "tests.accounts.urls_for_tests"
 CORE_ONLY_URLS = "tests.accounts.urls_core_only"
 
+CATALOGUE_NAV = ["Browse data"]
 PROVIDER_NAV = ["My datasets", "Sales & payouts"]
-BUYER_NAV = ["Browse data", "Target tasks", "Purchases"]
+BUYER_NAV = ["Target tasks", "Valuations", "Purchases"]
 
 
 def make(username: str, roles: tuple[str, ...] = (), staff: bool = False):
@@ -48,8 +49,13 @@ def test_anonymous_home_is_the_landing_page(client):
     assert 'href="/accounts/signup/?role=provider"' in html
     assert 'href="/accounts/signup/?role=buyer"' in html
     assert 'href="/accounts/login/"' in html
-    assert response.context["nav_items"] == []
-    assert 'class="primary-nav"' not in html
+    # The catalogue is one click away for a visitor: header, hero and footer.
+    assert [(item.label, item.url) for item in response.context["nav_items"]] == [
+        ("Browse data", "/data/")
+    ]
+    assert '<a class="nav-link" href="/data/">Browse data</a>' in html
+    assert '<a href="/data/" data-cta="browse">Browse the datasets</a>' in html
+    assert '<li><a href="/data/">Browse data</a></li>' in html
 
 
 @pytest.mark.django_db
@@ -65,12 +71,17 @@ def test_footer_links_to_api_docs_and_health(client):
 @pytest.mark.parametrize(
     ("roles", "staff", "expected_nav", "dashboard_roles"),
     [
-        (("provider",), False, PROVIDER_NAV, ["provider"]),
-        (("buyer",), False, BUYER_NAV, ["buyer"]),
-        (("provider", "buyer"), False, PROVIDER_NAV + BUYER_NAV, ["provider", "buyer"]),
-        ((), True, ["Admin"], ["staff"]),
-        (("buyer",), True, BUYER_NAV + ["Admin"], ["buyer", "staff"]),
-        ((), False, [], []),
+        (("provider",), False, CATALOGUE_NAV + PROVIDER_NAV, ["provider"]),
+        (("buyer",), False, CATALOGUE_NAV + BUYER_NAV, ["buyer"]),
+        (
+            ("provider", "buyer"),
+            False,
+            CATALOGUE_NAV + PROVIDER_NAV + BUYER_NAV,
+            ["provider", "buyer"],
+        ),
+        ((), True, CATALOGUE_NAV + ["Admin"], ["staff"]),
+        (("buyer",), True, CATALOGUE_NAV + BUYER_NAV + ["Admin"], ["buyer", "staff"]),
+        ((), False, CATALOGUE_NAV, []),
     ],
 )
 def test_home_for_each_role_shows_its_nav(client, roles, staff, expected_nav, dashboard_roles):
@@ -102,10 +113,11 @@ def test_nav_urls_and_active_item(client):
     items = navigation(request)["nav_items"]
 
     assert [(i.label, i.url, i.active) for i in items] == [
+        ("Browse data", "/market/browse/", True),
         ("My datasets", "/market/datasets/mine/", False),
         ("Sales & payouts", "/payments/payouts/", False),
-        ("Browse data", "/market/browse/", True),
         ("Target tasks", "/market/tasks/", False),
+        ("Valuations", "/valuation/jobs/", False),
         ("Purchases", "/payments/orders/", False),
     ]
 
@@ -162,7 +174,7 @@ def test_403_page_explains_the_missing_role(client):
     assert [t.name for t in response.templates][:2] == ["403.html", "base.html"]
     html = response.content.decode()
     assert "This page is only for data providers." in html
-    assert nav_labels(response) == BUYER_NAV
+    assert nav_labels(response) == CATALOGUE_NAV + BUYER_NAV
 
 
 def test_500_renders_without_database_or_request_context():

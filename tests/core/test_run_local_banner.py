@@ -43,7 +43,7 @@ def test_a_queued_demo_valuation_is_announced_as_running_with_its_duration(run_l
     ("status", "embedded", "second_line"),
     [
         ("succeeded", True,
-         "    finished: results on that page and in the buyer's menu, Valuations"),
+         "    finished: results on that page and under Valuations in the header"),
         ("failed", True, "    failed: open it to see why and retry it"),
         ("running", False, "    running: it runs once workers for queues default and gpu are up"),
     ],

@@ -18,7 +18,7 @@ import functools
 import hashlib
 import importlib.util
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,11 +155,13 @@ class SentenceEncoder:
         max_length: int = DEFAULT_MAX_LENGTH,
         *,
         progress: bool = False,
+        between_batches: Callable[[], None] | None = None,
     ) -> np.ndarray:
         """Embed ``texts`` as a float32 array [N, dim] of unit rows, in input order.
 
         Texts are batched by length to waste little compute on padding; the result is
-        deterministic for the same texts, batch size and max_length.
+        deterministic for the same texts, batch size and max_length. ``between_batches`` is
+        called before each batch (it may raise to stop the work).
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of texts, not a single string")
@@ -180,6 +182,8 @@ class SentenceEncoder:
         try:
             with torch.inference_mode():
                 for rows in batches:
+                    if between_batches is not None:
+                        between_batches()
                     vectors = self.embed(self.tokenize([texts[i] for i in rows], max_length))
                     out[rows] = vectors.float().cpu().numpy()
         finally:

@@ -276,8 +276,14 @@ class ExactLinFiK:
 
     # ----- featurize: target gradient ------------------------------------------------------
 
-    def target_gradient(self, targets: Sequence[Sample | TokenizedSample]) -> TargetGradient:
-        """g_T = mean_i grad l(z'_i), by plain backward passes over target batches."""
+    def target_gradient(
+        self,
+        targets: Sequence[Sample | TokenizedSample],
+        *,
+        between_batches: Callable[[], None] | None = None,
+    ) -> TargetGradient:
+        """g_T = mean_i grad l(z'_i), by plain backward passes over target batches.
+        ``between_batches`` is called before each batch (it may raise to stop the work)."""
         tokenized = self.tokenize(targets)
         if not tokenized:
             raise ValueError("target set is empty")
@@ -288,6 +294,8 @@ class ExactLinFiK:
             for n, p in self.params.items()
         }
         for _, batch in self._batches(tokenized, "target gradient"):
+            if between_batches is not None:
+                between_batches()
             with torch.enable_grad():
                 loss_sum = self._losses(self.params, batch).sum()
                 grads = torch.autograd.grad(loss_sum, list(self.params.values()), allow_unused=True)
@@ -304,8 +312,10 @@ class ExactLinFiK:
         target: TargetGradient,
         *,
         method: str = "jvp",
+        between_batches: Callable[[], None] | None = None,
     ) -> np.ndarray:
-        """LinFiK of every sample, float64, in input order, without per-sample gradients."""
+        """LinFiK of every sample, float64, in input order, without per-sample gradients.
+        ``between_batches`` is called before each batch (it may raise to stop the work)."""
         batch_scores = {"jvp": self._jvp_scores, "double_backward": self._double_backward_scores}
         if method not in batch_scores:
             raise ValueError(f"unknown fast method {method!r}; use one of {FAST_METHODS}")
@@ -313,6 +323,8 @@ class ExactLinFiK:
         tangents = self._tangents(target)
         scores = np.empty(len(tokenized), dtype=np.float64)
         for indices, batch in self._batches(tokenized, f"LinFiK ({method})"):
+            if between_batches is not None:
+                between_batches()
             scores[indices] = batch_scores[method](batch, tangents).double().cpu().numpy()
         return scores
 

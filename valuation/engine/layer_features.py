@@ -16,7 +16,7 @@ the instruction target and from 0.360 to 0.398 against the prose target
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 
 import numpy as np
@@ -82,10 +82,12 @@ def hidden_state_features(
     pad_id: int,
     layers: int = DEFAULT_LAYERS,
     batch_size: int = 16,
+    between_batches: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """[N, hidden] float32, input order: each sample's mean hidden state after ``layers``
     decoder layers over its loss positions. Padding and batch composition do not change a
-    row beyond float rounding (right padding, causal attention)."""
+    row beyond float rounding (right padding, causal attention). ``between_batches`` is
+    called before each batch (it may raise to stop the work)."""
     stack = decoder_layers(model)
     if not 1 <= layers <= len(stack):
         raise ValueError(f"layers must be in 1..{len(stack)}, got {layers}")
@@ -105,6 +107,8 @@ def hidden_state_features(
     model.eval()
     try:
         for rows in length_sorted_batches(tokenized, batch_size):
+            if between_batches is not None:
+                between_batches()
             batch = collate([tokenized[i] for i in rows], pad_id)
             batch = {key: value.to(device) for key, value in batch.items()}
             captured.clear()

@@ -17,6 +17,7 @@ from django.db import transaction
 from marketplace.models import DatasetVersion, Sample
 from valuation import conf
 from valuation.selectors import pool_samples, sample_id_pages
+from valuation.services.steps import check_stop
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def samples_embed_missing(*, sample_ids: Sequence[int]) -> dict[int, np.ndarray]
         [_embedding_text(sample) for sample in missing],
         batch_size=int(conf.get("VALUATION_EMBED_BATCH_SIZE")),
         max_length=int(conf.get("VALUATION_MAX_LENGTH")),
+        between_batches=check_stop,
     )
     for sample, vector in zip(missing, vectors, strict=True):
         sample.embedding = embedding_to_bytes(vector)

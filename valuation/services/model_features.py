@@ -28,6 +28,7 @@ from valuation.errors import ValuationRequestInvalid
 from valuation.models import ModelFeatureSet, SampleModelFeature
 from valuation.selectors import feature_set_rows_missing, pool_samples, sample_id_pages
 from valuation.services.embeddings import embedding_to_bytes, embeddings_from_bytes
+from valuation.services.steps import check_stop
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ def samples_layer_features_missing(
         vectors[rows] = hidden_state_features(
             loaded.model, tokenized, pad_id=pad_token_id(loaded.tokenizer),
             layers=feature_set.layers, batch_size=int(conf.get("VALUATION_EMBED_BATCH_SIZE")),
+            between_batches=check_stop,
         )  # fmt: skip
     SampleModelFeature.objects.bulk_create(
         [

@@ -9,6 +9,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
+from accounts.selectors import display_name_of
 from valuation.models import ValuationJob
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,12 @@ def job_notify_finished(*, job_id: int) -> bool:
     job = ValuationJob.objects.select_related("buyer", "task").get(pk=job_id)
     if not job.buyer.email:
         return False
-    context = {"job": job, "url": job_url(job=job), "fidelity": job.fidelity}
+    context = {
+        "job": job,
+        "url": job_url(job=job),
+        "fidelity": job.fidelity,
+        "name": display_name_of(job.buyer),
+    }
     subject = render_to_string("valuation/email/job_finished_subject.txt", context).strip()
     body = render_to_string("valuation/email/job_finished.txt", context)
     try:

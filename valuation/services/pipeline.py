@@ -80,6 +80,7 @@ from valuation.services.model_features import (
     version_layer_features_compute,
 )
 from valuation.services.scores import exact_labels_upsert, job_summary_compute, scores_upsert
+from valuation.services.steps import check_stop
 
 logger = logging.getLogger(__name__)
 
@@ -307,7 +308,7 @@ def target_gradient_compute(*, chunk: ValuationChunk) -> None:
     ]
     if not targets:
         raise ValuationRequestInvalid("The task has no target samples.")
-    gradient = scorer.target_gradient(targets)
+    gradient = scorer.target_gradient(targets, between_batches=check_stop)
     worker_cache.save_target_gradient(gradient, target_gradient_path(job_id=job.pk))
 
 
@@ -339,7 +340,9 @@ def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
         except EmptySampleError:
             # No predicted token: the sample adds nothing to the loss, its LinFiK is 0.
             empty_ids.append(sample.pk)
-    values = scorer.score(tokenized, target) if tokenized else np.empty(0)
+    values = (
+        scorer.score(tokenized, target, between_batches=check_stop) if tokenized else np.empty(0)
+    )
     rows = [(sample_id, float(v)) for sample_id, v in zip(scored_ids, values, strict=True)]
     rows += [(sample_id, 0.0) for sample_id in empty_ids]
     if not all(math.isfinite(score) for _, score in rows):
@@ -536,6 +539,7 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
         if row[0] not in exact_ids:
             buffer.append(row)
         if len(buffer) >= page:
+            check_stop()
             _score_page(version_id, proxy, buffer, *features)
             buffer = []
     if buffer:

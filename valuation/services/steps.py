@@ -20,6 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -193,6 +197,66 @@ def step_begin(
         if fields:
             job.save(update_fields=fields)
         return StepStart(RUN, chunk)
+
+
+class StepStopped(Exception):
+    """The job of the running step is no longer running (cancelled, or failed elsewhere):
+    the step stops between two batches, and its work so far is dropped."""
+
+
+@dataclass
+class _StopCheck:
+    job_id: int
+    every: float
+    checked_at: float = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.checked_at < self.every:
+            return
+        self.checked_at = now
+        status = (
+            ValuationJob.objects.filter(pk=self.job_id).values_list("status", flat=True).first()
+        )
+        if status != ValuationJob.Status.RUNNING:
+            raise StepStopped(f"job {self.job_id} is {status or 'gone'}")
+
+
+_stop_check: ContextVar[_StopCheck | None] = ContextVar("valuation_step_stop_check", default=None)
+
+
+@contextmanager
+def stop_when_job_stops(*, job_id: int) -> Iterator[None]:
+    """While a step works: ``check_stop()`` raises ``StepStopped`` once the job is no longer
+    running (read at most every VALUATION_CANCEL_CHECK_SECONDS)."""
+    every = float(conf.get("VALUATION_CANCEL_CHECK_SECONDS"))
+    token = _stop_check.set(_StopCheck(job_id=job_id, every=every))
+    try:
+        yield
+    finally:
+        _stop_check.reset(token)
+
+
+def check_stop() -> None:
+    """Called between batches of model work: stop if this step's job stopped (a no-op
+    outside a step, e.g. embeddings at ingest)."""
+    check = _stop_check.get()
+    if check is not None:
+        check()
+
+
+def step_release(*, chunk_id: int, worker: str) -> bool:
+    """A step stopped because its job stopped: back to pending (a retry runs it again).
+    False when another attempt holds it."""
+    with transaction.atomic():
+        chunk = chunk_qs_select_for_update().get(pk=chunk_id)
+        if chunk.status != ValuationChunk.Status.RUNNING or chunk.worker != worker:
+            return False
+        chunk.status = ValuationChunk.Status.PENDING
+        chunk.worker = ""
+        chunk.finished_at = timezone.now()
+        chunk.save(update_fields=["status", "worker", "finished_at"])
+        return True
 
 
 def _refresh_progress(job: ValuationJob) -> None:

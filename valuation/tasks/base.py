@@ -18,6 +18,7 @@ from valuation.services import steps
 
 logger = logging.getLogger(__name__)
 
+
 def _test_sleep(chunk: ValuationChunk) -> None:
     hook = conf.test_step_sleep()
     if hook and hook[0] == chunk.stage and hook[1] == chunk.index and chunk.attempts == 1:
@@ -55,7 +56,12 @@ def run_step(
     _test_sleep(chunk)
     began = time.perf_counter()
     try:
-        work(chunk=chunk)
+        with steps.stop_when_job_stops(job_id=job_id):
+            work(chunk=chunk)
+    except steps.StepStopped as stopped:
+        logger.info("job %s %s#%s stopped: %s", job_id, stage, index, stopped)
+        steps.step_release(chunk_id=chunk.pk, worker=worker)
+        return "stopped"
     except Exception as exc:
         logger.exception("job %s %s#%s failed", job_id, stage, index)
         steps.step_fail(chunk_id=chunk.pk, worker=worker, error=steps.readable_error(exc))

@@ -57,6 +57,20 @@ _LANGUAGE = re.compile(r"^([a-zA-Z]{2,3})(-[A-Za-z0-9]{2,8})?")
 DATASET_KEYS = ("slug", "provider", "title", "license", "file", "floor_price_cents_per_1k_tokens")
 
 
+NOTICE_FILE = "data/NOTICE.txt"
+
+
+def demo_source_text(entry: dict[str, Any]) -> str:
+    """A demo listing's datasheet source with its attribution. The attribution's pointer to
+    the notices file of the demo folder becomes the address of the notices page, which
+    the listing page shows as a link."""
+    source = entry.get("datasheet", {}).get("source", "")
+    if entry.get("attribution"):
+        source = f"{source}\n\nAttribution: {entry['attribution']}".strip()
+    notices = settings.SITE_URL.rstrip("/") + reverse("marketplace:notices")
+    return source.replace(f"see {NOTICE_FILE}", f"see {notices}").replace(NOTICE_FILE, notices)
+
+
 class Command(BaseCommand):
     help = (
         "Create demo users, listings (ingested and published), target tasks and the demo "
@@ -199,6 +213,9 @@ class Command(BaseCommand):
             )
         if listing is None:
             listing = self._create_listing(entry, provider)
+        elif NOTICE_FILE in listing.source:  # seeded before the notices page existed
+            listing.source = demo_source_text(entry)
+            Listing.objects.filter(pk=listing.pk).update(source=listing.source)
         if not listing.versions.filter(status=DatasetVersion.Status.READY).exists():
             path = demo_dir / entry["file"]
             with path.open("rb") as handle:
@@ -233,9 +250,7 @@ class Command(BaseCommand):
     def _create_listing(self, entry: dict[str, Any], provider) -> Listing:
         sheet = entry.get("datasheet", {})
         declared = _LANGUAGE.match(sheet.get("language", "") or "")
-        source = sheet.get("source", "")
-        if entry.get("attribution"):
-            source = f"{source}\n\nAttribution: {entry['attribution']}".strip()
+        source = demo_source_text(entry)
         try:
             listing = listing_create(
                 provider=provider,
