@@ -242,6 +242,12 @@ def test_full_journey_subset_quote_accept_pay_download(client, buyer, world):
     detail = client.get(reverse("payments:order_detail", args=[order.pk]))
     link = detail.context["download_url"]
     assert "Download JSONL" in detail.content.decode()
+    parquet = reverse("payments-api:order_download", args=[order.pk]) + "?format=parquet"
+    card = reverse("payments-api:order_dataset_card", args=[order.pk])
+    assert f'href="{parquet}"' in detail.content.decode().replace("&amp;", "&")
+    assert f'href="{card}"' in detail.content.decode()
+    assert client.get(parquet).status_code == 200
+    assert client.get(card).status_code == 200
     listing_page = client.get(reverse("payments:order_list"))
     assert link.split("?")[0] in listing_page.content.decode()
 
