@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.bulk import copy_models, copy_rows, reserve_ids
 from marketplace import conf, fingerprints
 from marketplace.ingest.parsers import format_for
 from marketplace.ingest.records import FileError, Record, ReportBuilder
@@ -363,6 +364,22 @@ def _insert_batch(
             )
         )
     with transaction.atomic():
+        if conf.ingest_uses_copy():
+            # PostgreSQL: ids reserved from the sequence, then COPY for samples and keys.
+            for sample, pk in zip(samples, reserve_ids(model=Sample, count=len(samples)),
+                                  strict=True):  # fmt: skip
+                sample.pk = pk
+            copy_models(samples)
+            copy_rows(
+                table=SampleBand._meta.db_table,
+                columns=("sample_id", "key"),
+                rows=(
+                    (sample.pk, key)
+                    for sample, sample_keys in zip(samples, keys, strict=True)
+                    for key in sample_keys
+                ),
+            )
+            return sum(token_counts), digests
         created = Sample.objects.bulk_create(samples)
         # Plain executemany: ~30 keys per sample would make bulk_create's model instances
         # the slowest part of the ingest.
