@@ -54,9 +54,7 @@ def keys_of(version) -> list[tuple[int, int]]:
 
 
 @pytest.mark.django_db
-def test_copy_ingest_writes_exactly_the_rows_of_bulk_insert(
-    require_postgres, provider_a, settings
-):
+def test_copy_ingest_writes_exactly_the_rows_of_bulk_insert(require_postgres, provider_a, settings):
     settings.INGEST_BATCH_SIZE = 16  # several batches: ids reserved per batch
     settings.INGEST_WRITE_METHOD = "insert"
     inserted, insert_statements = ingest(provider_a, "Inserted")
