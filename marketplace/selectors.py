@@ -146,25 +146,39 @@ def listings_visible(*, user: User) -> QuerySet[Listing]:
     return queryset.filter(status=PUBLISHED)
 
 
+SEARCH_CONFIG = "english"
+
+
+def listing_search_vector():
+    """The weighted full-text vector of a listing (PostgreSQL): title A, description B,
+    source and intended use C. Identical to the GIN index's expression (migration 0003)."""
+    from django.contrib.postgres.search import SearchVector
+
+    return (
+        SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("description", weight="B", config=SEARCH_CONFIG)
+        + SearchVector("source", "intended_use", weight="C", config=SEARCH_CONFIG)
+    )
+
+
 def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
     terms = [term for term in query.split() if term]
     if not terms:
         return queryset
     # A websearch negation ("-legal") must not match the tag it excludes.
     tag_names = [slugify(term) for term in terms if not term.startswith("-")]
-    tag_match = Exists(Tag.objects.filter(listings=OuterRef("pk"), name__in=tag_names))
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+        from django.contrib.postgres.search import SearchQuery, SearchRank
 
-        vector = (
-            SearchVector("title", weight="A")
-            + SearchVector("description", weight="B")
-            + SearchVector("source", "intended_use", weight="C")
+        vector = listing_search_vector()
+        search = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+        # Matches as id sets: the text match is answered by the GIN index (migration 0003),
+        # not by computing every listing's vector; an OR with EXISTS would force a scan.
+        text_ids = Listing.objects.annotate(search_vector=vector).filter(search_vector=search)
+        tag_ids = Tag.listings.through.objects.filter(tag__name__in=tag_names)
+        return queryset.annotate(search_rank=SearchRank(vector, search)).filter(
+            Q(pk__in=text_ids.values("pk")) | Q(pk__in=tag_ids.values("listing_id"))
         )
-        search = SearchQuery(query, search_type="websearch")
-        return queryset.annotate(
-            search_vector=vector, search_rank=SearchRank(vector, search)
-        ).filter(Q(search_vector=search) | tag_match)
     # Portable fallback (SQLite): every term must appear in the title, description or a tag.
     for term in terms:
         term_tag = Exists(Tag.objects.filter(listings=OuterRef("pk"), name__icontains=term))

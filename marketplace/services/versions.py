@@ -331,7 +331,8 @@ def _delete_rows(version: DatasetVersion) -> None:
 def _insert_batch(
     version: DatasetVersion, records: list[Record], start_position: int
 ) -> tuple[int, list[bytes]]:
-    """Bulk-insert one batch of samples and their LSH bands; return (tokens, digests)."""
+    """Fingerprint one batch of samples and write it with its LSH bands; return (tokens,
+    digests)."""
     token_counts = count_sample_tokens([(r.text, r.prompt, r.response) for r in records])
     samples: list[Sample] = []
     digests: list[bytes] = []
@@ -363,6 +364,12 @@ def _insert_batch(
                 text=record.text, prompt=record.prompt, response=record.response
             )
         )
+    _write_batch(samples, keys)
+    return sum(token_counts), digests
+
+
+def _write_batch(samples: list[Sample], keys: list[list[int]]) -> None:
+    """Write one batch of samples and their near-duplicate keys, in one transaction."""
     with transaction.atomic():
         if conf.ingest_uses_copy():
             # PostgreSQL: ids reserved from the sequence, then COPY for samples and keys.
@@ -379,7 +386,7 @@ def _insert_batch(
                     for key in sample_keys
                 ),
             )
-            return sum(token_counts), digests
+            return
         created = Sample.objects.bulk_create(samples)
         # Plain executemany: ~30 keys per sample would make bulk_create's model instances
         # the slowest part of the ingest.
@@ -392,7 +399,6 @@ def _insert_batch(
                     for key in sample_keys
                 ],
             )
-    return sum(token_counts), digests
 
 
 def version_ingest(*, version: DatasetVersion) -> DatasetVersion:
