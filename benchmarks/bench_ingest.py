@@ -31,12 +31,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-WORDS = (
+_VOCABULARY = (
     "data model market sample price buyer provider value token text train learn task score "
     "signal noise label batch layer weight loss rate graph query index table field record "
     "river mountain city garden window letter winter summer music paper story light sound "
     "quick slow bright dark small large early late simple clear quiet loud warm cold"
-).split()
+)
+WORDS = _VOCABULARY.split(" ")
 
 
 def write_file(path: Path, rows: int, seed: int = 0) -> None:
