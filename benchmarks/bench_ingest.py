@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_ingest.py --rows 100000 \\
         --postgres postgres://postgres@127.0.0.1:5432/dm_bench_ingest
 
-Writes one JSON-lines file of ``--rows`` distinct samples (seeded words; every fifth row a
-prompt/response pair), then ingests it three times, each in a fresh process on fresh tables:
+Writes one JSON-lines file of ``--rows`` distinct samples (20 to 60 words drawn from a seeded
+vocabulary of 20,000 made-up words; every fifth row a prompt/response pair), then ingests it
+three times, each in a fresh process on fresh tables:
 
 * PostgreSQL, COPY (the default there: INGEST_WRITE_METHOD=auto)
 * PostgreSQL, bulk INSERTs (INGEST_WRITE_METHOD=insert)
@@ -31,20 +32,24 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-_VOCABULARY = (
-    "data model market sample price buyer provider value token text train learn task score "
-    "signal noise label batch layer weight loss rate graph query index table field record "
-    "river mountain city garden window letter winter summer music paper story light sound "
-    "quick slow bright dark small large early late simple clear quiet loud warm cold"
-)
-WORDS = _VOCABULARY.split(" ")
+SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "do", "fi", "gu", "he")
+
+
+def vocabulary(size: int, rng: random.Random) -> list[str]:
+    """Pronounceable made-up words: a vocabulary large enough that unrelated rows share few
+    word 3-shingles, as real text does (a tiny vocabulary floods near-duplicate detection)."""
+    words: set[str] = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
 
 
 def write_file(path: Path, rows: int, seed: int = 0) -> None:
     rng = random.Random(seed)
+    words_of = vocabulary(20_000, rng)
     with path.open("w", encoding="utf-8") as handle:
         for i in range(rows):
-            words = [rng.choice(WORDS) for _ in range(rng.randint(20, 60))]
+            words = [rng.choice(words_of) for _ in range(rng.randint(20, 60))]
             if i % 5 == 4:
                 cut = len(words) // 3
                 record = {"id": f"r{i}", "prompt": " ".join(words[:cut]) + f" {i}?",
