@@ -85,8 +85,11 @@ def artefact_save(*, name: str, path: Path) -> str:
     """Store the local file ``path`` as artefact ``name`` (replacing it); return its sha256.
 
     The old sidecar goes first and the new one comes last, so no reader ever takes a half
-    written artefact, or the new content for the old hash."""
+    written artefact, or the new content for the old hash. Content already stored under
+    ``name`` is not sent again."""
     digest = file_sha256(path)
+    if artefact_digest(name=name) == digest:
+        return digest  # already stored (another host wrote the same content): nothing to do
     storage = artefact_storage()
     storage.delete(name + DIGEST_SUFFIX)
     with path.open("rb") as handle:

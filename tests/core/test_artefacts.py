@@ -93,6 +93,10 @@ def test_s3_upload_is_multipart_and_each_host_downloads_once(
     assert path.parent.parent == tmp_path / "other-host"
     assert artefacts.stats["downloads"] == 2
 
+    # The same content again is not sent again.
+    assert artefact_save(name=name, path=tmp_path / "g") == digest
+    assert artefacts.stats["uploads"] == 1
+
     # New content, new hash: never served from the old cached copy.
     artefact_save(name=name, path=write(tmp_path / "g2", b"retrained"))
     path, got = artefact_local_path(name=name)
