@@ -34,6 +34,17 @@ def copy_value(value: Any) -> str:
     return str(value).translate(_ESCAPES)
 
 
+def analyze(*tables: str) -> None:
+    """Refresh PostgreSQL's planner statistics of ``tables`` after a bulk load (a no-op
+    elsewhere). Until autovacuum gets to them, a table that grew by millions of rows is
+    planned as if still small: index lookups turn into parallel sequential scans."""
+    if connection.vendor != "postgresql":
+        return
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(quote(table) for table in tables)}")
+
+
 def reserve_ids(*, model: type[models.Model], count: int) -> list[int]:
     """``count`` fresh primary keys from the table's id sequence (PostgreSQL)."""
     if count == 0:

@@ -35,7 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.bulk import copy_models, copy_rows, reserve_ids
+from core.bulk import analyze, copy_models, copy_rows, reserve_ids
 from marketplace import conf, fingerprints
 from marketplace.ingest.parsers import format_for
 from marketplace.ingest.records import FileError, Record, ReportBuilder
@@ -453,6 +453,8 @@ def version_ingest(*, version: DatasetVersion) -> DatasetVersion:
         progress(*scan.progress(), force=True)
         fileobj.close()
         fileobj = None
+        # Duplicate detection looks the new rows up by index: plan it with fresh statistics.
+        analyze(Sample._meta.db_table, SampleBand._meta.db_table)
         duplicates_detect_for_version(version=version, progress=_Progress(version, "dedupe"))
         _finish(
             version,

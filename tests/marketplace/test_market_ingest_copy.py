@@ -74,6 +74,17 @@ def test_copy_ingest_writes_exactly_the_rows_of_bulk_insert(require_postgres, pr
     )
     again, _ = ingest(provider_a, "After")  # would fail on a duplicate primary key
     assert Sample.objects.filter(version=again).count() == len(ROWS)
+    # Statistics refreshed before duplicate detection (ANALYZE counts small tables exactly).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN (%s, %s)",
+            ["marketplace_sample", "marketplace_sampleband"],
+        )
+        statistics = dict(cursor.fetchall())
+    assert statistics == {
+        "marketplace_sample": 3 * len(ROWS),
+        "marketplace_sampleband": SampleBand.objects.count(),
+    }
 
 
 def test_copy_text_format_escapes():
