@@ -283,26 +283,50 @@ def listing_preview_samples(*, listing: Listing, size: int | None = None) -> lis
     Random previews are deterministic (seeded with the listing and version ids), so the same
     listing always shows the same samples. Duplicates are never shown.
     """
-    version = listing.current_version
-    if version is None or version.status != READY or version.sample_count == 0:
-        return []
-    size = size or listing.preview_size
-    samples = Sample.objects.filter(version=version, duplicate_of__isnull=True)
-    if listing.preview_mode == Listing.PreviewMode.PICKED and listing.preview_sample_ids:
-        picked = list(listing.preview_sample_ids)[:size]
-        by_id = {sample.external_id: sample for sample in samples.filter(external_id__in=picked)}
-        return [by_id[item] for item in picked if item in by_id]
-    rng = random.Random(f"preview:{listing.pk}:{version.pk}")
-    count = version.sample_count
-    wanted = rng.sample(range(count), min(count, size * 4))
-    by_position = {s.position: s for s in samples.filter(position__in=wanted)}
-    chosen = [by_position[position] for position in wanted if position in by_position][:size]
-    if len(chosen) < size:
-        chosen_ids = {sample.pk for sample in chosen}
-        chosen += list(
-            samples.exclude(pk__in=chosen_ids).order_by("position")[: size - len(chosen)]
+    return listings_preview_samples(listings=[listing], size=size)[listing.pk]
+
+
+def listings_preview_samples(
+    *, listings: Iterable[Listing], size: int | None = None
+) -> dict[int, list[Sample]]:
+    """``listing_preview_samples`` of many listings (by listing id), with one query for all
+    of them (plus one per listing whose random draw found too few samples)."""
+    listings = list(listings)
+    plans: dict[int, tuple[Listing, int, list, int]] = {}
+    wanted_q = Q()
+    for listing in listings:
+        version = listing.current_version
+        if version is None or version.status != READY or version.sample_count == 0:
+            continue
+        count = size or listing.preview_size
+        if listing.preview_mode == Listing.PreviewMode.PICKED and listing.preview_sample_ids:
+            keys = list(listing.preview_sample_ids)[:count]
+            wanted_q |= Q(version_id=version.pk, external_id__in=keys)
+        else:
+            rng = random.Random(f"preview:{listing.pk}:{version.pk}")
+            keys = rng.sample(range(version.sample_count), min(version.sample_count, count * 4))
+            wanted_q |= Q(version_id=version.pk, position__in=keys)
+        plans[listing.pk] = (listing, version.pk, keys, count)
+    found: dict[tuple[int, object], Sample] = {}
+    if plans:
+        for sample in Sample.objects.filter(wanted_q, duplicate_of__isnull=True):
+            found[(sample.version_id, sample.external_id)] = sample
+            found[(sample.version_id, sample.position)] = sample
+    result: dict[int, list[Sample]] = {listing.pk: [] for listing in listings}
+    for listing_pk, (listing, version_id, keys, count) in plans.items():
+        chosen = [found[(version_id, key)] for key in keys if (version_id, key) in found][:count]
+        picked = listing.preview_mode == Listing.PreviewMode.PICKED and bool(
+            listing.preview_sample_ids
         )
-    return chosen
+        if not picked and len(chosen) < count:
+            chosen_ids = {sample.pk for sample in chosen}
+            chosen += list(
+                Sample.objects.filter(version_id=version_id, duplicate_of__isnull=True)
+                .exclude(pk__in=chosen_ids)
+                .order_by("position")[: count - len(chosen)]
+            )
+        result[listing_pk] = chosen
+    return result
 
 
 # --- versions and samples -------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """A valuation's results page (first and deep pages), its scores API and the job list run a
-fixed number of queries however many samples were scored (no query per row)."""
+fixed number of queries however many samples were scored and however many listings they
+come from (no query per row or per listing)."""
 
 from __future__ import annotations
 
@@ -50,14 +51,13 @@ def test_results_scores_and_job_list_queries_do_not_grow_with_the_pool(
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     client.force_login(buyer)
-    # Both jobs span two listings: each distinct listing on a page still costs its preview
-    # lookup (two queries); rows, however many, cost nothing more.
-    small = finished([make_version("Small", n=12, seed=1), make_version("Tiny", n=8, seed=4)],
-                     target_task, buyer, django_capture_on_commit_callbacks)  # fmt: skip
+    small = finished([make_version("Small", n=12, seed=1)], target_task, buyer,
+                     django_capture_on_commit_callbacks)  # fmt: skip
     one_job = queries_for(client, "/valuation/jobs/")
     large = finished(
         [make_version("Large", n=160, seed=2, preview_ids=("s1", "s2")),
-         make_version("Other", n=40, seed=3)],
+         make_version("Other", n=40, seed=3), make_version("Third", n=30, seed=5),
+         make_version("Fourth", n=30, seed=6, duplicates=3)],
         target_task, buyer, django_capture_on_commit_callbacks,
     )  # fmt: skip
     assert queries_for(client, "/valuation/jobs/") == one_job
