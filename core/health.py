@@ -1,4 +1,5 @@
-"""GET /healthz: database and broker status as JSON, 200 when both answer, 503 otherwise."""
+"""GET /healthz: database, broker and storage status as JSON, 200 when all answer, 503
+otherwise."""
 
 import time
 from pathlib import Path
@@ -38,6 +39,28 @@ def check_broker() -> dict:
     return {"ok": True, "transport": str(transport), "ms": _ms_since(started)}
 
 
+def check_storage() -> dict:
+    """Uploads and artefacts can be stored: the S3 bucket answers (HEAD bucket), or the
+    STORAGE_ROOT folder is writable."""
+    from core.artefacts import artefact_storage
+
+    started = time.monotonic()
+    storage = artefact_storage()
+    bucket = getattr(storage, "bucket_name", None)
+    backend = "s3" if bucket else "filesystem"
+    try:
+        if bucket:
+            storage.connection.meta.client.head_bucket(Bucket=bucket)
+        else:
+            folder = Path(settings.STORAGE_ROOT)
+            folder.mkdir(parents=True, exist_ok=True)
+            if not _is_writable(folder):
+                raise OSError(f"storage folder {folder} is not writable")
+    except Exception as exc:  # unreachable endpoint, missing bucket, refused credentials
+        return {"ok": False, "backend": backend, "error": str(exc)[:300]}
+    return {"ok": True, "backend": backend, "ms": _ms_since(started)}
+
+
 def _check_filesystem_broker(started: float) -> dict:
     folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_out"])
     ok = folder.is_dir() and _is_writable(folder)
@@ -70,8 +93,14 @@ def worker_status() -> dict:
 def healthz(request: HttpRequest) -> JsonResponse:
     database = check_database()
     broker = check_broker()
-    healthy = database["ok"] and broker["ok"]
-    body = {"status": "ok" if healthy else "unavailable", "database": database, "broker": broker}
+    storage = check_storage()
+    healthy = database["ok"] and broker["ok"] and storage["ok"]
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "database": database,
+        "broker": broker,
+        "storage": storage,
+    }
     if database["ok"]:
         body["workers"] = worker_status()
     return JsonResponse(body, status=200 if healthy else 503)

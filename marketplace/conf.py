@@ -10,6 +10,9 @@ DEFAULTS: dict[str, object] = {
     "INGEST_ASYNC_THRESHOLD_BYTES": 2 * 1024 * 1024,
     # Rows inserted per bulk insert (and per transaction) while ingesting.
     "INGEST_BATCH_SIZE": 1000,
+    # How ingest writes samples: "auto" uses COPY on PostgreSQL and bulk INSERTs elsewhere;
+    # "insert" forces bulk INSERTs (the benchmark compares both).
+    "INGEST_WRITE_METHOD": "auto",
     # How many row errors a validation report lists (totals always count every error).
     "INGEST_REPORT_MAX_ERRORS": 100,
     # Near-duplicate threshold on the Jaccard similarity of word 3-shingle sets.
@@ -26,6 +29,15 @@ def get(name: str):
     if name not in DEFAULTS:
         raise KeyError(f"unknown marketplace setting {name!r}")
     return getattr(settings, name, DEFAULTS[name])
+
+
+def ingest_uses_copy() -> bool:
+    from core.bulk import copy_supported
+
+    method = str(get("INGEST_WRITE_METHOD"))
+    if method not in ("auto", "insert"):
+        raise ValueError(f"INGEST_WRITE_METHOD must be 'auto' or 'insert', not {method!r}")
+    return method == "auto" and copy_supported()
 
 
 def upload_max_bytes() -> int:

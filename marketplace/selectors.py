@@ -146,25 +146,39 @@ def listings_visible(*, user: User) -> QuerySet[Listing]:
     return queryset.filter(status=PUBLISHED)
 
 
+SEARCH_CONFIG = "english"
+
+
+def listing_search_vector():
+    """The weighted full-text vector of a listing (PostgreSQL): title A, description B,
+    source and intended use C. Identical to the GIN index's expression (migration 0003)."""
+    from django.contrib.postgres.search import SearchVector
+
+    return (
+        SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("description", weight="B", config=SEARCH_CONFIG)
+        + SearchVector("source", "intended_use", weight="C", config=SEARCH_CONFIG)
+    )
+
+
 def _text_filter(queryset: QuerySet[Listing], query: str) -> QuerySet[Listing]:
     terms = [term for term in query.split() if term]
     if not terms:
         return queryset
     # A websearch negation ("-legal") must not match the tag it excludes.
     tag_names = [slugify(term) for term in terms if not term.startswith("-")]
-    tag_match = Exists(Tag.objects.filter(listings=OuterRef("pk"), name__in=tag_names))
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+        from django.contrib.postgres.search import SearchQuery, SearchRank
 
-        vector = (
-            SearchVector("title", weight="A")
-            + SearchVector("description", weight="B")
-            + SearchVector("source", "intended_use", weight="C")
+        vector = listing_search_vector()
+        search = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+        # Matches as id sets: the text match is answered by the GIN index (migration 0003),
+        # not by computing every listing's vector; an OR with EXISTS would force a scan.
+        text_ids = Listing.objects.annotate(search_vector=vector).filter(search_vector=search)
+        tag_ids = Tag.listings.through.objects.filter(tag__name__in=tag_names)
+        return queryset.annotate(search_rank=SearchRank(vector, search)).filter(
+            Q(pk__in=text_ids.values("pk")) | Q(pk__in=tag_ids.values("listing_id"))
         )
-        search = SearchQuery(query, search_type="websearch")
-        return queryset.annotate(
-            search_vector=vector, search_rank=SearchRank(vector, search)
-        ).filter(Q(search_vector=search) | tag_match)
     # Portable fallback (SQLite): every term must appear in the title, description or a tag.
     for term in terms:
         term_tag = Exists(Tag.objects.filter(listings=OuterRef("pk"), name__icontains=term))
@@ -269,26 +283,50 @@ def listing_preview_samples(*, listing: Listing, size: int | None = None) -> lis
     Random previews are deterministic (seeded with the listing and version ids), so the same
     listing always shows the same samples. Duplicates are never shown.
     """
-    version = listing.current_version
-    if version is None or version.status != READY or version.sample_count == 0:
-        return []
-    size = size or listing.preview_size
-    samples = Sample.objects.filter(version=version, duplicate_of__isnull=True)
-    if listing.preview_mode == Listing.PreviewMode.PICKED and listing.preview_sample_ids:
-        picked = list(listing.preview_sample_ids)[:size]
-        by_id = {sample.external_id: sample for sample in samples.filter(external_id__in=picked)}
-        return [by_id[item] for item in picked if item in by_id]
-    rng = random.Random(f"preview:{listing.pk}:{version.pk}")
-    count = version.sample_count
-    wanted = rng.sample(range(count), min(count, size * 4))
-    by_position = {s.position: s for s in samples.filter(position__in=wanted)}
-    chosen = [by_position[position] for position in wanted if position in by_position][:size]
-    if len(chosen) < size:
-        chosen_ids = {sample.pk for sample in chosen}
-        chosen += list(
-            samples.exclude(pk__in=chosen_ids).order_by("position")[: size - len(chosen)]
+    return listings_preview_samples(listings=[listing], size=size)[listing.pk]
+
+
+def listings_preview_samples(
+    *, listings: Iterable[Listing], size: int | None = None
+) -> dict[int, list[Sample]]:
+    """``listing_preview_samples`` of many listings (by listing id), with one query for all
+    of them (plus one per listing whose random draw found too few samples)."""
+    listings = list(listings)
+    plans: dict[int, tuple[Listing, int, list, int]] = {}
+    wanted_q = Q()
+    for listing in listings:
+        version = listing.current_version
+        if version is None or version.status != READY or version.sample_count == 0:
+            continue
+        count = size or listing.preview_size
+        if listing.preview_mode == Listing.PreviewMode.PICKED and listing.preview_sample_ids:
+            keys = list(listing.preview_sample_ids)[:count]
+            wanted_q |= Q(version_id=version.pk, external_id__in=keys)
+        else:
+            rng = random.Random(f"preview:{listing.pk}:{version.pk}")
+            keys = rng.sample(range(version.sample_count), min(version.sample_count, count * 4))
+            wanted_q |= Q(version_id=version.pk, position__in=keys)
+        plans[listing.pk] = (listing, version.pk, keys, count)
+    found: dict[tuple[int, object], Sample] = {}
+    if plans:
+        for sample in Sample.objects.filter(wanted_q, duplicate_of__isnull=True):
+            found[(sample.version_id, sample.external_id)] = sample
+            found[(sample.version_id, sample.position)] = sample
+    result: dict[int, list[Sample]] = {listing.pk: [] for listing in listings}
+    for listing_pk, (listing, version_id, keys, count) in plans.items():
+        chosen = [found[(version_id, key)] for key in keys if (version_id, key) in found][:count]
+        picked = listing.preview_mode == Listing.PreviewMode.PICKED and bool(
+            listing.preview_sample_ids
         )
-    return chosen
+        if not picked and len(chosen) < count:
+            chosen_ids = {sample.pk for sample in chosen}
+            chosen += list(
+                Sample.objects.filter(version_id=version_id, duplicate_of__isnull=True)
+                .exclude(pk__in=chosen_ids)
+                .order_by("position")[: count - len(chosen)]
+            )
+        result[listing_pk] = chosen
+    return result
 
 
 def demo_notices_text() -> str:

@@ -92,7 +92,9 @@ def database_url_for_current_test_db() -> str:
 class WorkerProcess:
     """A real ``celery worker`` child process, stopped by the fixture that made it."""
 
-    def __init__(self, *, broker_url: str, queues: str, extra_env: dict[str, str]):
+    def __init__(
+        self, *, broker_url: str, queues: str, extra_env: dict[str, str], cwd: Path | None = None
+    ):
         self.log_path = REPO_ROOT / "var" / f"test-worker-{uuid.uuid4().hex[:8]}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
@@ -102,6 +104,10 @@ class WorkerProcess:
             "CELERY_BROKER_URL": broker_url,
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "PYTHONUNBUFFERED": "1",
+            # The project's packages from any working folder (a simulated second host).
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+            ),
             **extra_env,
         }
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
@@ -112,7 +118,7 @@ class WorkerProcess:
         ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            command, cwd=cwd or REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -191,7 +197,13 @@ def start_worker(transactional_db, tmp_path_factory) -> Iterator:
     saved = (app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options)
     app.conf.task_always_eager = False
 
-    def start(*, broker_url: str, queues: str = "default,gpu", extra_env: dict | None = None):
+    def start(
+        *,
+        broker_url: str,
+        queues: str = "default,gpu",
+        extra_env: dict | None = None,
+        cwd: Path | None = None,
+    ):
         extra_env = dict(extra_env or {})
         options: dict = {}
         if broker_url.startswith("filesystem://"):
@@ -200,7 +212,7 @@ def start_worker(transactional_db, tmp_path_factory) -> Iterator:
             )
             options = filesystem_transport_options(Path(folder))
         publish_to(app, broker_url=broker_url, transport_options=options)
-        worker = WorkerProcess(broker_url=broker_url, queues=queues, extra_env=extra_env)
+        worker = WorkerProcess(broker_url=broker_url, queues=queues, extra_env=extra_env, cwd=cwd)
         workers.append(worker)
         worker.wait_ready()
         return worker
@@ -214,3 +226,92 @@ def start_worker(transactional_db, tmp_path_factory) -> Iterator:
         os.environ.pop("CELERY_BROKER_URL", None)
     else:
         os.environ["CELERY_BROKER_URL"] = saved_env
+
+
+# ---- object storage: a real S3-protocol server on loopback ---------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class S3Server:
+    """moto's standalone server (``moto_server``) as a child process on a free loopback port:
+    a real S3 endpoint over HTTP, reachable by worker processes too."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = REPO_ROOT / "var" / f"test-s3-{uuid.uuid4().hex[:8]}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not tcp_reachable(self.endpoint_url, timeout=0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto_server did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint_url, region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            self.process.wait(timeout=10)
+        self._log.close()
+        self.log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings, monkeypatch, tmp_path) -> dict[str, str]:
+    """This test's uploads and artefacts in a fresh bucket of the S3 server (as with
+    STORAGE_BACKEND=s3); returns the same configuration as environment variables, for
+    worker processes."""
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    s3_server.client().create_bucket(Bucket=bucket)
+    env = {
+        "STORAGE_BACKEND": "s3",
+        "STORAGE_S3_BUCKET": bucket,
+        "STORAGE_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "STORAGE_S3_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    options = {
+        "bucket_name": bucket, "endpoint_url": s3_server.endpoint_url,
+        "region_name": "us-east-1", "default_acl": None, "max_memory_size": 8 * 1024 * 1024,
+    }  # fmt: skip
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**options, "file_overwrite": False},
+        },
+        "artefacts": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**options, "file_overwrite": True},
+        },
+    }
+    settings.ARTEFACT_CACHE_DIR = tmp_path / "artefact-cache"
+    return env

@@ -292,7 +292,7 @@ def job_ranked_scores(
 ) -> QuerySet[SampleScore]:
     queryset = (
         SampleScore.objects.filter(job=job)
-        .select_related("sample", "version__listing")
+        .select_related("sample", "version__listing__current_version")
         .order_by("-score", "sample_id")
     )
     if listing_id is not None:
@@ -329,14 +329,6 @@ def buyer_readable_sample_ids(*, buyer: AbstractBaseUser) -> set[int]:
     return {int(ref) for ref in refs(user=buyer) if str(ref).isdigit()}
 
 
-def listing_preview_ids(*, listing: Listing) -> set[int]:
-    """Sample ids the provider lets anyone preview: the marketplace's preview choice
-    (the provider's picked samples, or its seeded random draw)."""
-    from marketplace.selectors import listing_preview_samples
-
-    return {sample.pk for sample in listing_preview_samples(listing=listing)}
-
-
 def _snippet(text: str, length: int) -> str:
     text = " ".join(text.split())
     return text[: length - 1] + "…" if len(text) > length else text
@@ -348,13 +340,18 @@ def ranked_rows(
 ) -> list[dict[str, Any]]:
     """Rows of the ranked results table. Text: full after purchase, a snippet where the
     provider allows preview, nothing otherwise."""
-    previews: dict[int, set[int]] = {}
+    from marketplace.selectors import listings_preview_samples
+
+    scores = list(scores)
+    listings = {score.version.listing.pk: score.version.listing for score in scores}
+    previews = {
+        listing_pk: {sample.pk for sample in samples}
+        for listing_pk, samples in listings_preview_samples(listings=listings.values()).items()
+    }  # one query for every listing on the page
     readable = buyer_readable_sample_ids(buyer=buyer)
     rows = []
     for rank, score in enumerate(scores, start=start_rank):
         sample, listing = score.sample, score.version.listing
-        if listing.pk not in previews:
-            previews[listing.pk] = listing_preview_ids(listing=listing)
         if sample.pk in readable:
             text, access = sample.display_text, "full"
         elif sample.pk in previews[listing.pk]:

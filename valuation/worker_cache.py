@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
+import tempfile
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from django.conf import settings
 
+from core import artefacts
 from valuation import conf
 from valuation.engine.embeddings import SentenceEncoder, encoder_identity
 from valuation.engine.exact import ExactLinFiK, TargetGradient
@@ -55,7 +56,7 @@ MAX_TARGETS = 1
 MAX_PROXIES = 4
 MAX_TOKEN_SOURCES = 2
 TOKEN_EMBEDDINGS_FILE = "token_embeddings.npy"
-TOKENIZER_DIR = "tokenizer"
+TOKENIZER_ARCHIVE = "tokenizer.tar"
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,14 @@ def _remember(cache: OrderedDict, key: str, value: Any, limit: int) -> None:
         cache.popitem(last=False)
 
 
-def get_target_gradient(path: Path) -> TargetGradient:
+def get_target_gradient(name: str) -> TargetGradient:
+    """The target gradient stored as artefact ``name``, on this worker's device; read (and on
+    object storage downloaded) once per content hash."""
     from safetensors.torch import load_file
 
     device = worker_device()
-    key = f"{path}:{path.stat().st_mtime_ns}:{device}"
+    path, digest = artefacts.artefact_local_path(name=name)
+    key = f"{digest}:{device}"
     with _lock:
         if key not in _targets:
             # Straight onto the worker's device, once: every exact chunk reuses this copy.
@@ -174,8 +178,9 @@ def get_target_gradient(path: Path) -> TargetGradient:
         return _targets[key]
 
 
-def get_proxy(path: Path) -> LinFiKProxy:
-    key = f"{path}:{path.stat().st_mtime_ns}"
+def get_proxy(name: str) -> LinFiKProxy:
+    """The proxy stored as artefact ``name``, loaded once per content hash."""
+    path, key = artefacts.artefact_local_path(name=name)
     with _lock:
         if key not in _proxies:
             _remember(_proxies, key, LinFiKProxy.load(path), MAX_PROXIES)
@@ -190,52 +195,52 @@ def get_proxy(path: Path) -> LinFiKProxy:
 # the model in every proxy worker would cost seconds and its full weights (for SmolLM2: a
 # GGUF dequantisation, ~0.5 GB) per process just to read one table. So the step that has the
 # model loaded anyway (target gradient, exact labels) writes the table (float32 .npy) and
-# the tokenizer once per model identity under STORAGE_ROOT/valuation/models/<identity>/,
-# shared by every job on that model; proxy steps memory-map the table (only the rows of the
-# tokens they see are paged in). Should the files be missing (labels all cached before
-# this existed, files removed), the proxy step loads the model itself once and writes them.
+# the tokenizer once per model identity as artefacts valuation/models/<identity>/..., shared
+# by every job on that model and every host; proxy steps memory-map the table (only the rows
+# of the tokens they see are paged in). Should they be missing (labels all cached before
+# this existed, artefacts removed), the proxy step loads the model itself once and writes them.
 
 
-def token_source_dir(identity: str) -> Path:
+def token_source_prefix(identity: str) -> str:
+    """The artefact folder of a model identity's tokenizer and token table."""
     safe = identity.replace(":", "-").replace("/", "-")
-    return Path(settings.STORAGE_ROOT) / "valuation" / "models" / safe
+    return f"valuation/models/{safe}"
+
+
+def token_table_name(identity: str) -> str:
+    return f"{token_source_prefix(identity)}/{TOKEN_EMBEDDINGS_FILE}"
+
+
+def tokenizer_name(identity: str) -> str:
+    return f"{token_source_prefix(identity)}/{TOKENIZER_ARCHIVE}"
 
 
 def token_source_ready(identity: str) -> bool:
-    directory = token_source_dir(identity)
-    return (directory / TOKEN_EMBEDDINGS_FILE).is_file() and (directory / TOKENIZER_DIR).is_dir()
+    return artefacts.artefact_exists(name=tokenizer_name(identity)) and artefacts.artefact_exists(
+        name=token_table_name(identity)
+    )
 
 
 def export_token_source(spec: str) -> str:
-    """Write the tokenizer and the input-embedding table of ``spec``'s model once (loading
-    the model, or reusing this process's copy); returns the model identity. Each file is
-    written to a temporary name and renamed, the table last: it marks the set complete."""
+    """Store the tokenizer and the input-embedding table of ``spec``'s model once (loading
+    the model, or reusing this process's copy); returns the model identity. The table is
+    stored last: it marks the set complete."""
     identity = model_identity(spec)
     if token_source_ready(identity):
         return identity
     loaded = get_model(spec)
-    directory = token_source_dir(identity)
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer_dir = directory / TOKENIZER_DIR
-    if not tokenizer_dir.is_dir():
-        tmp_dir = directory / f"{TOKENIZER_DIR}.tmp{os.getpid()}"
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        loaded.tokenizer.save_pretrained(str(tmp_dir))
-        try:
-            os.rename(tmp_dir, tokenizer_dir)
-        except OSError:  # another process renamed its identical copy first
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            if not tokenizer_dir.is_dir():
-                raise
-    weight = loaded.model.get_input_embeddings().weight
-    table = weight.detach().to("cpu", torch.float32).numpy()
-    final = directory / TOKEN_EMBEDDINGS_FILE
-    tmp = directory / f"{TOKEN_EMBEDDINGS_FILE}.tmp{os.getpid()}"
-    with tmp.open("wb") as handle:
-        np.save(handle, table)
-    os.replace(tmp, final)
+    with tempfile.TemporaryDirectory(dir=artefacts.scratch_root()) as scratch:
+        tokenizer_dir = Path(scratch) / "tokenizer"
+        loaded.tokenizer.save_pretrained(str(tokenizer_dir))
+        artefacts.artefact_save_dir(name=tokenizer_name(identity), directory=tokenizer_dir)
+        weight = loaded.model.get_input_embeddings().weight
+        table = weight.detach().to("cpu", torch.float32).numpy()
+        table_path = Path(scratch) / TOKEN_EMBEDDINGS_FILE
+        with table_path.open("wb") as handle:
+            np.save(handle, table)
+        artefacts.artefact_save(name=token_table_name(identity), path=table_path)
     stats["token_source_exports"] += 1
-    logger.info("wrote token table %s of model %s to %s", table.shape, identity, directory)
+    logger.info("stored token table %s of model %s", table.shape, identity)
     return identity
 
 
@@ -243,14 +248,12 @@ def get_token_source(identity: str) -> TokenSource:
     """The stored tokenizer and memory-mapped embedding table of a model identity."""
     from transformers import AutoTokenizer
 
-    directory = token_source_dir(identity)
-    table_path = directory / TOKEN_EMBEDDINGS_FILE
-    key = f"{identity}:{table_path.stat().st_mtime_ns}"
+    table_path, digest = artefacts.artefact_local_path(name=token_table_name(identity))
+    key = f"{identity}:{digest}"
     with _lock:
         if key not in _token_sources:
-            tokenizer = AutoTokenizer.from_pretrained(
-                str(directory / TOKENIZER_DIR), local_files_only=True
-            )
+            tokenizer_dir, _ = artefacts.artefact_local_dir(name=tokenizer_name(identity))
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
             # Copy-on-write map: a writable array for torch, never written, paged in lazily.
             table = torch.from_numpy(np.load(table_path, mmap_mode="c"))
             _remember(
@@ -261,17 +264,17 @@ def get_token_source(identity: str) -> TokenSource:
         return _token_sources[key]
 
 
-def save_target_gradient(target: TargetGradient, path: Path) -> Path:
-    """Write g_T atomically (temp file, then rename) so a killed task leaves no torn file."""
+def save_target_gradient(target: TargetGradient, name: str) -> str:
+    """Store g_T as artefact ``name`` (a local file first, then streamed to storage; a
+    killed task leaves no artefact, its hash is written last); returns its sha256."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in target.grads.items()}
+    tensors = {key: tensor.detach().cpu().contiguous() for key, tensor in target.grads.items()}
     tensors["__n_samples__"] = torch.tensor(target.n_samples, dtype=torch.int64)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
-    return path
+    with tempfile.TemporaryDirectory(dir=artefacts.scratch_root()) as scratch:
+        path = Path(scratch) / "target_gradient.safetensors"
+        save_file(tensors, str(path))
+        return artefacts.artefact_save(name=name, path=path)
 
 
 def clear() -> None:

@@ -122,10 +122,46 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing 
 STORAGE_ROOT = Path(env.str("STORAGE_ROOT", default=str(VAR_DIR / "storage")))
 MEDIA_ROOT = STORAGE_ROOT
 MEDIA_URL = "/media/"
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
+# Uploads ("default") and model artefacts ("artefacts": target gradients, proxies, token
+# tables; see core/artefacts.py) on the local filesystem, or with STORAGE_BACKEND=s3 in one S3
+# bucket (any S3-protocol server), so that web and workers on separate hosts share them.
+# Credentials: boto3's own chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or an instance role).
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="filesystem")
+if STORAGE_BACKEND == "s3":
+    _S3_OPTIONS = {
+        "bucket_name": env.str("STORAGE_S3_BUCKET"),
+        "endpoint_url": env.str("STORAGE_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("STORAGE_S3_REGION", default="") or None,
+        "addressing_style": env.str("STORAGE_S3_ADDRESSING_STYLE", default="") or None,
+        "default_acl": None,
+        "querystring_auth": True,
+        # Reads roll over from memory to a temporary file past this size.
+        "max_memory_size": 8 * 1024 * 1024,
+    }
+    _S3_PREFIX = env.str("STORAGE_S3_PREFIX", default="").strip("/")
+    STORAGES = {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**_S3_OPTIONS, "location": _S3_PREFIX, "file_overwrite": False},
+        },
+        "artefacts": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {**_S3_OPTIONS, "location": _S3_PREFIX, "file_overwrite": True},
+        },
+    }
+elif STORAGE_BACKEND == "filesystem":
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "artefacts": {"BACKEND": "core.artefacts.LocalArtefactStorage"},
+    }
+else:
+    raise ValueError(f"STORAGE_BACKEND must be 'filesystem' or 's3', not {STORAGE_BACKEND!r}")
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+# A worker's copies of artefacts read from object storage, named by content hash.
+ARTEFACT_CACHE_DIR = Path(
+    env.str("ARTEFACT_CACHE_DIR", default=str(VAR_DIR / "cache" / "artefacts"))
+)
+ARTEFACT_CACHE_MAX_BYTES = env.int("ARTEFACT_CACHE_MAX_BYTES", default=20 * 1024**3)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)
 SAMPLE_MAX_CHARS = env.int("SAMPLE_MAX_CHARS", default=32_000)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.bulk import analyze, copy_models, copy_rows, reserve_ids
 from marketplace import conf, fingerprints
 from marketplace.ingest.parsers import format_for
 from marketplace.ingest.records import FileError, Record, ReportBuilder
@@ -330,7 +331,8 @@ def _delete_rows(version: DatasetVersion) -> None:
 def _insert_batch(
     version: DatasetVersion, records: list[Record], start_position: int
 ) -> tuple[int, list[bytes]]:
-    """Bulk-insert one batch of samples and their LSH bands; return (tokens, digests)."""
+    """Fingerprint one batch of samples and write it with its LSH bands; return (tokens,
+    digests)."""
     token_counts = count_sample_tokens([(r.text, r.prompt, r.response) for r in records])
     samples: list[Sample] = []
     digests: list[bytes] = []
@@ -362,7 +364,29 @@ def _insert_batch(
                 text=record.text, prompt=record.prompt, response=record.response
             )
         )
+    _write_batch(samples, keys)
+    return sum(token_counts), digests
+
+
+def _write_batch(samples: list[Sample], keys: list[list[int]]) -> None:
+    """Write one batch of samples and their near-duplicate keys, in one transaction."""
     with transaction.atomic():
+        if conf.ingest_uses_copy():
+            # PostgreSQL: ids reserved from the sequence, then COPY for samples and keys.
+            for sample, pk in zip(samples, reserve_ids(model=Sample, count=len(samples)),
+                                  strict=True):  # fmt: skip
+                sample.pk = pk
+            copy_models(samples)
+            copy_rows(
+                table=SampleBand._meta.db_table,
+                columns=("sample_id", "key"),
+                rows=(
+                    (sample.pk, key)
+                    for sample, sample_keys in zip(samples, keys, strict=True)
+                    for key in sample_keys
+                ),
+            )
+            return
         created = Sample.objects.bulk_create(samples)
         # Plain executemany: ~30 keys per sample would make bulk_create's model instances
         # the slowest part of the ingest.
@@ -375,7 +399,6 @@ def _insert_batch(
                     for key in sample_keys
                 ],
             )
-    return sum(token_counts), digests
 
 
 def version_ingest(*, version: DatasetVersion) -> DatasetVersion:
@@ -430,6 +453,8 @@ def version_ingest(*, version: DatasetVersion) -> DatasetVersion:
         progress(*scan.progress(), force=True)
         fileobj.close()
         fileobj = None
+        # Duplicate detection looks the new rows up by index: plan it with fresh statistics.
+        analyze(Sample._meta.db_table, SampleBand._meta.db_table)
         duplicates_detect_for_version(version=version, progress=_Progress(version, "dedupe"))
         _finish(
             version,

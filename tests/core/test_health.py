@@ -13,6 +13,7 @@ def test_healthz_reports_database_and_broker(client):
     assert body["status"] == "ok"
     assert body["database"]["ok"] is True
     assert body["broker"]["ok"] is True
+    assert (body["storage"]["ok"], body["storage"]["backend"]) == (True, "filesystem")
     assert body["workers"] == {}
 
 
@@ -43,3 +44,18 @@ def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
 
 def test_healthz_rejects_post(client):
     assert client.post(reverse("healthz")).status_code == 405
+
+
+@pytest.mark.django_db
+def test_healthz_checks_the_s3_bucket(client, s3_storage, s3_server):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert (response.json()["storage"]["ok"], response.json()["storage"]["backend"]) == (True, "s3")
+
+    s3_server.client().delete_bucket(Bucket=s3_storage["STORAGE_S3_BUCKET"])
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["storage"]["ok"] is False
+    assert "404" in body["storage"]["error"]  # HeadBucket: Not Found

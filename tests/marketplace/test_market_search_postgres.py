@@ -95,3 +95,20 @@ def test_full_text_with_tag_filter_and_other_sorts(catalogue):
         "court-filings",
     ]
     assert listing_search(query="contracts", sort="relevance").count() == 4
+
+
+def test_text_match_is_answered_by_the_gin_index(catalogue):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'listing_search_vector_gin'"
+        )
+        (definition,) = cursor.fetchone()
+        assert "USING gin" in definition and "'english'::regconfig" in definition
+        # Few rows here: forbid sequential scans so the plan shows whether the index fits.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = listing_search(query="contracts", sort="relevance").query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "listing_search_vector_gin" in plan, plan

@@ -79,6 +79,7 @@ def valuation_settings(settings, tiny_model_dir, tmp_path) -> dict[str, str]:
         setattr(settings, name, value)
     settings.VALUATION_LOCAL_MODEL_DIR = str(tiny_model_dir)
     settings.STORAGE_ROOT = tmp_path / "storage"
+    settings.ARTEFACT_CACHE_DIR = tmp_path / "artefact-cache"
     worker_cache.stats.clear()
     env = {
         name: ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
@@ -86,6 +87,7 @@ def valuation_settings(settings, tiny_model_dir, tmp_path) -> dict[str, str]:
     }
     env["VALUATION_LOCAL_MODEL_DIR"] = str(tiny_model_dir)
     env["STORAGE_ROOT"] = str(settings.STORAGE_ROOT)
+    env["ARTEFACT_CACHE_DIR"] = str(settings.ARTEFACT_CACHE_DIR)
     env["VALUATION_DEVICE"] = "cpu"
     return env
 

@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 from django.db.models import Count, Q
 
+from core.artefacts import artefact_exists, artefact_local_path
 from marketplace.models import Sample, TargetSample
 from valuation import worker_cache
 from valuation.engine.proxy import EnsembleHead, LinFiKProxy, RegressionHead
@@ -40,7 +41,7 @@ def scores_of(job):
 
 
 def test_alinfik_job_values_every_pool_sample(
-    valuation_settings, pool, target_task, buyer, eager_on_commit
+    valuation_settings, pool, target_task, buyer, eager_on_commit, settings
 ):
     worker_cache.clear()
     job = request(target_task, pool, buyer)
@@ -68,7 +69,7 @@ def test_alinfik_job_values_every_pool_sample(
     assert job.fidelity["inputs"] == [
         "sentence embedding", "model token embeddings", "model hidden state after layer 1",
     ]
-    proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
+    proxy = LinFiKProxy.load(artefact_local_path(name=pipeline.proxy_name(job_id=job.pk))[0])
     assert isinstance(proxy.head, EnsembleHead) and len(proxy.head.members) == 15
     assert proxy.metadata.fidelity["n_holdout"] == 18
     listings = {row["listing_title"]: row for row in job.summary["listings"]}
@@ -79,8 +80,10 @@ def test_alinfik_job_values_every_pool_sample(
         assert sum(row["histogram"]) == row["valued"]
     assert set(job.timings) >= {"plan", "embed", "target", "exact", "train", "proxy", "finalise"}
     # Artefacts: the proxy stays, the (large) target gradient is removed on success.
-    assert pipeline.proxy_path(job_id=job.pk).is_file()
-    assert not pipeline.target_gradient_path(job_id=job.pk).exists()
+    assert artefact_exists(name=pipeline.proxy_name(job_id=job.pk))
+    assert (settings.STORAGE_ROOT / pipeline.proxy_name(job_id=job.pk)).is_file()
+    assert not artefact_exists(name=pipeline.target_gradient_name(job_id=job.pk))
+    assert not (settings.STORAGE_ROOT / pipeline.target_gradient_name(job_id=job.pk)).exists()
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["bea@example.com"]
     assert "is ready" in mail.outbox[0].subject
@@ -100,7 +103,7 @@ def test_one_fold_setting_trains_one_head_judged_on_its_holdout(
     # One 60/20/20 split of the 18 labels: 4 held out (round half up of 3.6).
     fidelity = job.fidelity
     assert (fidelity["n_holdout"], fidelity["folds"], fidelity["repeats"]) == (4, 1, 1)
-    proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
+    proxy = LinFiKProxy.load(artefact_local_path(name=pipeline.proxy_name(job_id=job.pk))[0])
     assert isinstance(proxy.head, RegressionHead)
 
 

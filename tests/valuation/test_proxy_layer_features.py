@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
+from core.artefacts import artefact_local_path
 from marketplace.models import Sample
 from valuation import worker_cache
 from valuation.engine.data import pad_token_id, tokenize_sample
@@ -87,7 +88,7 @@ def test_job_stores_layer_features_once_and_the_proxy_reads_them(
 
     # The proxy reads token features, then layer features, and its stored scores are what
     # it predicts from inputs recomputed here from the model files.
-    proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
+    proxy = LinFiKProxy.load(artefact_local_path(name=pipeline.proxy_name(job_id=job.pk))[0])
     assert proxy.metadata.extra_features == f"{FEATURE_NAME}+{layer_feature_name(1)}"
     assert proxy.metadata.head.extra_dim == (TINY_DIM + 1) + TINY_DIM
     scored = dict(

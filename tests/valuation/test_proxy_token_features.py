@@ -2,13 +2,13 @@
 stored once per model identity by the step that has the model loaded. Layer features are
 off here (test_proxy_layer_features.py covers them with the token features)."""
 
-import shutil
 
 import numpy as np
 import pytest
 import torch
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
+from core.artefacts import artefact_delete_prefix, artefact_exists, artefact_local_path
 from marketplace.models import Sample
 from valuation import worker_cache
 from valuation.engine.data import EmptySampleError, tokenize_sample
@@ -40,7 +40,7 @@ def tiny_model(directory):
 
 def independent_predictions(job, directory, n=6):
     """Proxy scores of a few proxy-scored samples, recomputed here from the model itself."""
-    proxy = LinFiKProxy.load(pipeline.proxy_path(job_id=job.pk))
+    proxy = LinFiKProxy.load(artefact_local_path(name=pipeline.proxy_name(job_id=job.pk))[0])
     scored = dict(
         SampleScore.objects.filter(job=job, is_exact=False).values_list("sample_id", "score")
     )
@@ -61,8 +61,8 @@ def test_proxy_reads_token_features_from_the_stored_table(
     assert job.status == ValuationJob.Status.SUCCEEDED, job.error
     assert worker_cache.stats["model_loads"] == 1  # the proxy steps never loaded the model
     assert worker_cache.stats["token_source_exports"] == 1
-    directory = worker_cache.token_source_dir(job.model_identity)
-    assert (directory / worker_cache.TOKEN_EMBEDDINGS_FILE).is_file()
+    assert artefact_exists(name=worker_cache.token_table_name(job.model_identity))
+    assert artefact_exists(name=worker_cache.tokenizer_name(job.model_identity))
 
     proxy, samples, embeddings, stored = independent_predictions(job, tiny_model_dir)
     assert proxy.metadata.head.extra_dim == TINY_DIM + 1
@@ -79,7 +79,8 @@ def test_proxy_reads_token_features_from_the_stored_table(
 
     # Table gone (e.g. labels cached before it existed): the next job, whose labels are all
     # cached, loads the model in its proxy step once, stores the table again, same scores.
-    shutil.rmtree(directory)
+    artefact_delete_prefix(prefix=worker_cache.token_source_prefix(job.model_identity))
+    assert not worker_cache.token_source_ready(job.model_identity)
     worker_cache.clear()
     second = request(target_task, pool, buyer)
     second.refresh_from_db()
@@ -108,7 +109,7 @@ def test_setting_off_gives_the_embedding_only_proxy(
     assert job.layer_features is None
     assert not SampleModelFeature.objects.exists()
     np.testing.assert_allclose(stored, proxy.predict(embeddings), rtol=1e-6, atol=1e-9)
-    assert not worker_cache.token_source_dir(job.model_identity).exists()
+    assert not artefact_exists(name=worker_cache.token_table_name(job.model_identity))
     assert worker_cache.stats["token_source_exports"] == 0
 
 

@@ -7,7 +7,7 @@ Plan   pick the labelled samples per version (stratified by length, seeded per v
        work into chunks (rows of ``ValuationChunk``).
 Embed  compute the sentence embeddings still missing in the pool and, with
        VALUATION_PROXY_LAYERS, the scored model's layer features (stored per sample+model).
-Target g_T, the mean target-sample gradient, saved under STORAGE_ROOT/valuation/<job id>/.
+Target g_T, the mean target-sample gradient, stored as artefact valuation/<job id>/...
 Exact  exact LinFiK of a chunk of labelled samples (scores + cache rows).
 Train  fit the proxy head on the labels' stored embeddings (and, with
        VALUATION_PROXY_TOKEN_FEATURES, the scored model's token features, then its stored
@@ -21,17 +21,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import tempfile
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from core import artefacts
 from marketplace.models import Sample, TargetSample
 from valuation import conf, worker_cache
 from valuation.engine.alinfik import (
@@ -88,19 +89,19 @@ Stage = ValuationChunk.Stage
 N_LENGTH_STRATA = 4
 
 
-# ---- storage -------------------------------------------------------------------------------
+# ---- artefacts (core.artefacts: local files or object storage) ------------------------------
 
 
-def job_storage_dir(*, job_id: int) -> Path:
-    return Path(settings.STORAGE_ROOT) / "valuation" / str(job_id)
+def job_artefact_prefix(*, job_id: int) -> str:
+    return f"valuation/{job_id}"
 
 
-def target_gradient_path(*, job_id: int) -> Path:
-    return job_storage_dir(job_id=job_id) / "target_gradient.safetensors"
+def target_gradient_name(*, job_id: int) -> str:
+    return f"{job_artefact_prefix(job_id=job_id)}/target_gradient.safetensors"
 
 
-def proxy_path(*, job_id: int) -> Path:
-    return job_storage_dir(job_id=job_id) / "proxy.safetensors"
+def proxy_name(*, job_id: int) -> str:
+    return f"{job_artefact_prefix(job_id=job_id)}/proxy.safetensors"
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -309,7 +310,7 @@ def target_gradient_compute(*, chunk: ValuationChunk) -> None:
     if not targets:
         raise ValuationRequestInvalid("The task has no target samples.")
     gradient = scorer.target_gradient(targets, between_batches=check_stop)
-    worker_cache.save_target_gradient(gradient, target_gradient_path(job_id=job.pk))
+    worker_cache.save_target_gradient(gradient, target_gradient_name(job_id=job.pk))
 
 
 def _export_token_source(job: ValuationJob) -> None:
@@ -324,7 +325,7 @@ def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
     _check_model(job)
     scorer = worker_cache.get_scorer(job.model_spec)
     _export_token_source(job)
-    target = worker_cache.get_target_gradient(target_gradient_path(job_id=job.pk))
+    target = worker_cache.get_target_gradient(target_gradient_name(job_id=job.pk))
     version_id = int(chunk.params["version"])
     samples = (
         Sample.objects.filter(id__in=chunk.params["sample_ids"])
@@ -445,7 +446,7 @@ def _finite_dict(values: dict[str, Any]) -> dict[str, Any]:
 def proxy_train(*, chunk: ValuationChunk) -> None:
     """Fit the proxy on the exact labels (cross-fitted members, VALUATION_PROXY_FOLDS x
     VALUATION_PROXY_REPEATS, or one split with VALUATION_PROXY_FOLDS=1), measure fidelity
-    on held-out labels, save it under the job's storage directory."""
+    on held-out labels, store it as the job's proxy artefact."""
     job = ValuationJob.objects.select_related("layer_features").get(pk=chunk.job_id)
     source = job_token_source(job) if conf.get("VALUATION_PROXY_TOKEN_FEATURES") else None
     ids, exact, features, extra = _labelled_training_set(job, source, job.layer_features)
@@ -487,10 +488,9 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
         },
     )
     metadata.fidelity = heldout_fidelity(exact, fit.heldout)
-    path = proxy_path(job_id=job.pk)
-    tmp = path.with_suffix(".tmp")
-    LinFiKProxy(fit.head, metadata).save(tmp)
-    tmp.replace(path)
+    with tempfile.TemporaryDirectory(dir=artefacts.scratch_root()) as scratch:
+        path = LinFiKProxy(fit.head, metadata).save(Path(scratch) / "proxy.safetensors")
+        artefacts.artefact_save(name=proxy_name(job_id=job.pk), path=path)
     fidelity = _finite_dict(
         {
             **metadata.fidelity,
@@ -511,7 +511,7 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
     job's exact labels keep their exact scores."""
     job_id = chunk.job_id
     version_id = int(chunk.params["version"])
-    proxy = worker_cache.get_proxy(proxy_path(job_id=job_id))
+    proxy = worker_cache.get_proxy(proxy_name(job_id=job_id))
     job = ValuationJob.objects.select_related("layer_features").get(pk=job_id)
     # The proxy decides which extra columns to compute, not today's settings: it was trained so.
     tokens, layer_features = extra_features_of(
@@ -625,4 +625,4 @@ def job_finalise(*, chunk: ValuationChunk) -> None:
         job_id = job.pk
         transaction.on_commit(lambda: job_notify_finished(job_id=job_id))
     if not conf.get("VALUATION_KEEP_TARGET_GRADIENT"):
-        target_gradient_path(job_id=job.pk).unlink(missing_ok=True)
+        artefacts.artefact_delete(name=target_gradient_name(job_id=job.pk))

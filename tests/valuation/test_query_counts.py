@@ -1,0 +1,68 @@
+"""A valuation's results page (first and deep pages), its scores API and the job list run a
+fixed number of queries however many samples were scored and however many listings they
+come from (no query per row or per listing)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from marketplace.models import Sample
+from valuation.models import SampleScore, ValuationJob
+from valuation.services import valuation_job_request
+from valuation.services.scores import job_summary_compute
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.valuation.urls")]
+
+
+def finished(versions, target_task, buyer, capture) -> ValuationJob:
+    """A succeeded job over ``versions`` whose scores are written directly."""
+    with capture(execute=False):
+        job = valuation_job_request(
+            task=target_task, versions=versions, model_spec="local", method="alinfik",
+            label_fraction=0.5, seed=1, requested_by=buyer,
+        )  # fmt: skip
+    rows = [
+        # Scores shuffle the listings' samples together, so every page mixes both listings.
+        SampleScore(job=job, sample=sample, version=sample.version, score=(i * 37 % 211) / 100,
+                    is_exact=i % 3 == 0)
+        for i, sample in enumerate(
+            Sample.objects.filter(version__in=versions).select_related("version").order_by("id")
+        )
+    ]  # fmt: skip
+    SampleScore.objects.bulk_create(rows)
+    ValuationJob.objects.filter(pk=job.pk).update(
+        status=ValuationJob.Status.SUCCEEDED, pool_size=len(rows),
+        summary=job_summary_compute(job=job, version_ids=[v.pk for v in versions]),
+    )  # fmt: skip
+    return job
+
+
+def queries_for(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(queries)
+
+
+def test_results_scores_and_job_list_queries_do_not_grow_with_the_pool(
+    client, valuation_settings, make_version, target_task, buyer,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    client.force_login(buyer)
+    small = finished([make_version("Small", n=12, seed=1)], target_task, buyer,
+                     django_capture_on_commit_callbacks)  # fmt: skip
+    one_job = queries_for(client, "/valuation/jobs/")
+    large = finished(
+        [make_version("Large", n=160, seed=2, preview_ids=("s1", "s2")),
+         make_version("Other", n=40, seed=3), make_version("Third", n=30, seed=5),
+         make_version("Fourth", n=30, seed=6, duplicates=3)],
+        target_task, buyer, django_capture_on_commit_callbacks,
+    )  # fmt: skip
+    assert queries_for(client, "/valuation/jobs/") == one_job
+    for path in ("/valuation/jobs/{}/results/", "/api/valuation/jobs/{}/scores/"):
+        first = queries_for(client, path.format(small.pk))
+        assert queries_for(client, path.format(large.pk)) == first, path
+        # A deep page costs what the first one does.
+        assert queries_for(client, path.format(large.pk) + "?page=4") == first, path
