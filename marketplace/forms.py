@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.validators import ID_MAX
 from marketplace import conf
 from marketplace.ingest.parsers import FORMATS
 from marketplace.licences import SPDX_LICENCES
@@ -46,9 +47,11 @@ class ListingForm(forms.Form):
     floor_price = forms.DecimalField(
         label="Floor price per 1,000 tokens",
         min_value=Decimal("0"),
+        max_value=Decimal("1000000.00"),
         max_digits=12,
         decimal_places=2,
-        help_text="In the currency's main unit (e.g. 0.05 = 5 cents); stored exactly in cents.",
+        help_text="In the currency's main unit (e.g. 0.05 = 5 cents), at most 1,000,000.00; "
+        "stored exactly in cents.",
     )
     currency = forms.ChoiceField(choices=())
     source = forms.CharField(required=False, widget=_textarea(), help_text="Where it comes from.")
@@ -142,13 +145,13 @@ class SearchForm(forms.Form):
     licence = forms.ChoiceField(required=False, choices=())
     language = forms.ChoiceField(required=False, choices=())
     price_min = forms.IntegerField(
-        required=False, min_value=0, label="Min price (cents / 1k tokens)"
+        required=False, min_value=0, max_value=ID_MAX, label="Min price (cents / 1k tokens)"
     )
     price_max = forms.IntegerField(
-        required=False, min_value=0, label="Max price (cents / 1k tokens)"
+        required=False, min_value=0, max_value=ID_MAX, label="Max price (cents / 1k tokens)"
     )
-    size_min = forms.IntegerField(required=False, min_value=0, label="Min tokens")
-    size_max = forms.IntegerField(required=False, min_value=0, label="Max tokens")
+    size_min = forms.IntegerField(required=False, min_value=0, max_value=ID_MAX, label="Min tokens")
+    size_max = forms.IntegerField(required=False, min_value=0, max_value=ID_MAX, label="Max tokens")
     sort = forms.ChoiceField(
         required=False,
         choices=[(key, SORT_LABELS[key]) for key in [*SORTS, "relevance"] if key != "value"],

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import user_has_role
+from core.validators import ORDER_TOTAL_MAX
 from payments import conf, pricing
 from payments.errors import NotAllowedError, QuoteError
 from payments.models import Quote
@@ -122,6 +123,12 @@ def quote_create(
         )
     if priced.total <= 0:
         raise QuoteError("the subset prices at 0; there is nothing to charge", code="zero_total")
+    if priced.total > ORDER_TOTAL_MAX:
+        raise QuoteError(
+            f"the subset prices at {priced.total:,} minor units; one order can charge at most "
+            f"{ORDER_TOTAL_MAX:,}: choose fewer samples",
+            code="total_too_large",
+        )
     _check_providers({line.provider_id for line in priced.providers})
 
     now = now or timezone.now()

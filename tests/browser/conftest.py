@@ -62,6 +62,9 @@ def published_listing(
     from marketplace.services.listings import listing_create, listing_publish
     from marketplace.services.versions import version_upload
 
+    from django.utils.text import slugify
+
+    fields.setdefault("slug", slugify(title))  # tests name it by its title's slug
     listing = listing_create(
         provider=provider, title=title, licence="MIT", floor_price_per_1k_tokens=floor_price,
         currency="usd", tags=tags, **fields,
