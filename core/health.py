@@ -1,4 +1,8 @@
-"""GET /healthz: database and broker status as JSON, 200 when both answer, 503 otherwise."""
+"""GET /healthz: database and broker status as JSON, 200 when both answer, 503 otherwise.
+
+Anonymous callers and non-staff users get only ``{"status": "ok" | "unavailable"}``; staff
+get each check's details as well.
+"""
 
 import time
 from pathlib import Path
@@ -57,12 +61,18 @@ def worker_status() -> dict:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Anyone gets ``{"status": ...}`` and the status code; staff also get the checks'
+    details (database vendor, broker transport, errors, workers), which tell an attacker
+    what runs behind the site."""
     database = check_database()
     broker = check_broker()
     healthy = database["ok"] and broker["ok"]
-    body = {"status": "ok" if healthy else "unavailable", "database": database, "broker": broker}
-    if database["ok"]:
-        body["workers"] = worker_status()
+    body: dict = {"status": "ok" if healthy else "unavailable"}
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        body.update(database=database, broker=broker)
+        if database["ok"]:
+            body["workers"] = worker_status()
     return JsonResponse(body, status=200 if healthy else 503)
 
 

@@ -243,7 +243,9 @@ class ValuationJobScoresApi(ValuationApi):
             )
         query = ValuationScoresQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        scores = selectors.job_ranked_scores(job=job, listing_id=query.validated_data.get("listing"))
+        scores = selectors.job_ranked_scores(
+            job=job, listing_id=query.validated_data.get("listing")
+        )
         paginator = ValuationPagination()
         page = paginator.paginate_queryset(scores, request, view=self)
         first = (paginator.page.start_index() if paginator.page is not None else 1)

@@ -5,15 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0002_alter_listing_currency'),
+        ("marketplace", "0002_alter_listing_currency"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='listing',
-            name='floor_price_per_1k_tokens',
-            field=models.PositiveBigIntegerField(help_text='Floor price per 1,000 tokens, in minor units (cents) of ``currency``; at most 100,000,000 (1,000,000.00).', validators=[django.core.validators.MaxValueValidator(100000000)]),
+            model_name="listing",
+            name="floor_price_per_1k_tokens",
+            field=models.PositiveBigIntegerField(
+                help_text="Floor price per 1,000 tokens, in minor units (cents) of ``currency``; at most 100,000,000 (1,000,000.00).",
+                validators=[django.core.validators.MaxValueValidator(100000000)],
+            ),
         ),
     ]

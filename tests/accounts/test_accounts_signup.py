@@ -102,9 +102,7 @@ def test_signup_rejects_invalid_input_without_creating_anything(client, override
 
 
 @pytest.mark.django_db
-def test_signup_rejects_a_taken_username_but_never_says_an_email_is_registered(
-    client, make_user
-):
+def test_signup_rejects_a_taken_username_but_never_says_an_email_is_registered(client, make_user):
     make_user("newbie", email="other@example.com")
     make_user("someone", email="newbie@example.com")
 

@@ -58,11 +58,11 @@ def published_listing(
     import io
     import json
 
+    from django.utils.text import slugify
+
     from marketplace.models import DatasetVersion
     from marketplace.services.listings import listing_create, listing_publish
     from marketplace.services.versions import version_upload
-
-    from django.utils.text import slugify
 
     fields.setdefault("slug", slugify(title))  # tests name it by its title's slug
     listing = listing_create(

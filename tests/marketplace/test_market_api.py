@@ -103,9 +103,7 @@ def test_provider_flow_over_the_api(provider_a):
     assert sorted(sample["external_id"] for sample in detail["preview"]) == ["a", "c"]
     assert "takedown_reason" not in detail
 
-    patched = api.patch(
-        f"{API}/listings/{slug}/", {"floor_price_per_1k_tokens": 99}, format="json"
-    )
+    patched = api.patch(f"{API}/listings/{slug}/", {"floor_price_per_1k_tokens": 99}, format="json")
     assert patched.status_code == 200
     assert patched.json()["floor_price_per_1k_tokens"] == 99
     assert api.post(f"{API}/listings/{slug}/unpublish/").json()["status"] == "unpublished"
