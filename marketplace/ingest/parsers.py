@@ -509,7 +509,7 @@ class ParquetParser(Parser):
                 length, _kind, uncompressed, compressed = _page_header(self.fileobj, position)
                 if uncompressed < 0 or compressed < 0:
                     raise _ThriftError("a negative page size")
-                total += uncompressed
+                total += length + uncompressed  # as the footer counts: headers too
                 if total > limit:
                     raise FileError(
                         "parquet_too_large",
