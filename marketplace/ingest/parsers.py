@@ -33,7 +33,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import IO, Any
@@ -524,12 +524,33 @@ class ParquetParser(Parser):
             ) from exc
         return total
 
-    def _column_stream(self, chunked, max_bytes: int) -> Iterator[tuple[Any, int | None]]:
-        """(value, None) per row, or (None, size) for a value over ``max_bytes``, which is
-        never turned into a Python string. Columns are read dictionary-encoded, so a value
-        repeated on many rows is held once, however many rows use it."""
+    def _column_stream(
+        self, chunked, max_bytes: int, *, name: str
+    ) -> Iterator[tuple[Any, Callable[[int], RowError] | None]]:
+        """(value, None) per row, or (None, problem) where ``problem(row)`` is the row's error:
+        a value over ``max_bytes`` (never turned into a Python string) or invalid UTF-8.
+        Columns are read dictionary-encoded, so a value repeated on many rows is held once,
+        however many rows use it."""
         import pyarrow as pa
         import pyarrow.compute as pc
+
+        max_chars = self.limits.max_chars
+
+        def too_long(size: int) -> Callable[[int], RowError]:
+            return lambda row: RowError(
+                row,
+                "too_long",
+                f"line {row}: {name!r} is {size:,} bytes; the limit is {max_chars:,} characters",
+                field=name,
+            )
+
+        def bad_utf8(offset: int) -> Callable[[int], RowError]:
+            return lambda row: RowError(
+                row,
+                "invalid_utf8",
+                f"line {row}: {name!r} is not valid UTF-8 (byte {offset + 1} of the value)",
+                field=name,
+            )
 
         for chunk in chunked.chunks:
             if pa.types.is_null(chunk.type):
@@ -541,17 +562,26 @@ class ParquetParser(Parser):
             dictionary = chunk.dictionary
             lengths = pc.binary_length(dictionary)
             over = pc.greater(lengths, max_bytes)
-            sizes: list[int | None] | None = None
+            problems: dict[int, Callable[[int], RowError]] = {}
             if len(dictionary) and pc.any(over).as_py():
-                sizes = pc.if_else(over, lengths, pa.scalar(None, lengths.type)).to_pylist()
+                for at, size in enumerate(lengths.to_pylist()):
+                    if size is not None and size > max_bytes:
+                        problems[at] = too_long(size)
                 dictionary = pc.if_else(over, pa.scalar(None, dictionary.type), dictionary)
-            entries = dictionary.to_pylist()
+            # Arrow does not check UTF-8 when reading: decode each distinct value here.
+            entries: list[str | None] = []
+            for at, raw in enumerate(dictionary.cast(pa.large_binary()).to_pylist()):
+                try:
+                    entries.append(None if raw is None else raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    entries.append(None)
+                    problems[at] = bad_utf8(exc.start)
             for start in range(0, len(chunk), 4096):
                 for at in chunk.indices.slice(start, 4096).to_pylist():
                     if at is None:
                         yield None, None
-                    elif sizes is not None and sizes[at] is not None:
-                        yield None, sizes[at]
+                    elif at in problems:
+                        yield None, problems[at]
                     else:
                         yield entries[at], None
 
@@ -610,23 +640,13 @@ class ParquetParser(Parser):
             for group in range(metadata.num_row_groups):
                 table = parquet.read_row_group(group, columns=names)
                 streams = [
-                    self._column_stream(table.column(index), max_bytes)
+                    self._column_stream(table.column(index), max_bytes, name=columns[index])
                     for index in range(len(names))
                 ]
                 for cells in zip(*streams, strict=True):
                     number += 1
                     self.done = number
-                    errors = [
-                        RowError(
-                            number,
-                            "too_long",
-                            f"line {number}: {name!r} is {size:,} bytes; the limit is "
-                            f"{self.limits.max_chars:,} characters",
-                            field=name,
-                        )
-                        for name, (_value, size) in zip(columns, cells, strict=True)
-                        if size is not None
-                    ]
+                    errors = [problem(number) for _value, problem in cells if problem is not None]
                     if errors:
                         yield RawRow(number, None, errors)
                         continue
