@@ -27,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import paginated
 from core.permissions import IsBuyer
 from core.validators import BUDGET_MAX, ID_MAX
 from marketplace.models import DatasetVersion
@@ -167,7 +168,7 @@ class ValuationJobListApi(ValuationApi):
             return [IsBuyer()]
         return super().get_permissions()
 
-    @extend_schema(responses={200: ValuationJobSerializer(many=True)},
+    @extend_schema(responses={200: paginated(ValuationJobSerializer)},
                    operation_id="valuation_jobs_list")
     def get(self, request: Request) -> Response:
         paginator = ValuationPagination()
@@ -230,7 +231,7 @@ class ValuationJobRetryApi(ValuationApi):
 
 
 class ValuationJobScoresApi(ValuationApi):
-    @extend_schema(responses={200: ValuationScoreSerializer(many=True)},
+    @extend_schema(responses={200: paginated(ValuationScoreSerializer)},
                    parameters=[ValuationScoresQuerySerializer],
                    operation_id="valuation_jobs_scores")
     def get(self, request: Request, job_id: int) -> Response:
