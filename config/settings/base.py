@@ -145,6 +145,10 @@ STORAGES = {
 }
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)
 SAMPLE_MAX_CHARS = env.int("SAMPLE_MAX_CHARS", default=32_000)
+# Upload parsers' memory bounds (marketplace.conf, docs/security.md): the most one Parquet
+# column chunk may decompress to, and the longest line read (default: 16 bytes a character).
+INGEST_PARQUET_MAX_CHUNK_BYTES = env.int("INGEST_PARQUET_MAX_CHUNK_BYTES", default=128 * 1024**2)
+INGEST_MAX_LINE_BYTES = env.int("INGEST_MAX_LINE_BYTES", default=0) or None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Celery ---------------------------------------------------------------------------------
