@@ -72,11 +72,11 @@ def _validated_versions(
     allowed = set(poolable_versions().filter(pk__in=chosen).values_list("pk", flat=True))
     refused = [version for pk, version in sorted(chosen.items()) if pk not in allowed]
     if refused:
-        # A title is named only where the requester may see it: a published listing or
-        # their own. Anyone else's draft is just a version id.
+        # A title is named only if it was public (any listing but a draft, which was never
+        # on the market) or is the requester's own: anyone else's draft is a version id.
         names = ", ".join(
             f"{version.listing.title} v{version.number}"
-            if version.listing.status == Listing.Status.PUBLISHED
+            if version.listing.status != Listing.Status.DRAFT
             or version.listing.provider_id == requested_by.pk
             else f"version {version.pk}"
             for version in refused
