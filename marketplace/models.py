@@ -80,7 +80,9 @@ class Listing(models.Model):
     preview_sample_ids = models.JSONField(
         default=list, blank=True, help_text="External ids shown when preview_mode is 'picked'."
     )
-    preview_size = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)])
+    preview_size = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     current_version = models.ForeignKey(

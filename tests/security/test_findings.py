@@ -422,3 +422,35 @@ def test_no_template_has_inline_script_or_event_handlers():
 def test_healthz_tells_anonymous_callers_nothing_about_the_stack(client):
     body = client.get("/healthz").json()
     assert body == {"status": "ok"}
+
+
+def test_the_models_enforce_the_documented_ranges_too(provider, buyer):
+    from django.core.exceptions import ValidationError
+
+    from core.validators import BUDGET_MAX, FLOOR_PRICE_MAX
+
+    listing = Listing(
+        provider=provider,
+        title="t",
+        slug="t",
+        licence="MIT",
+        currency="usd",
+        floor_price_per_1k_tokens=FLOOR_PRICE_MAX + 1,
+        preview_size=21,
+    )
+    with pytest.raises(ValidationError) as invalid:
+        listing.full_clean()
+    assert set(invalid.value.message_dict) == {"floor_price_per_1k_tokens", "preview_size"}
+
+    task = target_task_create(buyer=buyer, name="t")
+    job = ValuationJob(
+        buyer=buyer,
+        task=task,
+        model_spec="tiny",
+        label_fraction=0.5,
+        seed=2**31,
+        budget=BUDGET_MAX + 1,
+    )
+    with pytest.raises(ValidationError) as invalid:
+        job.full_clean(exclude=["target_set_hash"])
+    assert {"seed", "budget"} <= set(invalid.value.message_dict)
