@@ -17,7 +17,7 @@ from accounts.models import Profile
 from marketplace.models import DatasetVersion, Listing, Sample, TargetSample, TargetTask
 from marketplace.services.listings import listing_create, listing_publish
 from marketplace.services.targets import target_set_upload, target_task_create
-from marketplace.services.versions import version_upload
+from marketplace.services.versions import version_accept_valid_rows, version_upload
 from tests.security.conftest import PASSWORD, api_for
 from valuation.models import ValuationJob
 
@@ -349,8 +349,11 @@ def test_nul_characters_are_row_errors_and_never_stored(provider, name, content)
     errors = version.validation_report["errors"]
     assert [e["code"] for e in errors] == ["nul_character"]
     assert errors[0]["message"].startswith(f"line {errors[0]['line']}: ")
-    assert not Sample.objects.filter(text__contains="\x00").exists()
     assert Sample.objects.count() == 0  # awaiting the provider's choice: nothing ingested yet
+    assert version.status == DatasetVersion.Status.VALIDATED
+    accepted = version_accept_valid_rows(version=version, actor=provider)
+    assert accepted.status == DatasetVersion.Status.READY
+    assert list(Sample.objects.values_list("text", flat=True)) == ["fine"]
 
 
 def test_a_nul_character_in_a_target_set_is_a_400(buyer):
