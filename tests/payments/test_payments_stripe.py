@@ -769,9 +769,7 @@ def test_the_payouts_page_asks_to_finish_onboarding_until_stripe_is_satisfied(
         '{"id": "evt_1", "type": "x", "created": 1, "data": {"object": {"a": "\\u0000"}}}',
     ],
 )
-def test_a_validly_signed_malformed_body_is_a_400_and_nothing_is_stored(
-    fake_stripe, client, body
-):
+def test_a_validly_signed_malformed_body_is_a_400_and_nothing_is_stored(fake_stripe, client, body):
     from tests.fakes.stripe_api import sign
     from tests.payments.conftest import WEBHOOK_SECRET
 
