@@ -267,10 +267,19 @@ def test_the_test_checkout_is_404_once_a_real_gateway_is_configured(
 
 
 def test_every_page_says_test_mode_while_no_real_money_moves(client, buyer, settings):
+    from tests.payments.conftest import make_user
+
     client.force_login(buyer)
     for url in ("/", "/data/", "/payments/orders/"):
         html = client.get(url).content.decode()
         assert "Test mode:</strong> no real money moves" in html, url
 
+    staff = make_user("admin-viewer", is_staff=True)
+    client.force_login(staff)
+    admin_page = client.get("/admin/")
+    assert admin_page.status_code == 200
+    assert b"data-test-mode-banner" in admin_page.content
+
     settings.STRIPE_API_KEY = "sk_live_configured"
     assert b"data-test-mode-banner" not in client.get("/data/").content
+    assert b"data-test-mode-banner" not in client.get("/admin/").content
