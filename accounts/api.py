@@ -3,6 +3,7 @@
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,7 +50,7 @@ class TokenObtainApi(APIView):
 
     @extend_schema(
         request=TokenRequestSerializer,
-        responses={200: TokenSerializer},
+        responses={200: TokenSerializer, 400: None, 429: None},
         auth=[],
         operation_id="accounts_token_create",
     )
@@ -61,6 +62,13 @@ class TokenObtainApi(APIView):
             username=serializer.validated_data["username"],
             password=serializer.validated_data["password"],
         )
+        if getattr(request, "axes_locked_out", False):
+            # django-axes refused the attempt (too many failures for this username or from
+            # this address): no token, even for the right password, until the lock expires.
+            raise Throttled(
+                detail="Too many failed sign-in attempts for this account or from this "
+                "address; try again later."
+            )
         if user is None:
             raise serializers.ValidationError(
                 {"non_field_errors": ["Unable to log in with the provided credentials."]},

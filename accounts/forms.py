@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import UsernameField
 
-from accounts.selectors import email_taken, username_taken
+from accounts.selectors import username_taken
 
 ROLE_CHOICES = [("provider", "Provider (sell data)"), ("buyer", "Buyer (buy data)")]
 
@@ -59,13 +59,10 @@ class SignUpForm(forms.Form):
         return username
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if email_taken(email=email):
-            raise forms.ValidationError(
-                "An account with this email already exists. Reset its password instead.",
-                code="email_taken",
-            )
-        return email
+        # Whether an address is already registered is never said: sign-up would otherwise
+        # tell anyone which addresses have accounts. An address may serve several accounts
+        # (password resets then reach each of them, at that address only).
+        return self.cleaned_data["email"].strip().lower()
 
     def clean(self) -> dict:
         cleaned = super().clean()

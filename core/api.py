@@ -19,3 +19,26 @@ def exception_handler(exc, context) -> Response | None:
         message = "Invalid input." if response.status_code == 400 else str(exc)
     response.data = {"error": {"code": code, "message": message, "details": details}}
     return response
+
+
+_PAGES: dict[type, type] = {}
+
+
+def paginated(serializer_class: type) -> type:
+    """The schema of a page of ``serializer_class`` as PageNumberPagination answers it:
+    ``{"count", "next", "previous", "results": [...]}`` (views that paginate by hand)."""
+    from rest_framework import serializers
+
+    if serializer_class not in _PAGES:
+        name = serializer_class.__name__.removesuffix("Serializer")
+        _PAGES[serializer_class] = type(
+            f"Paginated{name}ListSerializer",
+            (serializers.Serializer,),
+            {
+                "count": serializers.IntegerField(),
+                "next": serializers.CharField(allow_null=True),
+                "previous": serializers.CharField(allow_null=True),
+                "results": serializer_class(many=True),
+            },
+        )
+    return _PAGES[serializer_class]

@@ -138,3 +138,11 @@ def navigation(request: HttpRequest) -> dict:
         "nav_display_name": display_name,
         "nav_initials": initials(display_name),
     }
+
+
+def payments_mode(request: HttpRequest) -> dict:
+    """``payments_test_mode``: payments run on the test gateway, so every page says that no
+    real money moves (templates/partials/test_mode_banner.html)."""
+    from payments.gateways import gateway_is_test_mode
+
+    return {"payments_test_mode": gateway_is_test_mode()}

@@ -1,5 +1,9 @@
 """GET /healthz: database, broker and storage status as JSON, 200 when all answer, 503
-otherwise."""
+otherwise.
+
+Anonymous callers and non-staff users get only ``{"status": "ok" | "unavailable"}``; staff
+get each check's details as well.
+"""
 
 import time
 from pathlib import Path
@@ -91,18 +95,19 @@ def worker_status() -> dict:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Anyone gets ``{"status": ...}`` and the status code; staff also get the checks'
+    details (database vendor, broker transport, errors, workers), which tell an attacker
+    what runs behind the site."""
     database = check_database()
     broker = check_broker()
     storage = check_storage()
     healthy = database["ok"] and broker["ok"] and storage["ok"]
-    body = {
-        "status": "ok" if healthy else "unavailable",
-        "database": database,
-        "broker": broker,
-        "storage": storage,
-    }
-    if database["ok"]:
-        body["workers"] = worker_status()
+    body: dict = {"status": "ok" if healthy else "unavailable"}
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        body.update(database=database, broker=broker, storage=storage)
+        if database["ok"]:
+            body["workers"] = worker_status()
     return JsonResponse(body, status=200 if healthy else 503)
 
 

@@ -21,6 +21,12 @@ DEFAULTS: dict[str, object] = {
     "TARGET_MAX_SAMPLES": 10_000,
     "TARGET_UPLOAD_MAX_BYTES": 20 * 1024 * 1024,
     "PREVIEW_MAX_SIZE": 20,
+    # Upload parsers: the longest line (JSONL, CSV, text) read before it is refused unread;
+    # None: 16 bytes per SAMPLE_MAX_CHARS character plus 64 KiB.
+    "INGEST_MAX_LINE_BYTES": None,
+    # Parquet: the most bytes one column chunk may decompress to (checked on the footer and
+    # on every page header before decoding) and the most one batch of rows may decode to.
+    "INGEST_PARQUET_MAX_CHUNK_BYTES": 128 * 1024 * 1024,
     "SUPPORTED_CURRENCIES": ("usd", "eur", "gbp"),
 }
 
@@ -46,6 +52,16 @@ def upload_max_bytes() -> int:
 
 def sample_max_chars() -> int:
     return int(settings.SAMPLE_MAX_CHARS)
+
+
+def ingest_limits():
+    """The parsers' memory bounds (``marketplace.ingest.parsers.Limits``) from the settings."""
+    from marketplace.ingest.parsers import Limits
+
+    overrides = {"parquet_max_chunk_bytes": int(get("INGEST_PARQUET_MAX_CHUNK_BYTES"))}
+    if get("INGEST_MAX_LINE_BYTES"):
+        overrides["max_line_bytes"] = int(get("INGEST_MAX_LINE_BYTES"))
+    return Limits.for_max_chars(sample_max_chars(), **overrides)
 
 
 def supported_currencies() -> tuple[str, ...]:

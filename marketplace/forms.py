@@ -9,11 +9,14 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from core.validators import FLOOR_PRICE_MAX, ID_MAX
 from marketplace import conf
 from marketplace.ingest.parsers import FORMATS
 from marketplace.licences import SPDX_LICENCES
 from marketplace.models import Listing
 from marketplace.selectors import SORTS
+
+FLOOR_PRICE_MAX_MAJOR = Decimal(FLOOR_PRICE_MAX) / 100  # the catalogue filter, in currency units
 
 SORT_LABELS = {
     "newest": "Newest",
@@ -47,9 +50,11 @@ class ListingForm(forms.Form):
     floor_price = forms.DecimalField(
         label="Floor price per 1,000 tokens",
         min_value=Decimal("0"),
+        max_value=Decimal("1000000.00"),
         max_digits=12,
         decimal_places=2,
-        help_text="In the currency's main unit (e.g. 0.05 = 5 cents); stored exactly in cents.",
+        help_text="In the currency's main unit (e.g. 0.05 = 5 cents), at most 1,000,000.00; "
+        "stored exactly in cents.",
     )
     currency = forms.ChoiceField(choices=())
     source = forms.CharField(required=False, widget=_textarea(), help_text="Where it comes from.")
@@ -173,6 +178,7 @@ class SearchForm(forms.Form):
     price_min = forms.DecimalField(
         required=False,
         min_value=Decimal("0"),
+        max_value=FLOOR_PRICE_MAX_MAJOR,
         max_digits=12,
         decimal_places=2,
         label="Min price",
@@ -180,12 +186,13 @@ class SearchForm(forms.Form):
     price_max = forms.DecimalField(
         required=False,
         min_value=Decimal("0"),
+        max_value=FLOOR_PRICE_MAX_MAJOR,
         max_digits=12,
         decimal_places=2,
         label="Max price",
     )
-    size_min = forms.IntegerField(required=False, min_value=0, label="Min tokens")
-    size_max = forms.IntegerField(required=False, min_value=0, label="Max tokens")
+    size_min = forms.IntegerField(required=False, min_value=0, max_value=ID_MAX, label="Min tokens")
+    size_max = forms.IntegerField(required=False, min_value=0, max_value=ID_MAX, label="Max tokens")
     sort = forms.ChoiceField(
         required=False,
         choices=[(key, SORT_LABELS[key]) for key in [*SORTS, "relevance"] if key != "value"],

@@ -15,11 +15,11 @@ Writes go through ``marketplace.services``; models only hold data and invariants
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from core.validators import CURRENCY_VALIDATOR
+from core.validators import CURRENCY_VALIDATOR, FLOOR_PRICE_MAX
 
 
 class Tag(models.Model):
@@ -68,7 +68,9 @@ class Listing(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="listings")
 
     floor_price_per_1k_tokens = models.PositiveBigIntegerField(
-        help_text="Floor price per 1,000 tokens, in minor units (cents) of ``currency``."
+        validators=[MaxValueValidator(FLOOR_PRICE_MAX)],
+        help_text="Floor price per 1,000 tokens, in minor units (cents) of ``currency``; "
+        "at most 100,000,000 (1,000,000.00).",
     )
     currency = models.CharField(max_length=3, validators=[CURRENCY_VALIDATOR])
 
@@ -78,7 +80,9 @@ class Listing(models.Model):
     preview_sample_ids = models.JSONField(
         default=list, blank=True, help_text="External ids shown when preview_mode is 'picked'."
     )
-    preview_size = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)])
+    preview_size = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(20)]
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     current_version = models.ForeignKey(

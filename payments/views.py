@@ -223,6 +223,8 @@ def checkout_success(request: HttpRequest, order_id: int) -> HttpResponse:
 @require_safe
 @role_required("buyer")
 def test_checkout(request: HttpRequest, order_id: int) -> HttpResponse:
+    if not gateway_is_test_mode():
+        raise Http404("Test checkout is off: payments go through Stripe.")
     order = _order_or_404(request, order_id)
     if order.gateway != Order.Gateway.TEST:
         raise Http404("This order is not paid in test mode.")
@@ -233,6 +235,8 @@ def test_checkout(request: HttpRequest, order_id: int) -> HttpResponse:
 @require_POST
 @role_required("buyer")
 def test_checkout_pay(request: HttpRequest, order_id: int) -> HttpResponse:
+    if not gateway_is_test_mode():
+        raise Http404("Test checkout is off: payments go through Stripe.")
     try:
         order_test_payment_confirm(order_id=order_id, buyer=request.user)
     except PaymentsError as exc:

@@ -27,13 +27,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import paginated
 from core.permissions import IsBuyer
+from core.validators import BUDGET_MAX, ID_MAX
 from marketplace.models import DatasetVersion
 from marketplace.selectors import target_task_get_for_viewer
 from valuation import conf, selectors, subset
 from valuation.errors import ValuationNotAllowed, ValuationRequestInvalid, ValuationStateError
 from valuation.models import ValuationJob
 from valuation.services import valuation_job_cancel, valuation_job_request, valuation_job_retry
+from valuation.services.jobs import MAX_SEED
 
 # Serializer names are unique project-wide: drf-spectacular names schema components after them.
 
@@ -90,20 +93,27 @@ class ValuationJobDetailSerializer(ValuationJobSerializer):
 
 
 class ValuationJobCreateSerializer(serializers.Serializer):
-    task = serializers.IntegerField(help_text="Id of one of your target tasks.")
+    task = serializers.IntegerField(
+        min_value=1, max_value=ID_MAX, help_text="Id of one of your target tasks."
+    )
     versions = serializers.ListField(
-        child=serializers.IntegerField(), allow_empty=False, max_length=500,
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+        allow_empty=False, max_length=500,
         help_text="Dataset version ids (the current ready version of published listings).",
     )
-    model_spec = serializers.CharField(default=conf.DEFAULT_MODEL)
+    model_spec = serializers.CharField(default=conf.DEFAULT_MODEL, max_length=200)
     method = serializers.ChoiceField(
         choices=ValuationJob.Method.choices, default=ValuationJob.Method.ALINFIK
     )
-    label_fraction = serializers.FloatField(default=0.1)
-    seed = serializers.IntegerField(default=0, min_value=0)
+    label_fraction = serializers.FloatField(
+        default=0.1, min_value=0.0, max_value=1.0,
+        help_text="Greater than 0 and at most 1 (ignored for exact LinFiK).",
+    )
+    seed = serializers.IntegerField(default=0, min_value=0, max_value=MAX_SEED)
     budget = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1,
-        help_text="Optional budget in minor units (cents); the subset choice starts from it.",
+        required=False, allow_null=True, min_value=1, max_value=BUDGET_MAX,
+        help_text="Optional budget in minor units (cents), at most 9,999,999,900; the subset "
+        "choice starts from it.",
     )
 
 
@@ -116,6 +126,12 @@ class ValuationScoreSerializer(serializers.Serializer):
     score = serializers.FloatField()
     is_exact = serializers.BooleanField()
     tokens = serializers.IntegerField()
+
+
+class ValuationScoresQuerySerializer(serializers.Serializer):
+    listing = serializers.IntegerField(
+        required=False, min_value=1, max_value=ID_MAX, help_text="Only this listing's samples."
+    )
 
 
 class ValuationPagination(PageNumberPagination):
@@ -152,7 +168,7 @@ class ValuationJobListApi(ValuationApi):
             return [IsBuyer()]
         return super().get_permissions()
 
-    @extend_schema(responses={200: ValuationJobSerializer(many=True)},
+    @extend_schema(responses={200: paginated(ValuationJobSerializer)},
                    operation_id="valuation_jobs_list")
     def get(self, request: Request) -> Response:
         paginator = ValuationPagination()
@@ -215,7 +231,8 @@ class ValuationJobRetryApi(ValuationApi):
 
 
 class ValuationJobScoresApi(ValuationApi):
-    @extend_schema(responses={200: ValuationScoreSerializer(many=True)},
+    @extend_schema(responses={200: paginated(ValuationScoreSerializer)},
+                   parameters=[ValuationScoresQuerySerializer],
                    operation_id="valuation_jobs_scores")
     def get(self, request: Request, job_id: int) -> Response:
         job = self.job_or_404(request, job_id)
@@ -225,9 +242,10 @@ class ValuationJobScoresApi(ValuationApi):
                            "message": "Scores are available once the valuation succeeded."}},
                 status=status.HTTP_409_CONFLICT,
             )
-        listing = request.query_params.get("listing")
+        query = ValuationScoresQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         scores = selectors.job_ranked_scores(
-            job=job, listing_id=int(listing) if listing and listing.isdigit() else None
+            job=job, listing_id=query.validated_data.get("listing")
         )
         paginator = ValuationPagination()
         page = paginator.paginate_queryset(scores, request, view=self)
@@ -250,10 +268,11 @@ class ValuationJobScoresApi(ValuationApi):
 
 class ValuationSubsetRequestSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=subset.MODES)
-    k = serializers.IntegerField(min_value=1, required=False)
-    threshold = serializers.FloatField(required=False)
+    k = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
+    threshold = serializers.FloatField(required=False, min_value=-1e12, max_value=1e12)
     budget = serializers.IntegerField(
-        min_value=0, required=False, help_text="Minor units (cents) of the listings' currency."
+        min_value=0, max_value=BUDGET_MAX, required=False,
+        help_text="Minor units (cents) of the listings' currency, at most 9,999,999,900.",
     )
     include_non_positive = serializers.BooleanField(default=False)
 

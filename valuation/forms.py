@@ -80,7 +80,9 @@ class SubsetForm(forms.Form):
         label="Rule",
     )
     k = forms.IntegerField(min_value=1, max_value=10_000_000, required=False, label="k")
-    threshold = forms.FloatField(required=False, label="Value threshold")
+    threshold = forms.FloatField(
+        required=False, min_value=-1e12, max_value=1e12, label="Value threshold"
+    )
     budget = forms.CharField(
         required=False, max_length=20, label="Budget",
         help_text="In the listings' currency, e.g. 12.50 (at most 2 decimals).",

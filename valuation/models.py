@@ -16,6 +16,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from core.validators import BUDGET_MAX
+
 
 class ValuationJob(models.Model):
     class Method(models.TextChoices):
@@ -56,7 +58,7 @@ class ValuationJob(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of each version's samples labelled with exact LinFiK (ALinFiK).",
     )
-    seed = models.PositiveIntegerField(default=0)
+    seed = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(2**31 - 1)])
     layer_features = models.ForeignKey(
         "ModelFeatureSet",
         on_delete=models.PROTECT,
@@ -68,7 +70,9 @@ class ValuationJob(models.Model):
     budget = models.PositiveBigIntegerField(
         null=True,
         blank=True,
-        help_text="The buyer's budget in minor units, if given; the subset page starts from it.",
+        validators=[MinValueValidator(1), MaxValueValidator(BUDGET_MAX)],
+        help_text="The buyer's budget in minor units, if given (1 to 9,999,999,900); the subset "
+        "page starts from it.",
     )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -282,9 +286,7 @@ class SampleModelFeature(models.Model):
     """One sample's row of a ``ModelFeatureSet``: little-endian float32 bytes (``dim`` values);
     all zeros for a sample with no predicted token."""
 
-    feature_set = models.ForeignKey(
-        ModelFeatureSet, on_delete=models.CASCADE, related_name="rows"
-    )
+    feature_set = models.ForeignKey(ModelFeatureSet, on_delete=models.CASCADE, related_name="rows")
     sample = models.ForeignKey("marketplace.Sample", on_delete=models.CASCADE, related_name="+")
     vector = models.BinaryField()
 

@@ -121,8 +121,9 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
         messages.info(request, "Results appear here once the valuation has finished.")
         return redirect("valuation:job_detail", job_id=job.pk)
     listings = job.summary.get("listings", [])
-    listing_id = request.GET.get("listing")
-    listing_id = int(listing_id) if listing_id and listing_id.isdigit() else None
+    listing_id = request.GET.get("listing", "")
+    # Not a valid id (too long for the database, not digits): show every listing's samples.
+    listing_id = int(listing_id) if listing_id.isdigit() and len(listing_id) <= 18 else None
     page = Paginator(
         selectors.job_ranked_scores(job=job, listing_id=listing_id), RESULTS_PAGE_SIZE
     ).get_page(request.GET.get("page"))

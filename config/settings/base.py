@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "core",
     "accounts",
     "marketplace",
@@ -52,6 +54,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -69,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.navigation",
+                "core.context_processors.payments_mode",
             ],
             # ``value`` / ``signed_value``: LinFiK values in one format on every page.
             "builtins": ["core.templatetags.values"],
@@ -100,6 +106,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes watches every login (the web form, the admin and /api/accounts/token/): after
+# LOGIN_FAILURE_LIMIT failures for one username, or from one address, further attempts are
+# refused with 429 for LOGIN_LOCKOUT_MINUTES, whatever the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "core:home"
@@ -164,6 +183,10 @@ ARTEFACT_CACHE_DIR = Path(
 ARTEFACT_CACHE_MAX_BYTES = env.int("ARTEFACT_CACHE_MAX_BYTES", default=20 * 1024**3)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=512 * 1024 * 1024)
 SAMPLE_MAX_CHARS = env.int("SAMPLE_MAX_CHARS", default=32_000)
+# Upload parsers' memory bounds (marketplace.conf, docs/security.md): the most one Parquet
+# column chunk may decompress to, and the longest line read (default: 16 bytes a character).
+INGEST_PARQUET_MAX_CHUNK_BYTES = env.int("INGEST_PARQUET_MAX_CHUNK_BYTES", default=128 * 1024**2)
+INGEST_MAX_LINE_BYTES = env.int("INGEST_MAX_LINE_BYTES", default=0) or None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -225,6 +248,35 @@ EMBED_AT_INGEST = env.bool("EMBED_AT_INGEST", default=True)
 # The landing page shows the demo buyer's latest finished valuation (seed_demo); off in production.
 LANDING_DEMO_VALUATION = env.bool("LANDING_DEMO_VALUATION", default=True)
 
+# --- Client addresses -----------------------------------------------------------------------
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0 (default): the
+# address is the connection's (REMOTE_ADDR) and X-Forwarded-For is ignored, so a client
+# cannot pick its own address to dodge throttling and login lockout. Behind one proxy
+# (nginx, a load balancer) set 1: the address that proxy saw is used.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+AXES_IPWARE_PROXY_COUNT = NUM_PROXIES
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if NUM_PROXIES else ("REMOTE_ADDR",)
+)
+
+# --- Content-Security-Policy (django-csp) ----------------------------------------------------
+# No inline script anywhere (pages load their scripts from static/js/); inline style
+# attributes (progress bars) are allowed. Checkout and Connect onboarding leave for Stripe.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", "https://checkout.stripe.com", "https://connect.stripe.com"],
+    },
+}
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -245,6 +297,8 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="600/min"),
     },
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # See "Client addresses" above: throttles key anonymous callers by this address.
+    "NUM_PROXIES": NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "DataMarket API",
@@ -261,6 +315,9 @@ SPECTACULAR_SETTINGS = {
 STRIPE_API_KEY = env.str("STRIPE_API_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Without a Stripe key payments run on the test-mode gateway (no money moves; every page
+# says so). The production profile refuses to start that way unless this is true.
+PAYMENTS_TEST_MODE = env.bool("PAYMENTS_TEST_MODE", default=False)
 PLATFORM_CURRENCY = env.str("PLATFORM_CURRENCY", default="usd")
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1500)
 PRICING_VALUE_RATE = env.str("PRICING_VALUE_RATE", default="0")

@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.validators import FLOOR_PRICE_MAX, ID_MAX
 from marketplace.ingest.parsers import FORMATS
 from marketplace.models import DatasetVersion, Listing, Sample, TargetSample, TargetTask
 from marketplace.selectors import sort_choices, version_duplicate_summary
@@ -19,10 +20,10 @@ class ListingSearchQuerySerializer(serializers.Serializer):
     licence = serializers.CharField(required=False, allow_blank=True, max_length=128)
     language = serializers.CharField(required=False, allow_blank=True, max_length=16)
     currency = serializers.CharField(required=False, allow_blank=True, max_length=3)
-    price_min = serializers.IntegerField(required=False, min_value=0)
-    price_max = serializers.IntegerField(required=False, min_value=0)
-    size_min = serializers.IntegerField(required=False, min_value=0)
-    size_max = serializers.IntegerField(required=False, min_value=0)
+    price_min = serializers.IntegerField(required=False, min_value=0, max_value=ID_MAX)
+    price_max = serializers.IntegerField(required=False, min_value=0, max_value=ID_MAX)
+    size_min = serializers.IntegerField(required=False, min_value=0, max_value=ID_MAX)
+    size_max = serializers.IntegerField(required=False, min_value=0, max_value=ID_MAX)
     sort = serializers.ChoiceField(choices=sort_choices(), required=False, default="newest")
     mine = serializers.BooleanField(required=False, default=False)
 
@@ -56,14 +57,16 @@ class ListingInputSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=60), required=False, max_length=50
     )
     floor_price_per_1k_tokens = serializers.IntegerField(
-        min_value=0, help_text="Minor units (cents) per 1,000 tokens."
+        min_value=0,
+        max_value=FLOOR_PRICE_MAX,
+        help_text="Minor units (cents) per 1,000 tokens, at most 100,000,000 (1,000,000.00).",
     )
     currency = serializers.CharField(required=False, max_length=3)
     preview_mode = serializers.ChoiceField(choices=Listing.PreviewMode.choices, required=False)
     preview_sample_ids = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False
     )
-    preview_size = serializers.IntegerField(required=False, min_value=1)
+    preview_size = serializers.IntegerField(required=False, min_value=1, max_value=20)
 
 
 class TakeDownInputSerializer(serializers.Serializer):

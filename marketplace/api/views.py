@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import paginated
 from core.permissions import IsBuyer, IsProvider, IsStaff
 from marketplace.api import serializers as s
 from marketplace.models import DatasetVersion, Listing, TargetTask
@@ -153,7 +154,7 @@ class ListingListApi(ServiceApi):
 
     @extend_schema(
         parameters=[s.ListingSearchQuerySerializer],
-        responses={200: s.ListingSerializer(many=True)},
+        responses={200: paginated(s.ListingSerializer)},
         operation_id="marketplace_listings_list",
     )
     def get(self, request: Request) -> Response:
@@ -279,7 +280,7 @@ class ListingVersionsApi(ServiceApi):
         return [IsAuthenticated()]
 
     @extend_schema(
-        responses={200: s.VersionSummarySerializer(many=True)},
+        responses={200: paginated(s.VersionSummarySerializer)},
         operation_id="marketplace_listing_versions_list",
     )
     def get(self, request: Request, slug: str) -> Response:
@@ -357,7 +358,7 @@ class VersionDuplicatesApi(ServiceApi):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        responses={200: s.DuplicateSampleSerializer(many=True)},
+        responses={200: paginated(s.DuplicateSampleSerializer)},
         operation_id="marketplace_version_duplicates",
     )
     def get(self, request: Request, version_id: int) -> Response:
@@ -379,7 +380,7 @@ class TargetTaskListApi(ServiceApi):
         return [IsAuthenticated()]
 
     @extend_schema(
-        responses={200: s.TargetTaskSerializer(many=True)},
+        responses={200: paginated(s.TargetTaskSerializer)},
         operation_id="marketplace_target_tasks_list",
     )
     def get(self, request: Request) -> Response:
@@ -462,7 +463,7 @@ class TargetSamplesApi(ServiceApi):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        responses={200: s.TargetSampleSerializer(many=True)},
+        responses={200: paginated(s.TargetSampleSerializer)},
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
         operation_id="marketplace_target_samples_list",
     )

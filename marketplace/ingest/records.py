@@ -9,6 +9,8 @@ Rules:
 * Allowed fields: ``id``, ``text``, ``prompt``, ``response``; any other is an error.
   ``null`` (JSON) / empty cell (CSV) / null (Parquet) means "absent".
 * Values must be strings. ``text``, ``prompt`` and ``response`` must not be blank.
+* No value may hold a NUL character (U+0000) or an unpaired surrogate (JSON ``\\ud800``):
+  neither is text, and PostgreSQL cannot store them.
 * Either ``text`` or both ``prompt`` and ``response`` -- not both kinds, not neither.
 * ``len(text)`` (or ``len(prompt) + len(response)``) is at most ``SAMPLE_MAX_CHARS``.
 * ``id`` is optional, at most 200 characters, unique within the file (the first occurrence
@@ -89,6 +91,14 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_row(
     raw: RawRow, *, max_chars: int, seen_ids: dict[str, int]
 ) -> tuple[Record | None, list[RowError]]:
@@ -114,6 +124,22 @@ def check_row(
         value = data.get(name)
         if value is not None and not isinstance(value, str):
             error("not_a_string", f"{name!r} must be a string, got {_type_name(value)}", name)
+            value = None
+        elif value is not None and "\x00" in value:
+            error(
+                "nul_character",
+                f"{name!r} contains a NUL character (U+0000, at character "
+                f"{value.index(chr(0)) + 1:,}); remove it",
+                name,
+            )
+            value = None
+        elif value is not None and not _encodable(value):
+            error(
+                "invalid_unicode",
+                f"{name!r} contains an unpaired surrogate (a \\ud800-\\udfff escape without "
+                "its pair), which is not text",
+                name,
+            )
             value = None
         values[name] = value
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO
 
-from marketplace.ingest.parsers import parser_for
+from marketplace.ingest.parsers import Limits, parser_for
 from marketplace.ingest.records import FileError, Record, RowError, check_row
 
 
@@ -15,8 +15,17 @@ class Scan:
     Raises ``FileError`` for file-level problems, including a file with no rows at all.
     """
 
-    def __init__(self, fileobj: IO[bytes], *, fmt: str, size: int, max_chars: int):
-        self.parser = parser_for(fmt, fileobj, size=size)
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        *,
+        fmt: str,
+        size: int,
+        max_chars: int,
+        limits: Limits | None = None,
+    ):
+        limits = limits or Limits.for_max_chars(max_chars)
+        self.parser = parser_for(fmt, fileobj, size=size, limits=limits)
         self.max_chars = max_chars
         self.seen_ids: dict[str, int] = {}
         self.rows = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.selectors import user_has_role
+from core.validators import FLOOR_PRICE_MAX
 from marketplace import conf
 from marketplace.licences import licence_normalise
 from marketplace.models import DatasetVersion, Listing, Sample, Tag
@@ -45,16 +47,16 @@ def _require_owner(*, listing: Listing, actor: AbstractBaseUser) -> None:
 
 
 def _unique_slug(title: str) -> str:
+    """The title's slug with a random suffix ("legal-qa-pairs-3f9c1a").
+
+    Always suffixed, so the slug a provider gets never depends on other providers' drafts:
+    "-2" after a taken slug told anyone that a private listing with that title exists.
+    """
     base = slugify(title)[:200].strip("-") or "dataset"
-    return _uniquify(base)
-
-
-def _uniquify(base: str) -> str:
-    slug, counter = base, 2
-    while Listing.objects.filter(slug=slug).exists():
-        slug = f"{base}-{counter}"
-        counter += 1
-    return slug
+    while True:
+        slug = f"{base}-{secrets.token_hex(3)}"
+        if not Listing.objects.filter(slug=slug).exists():
+            return slug
 
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:
@@ -107,11 +109,15 @@ def _clean_fields(data: dict[str, Any], *, listing: Listing | None) -> dict[str,
                     supported = ", ".join(conf.supported_currencies())
                     fail(name, f"Unsupported currency {value!r}; use one of {supported}.")
             elif name == "floor_price_per_1k_tokens":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not 0 <= value <= FLOOR_PRICE_MAX
+                ):
                     fail(
                         name,
                         "Give the price per 1,000 tokens as a whole number of minor units "
-                        "(cents), 0 or more.",
+                        f"(cents), from 0 to {FLOOR_PRICE_MAX:,} (1,000,000.00).",
                     )
             elif name == "preview_mode":
                 if value not in Listing.PreviewMode.values:
@@ -194,8 +200,8 @@ def listing_create(
 ) -> Listing:
     """Create a draft listing. Only users with the provider role may list data.
 
-    The slug is made from the title (made unique with -2, -3...) unless ``slug`` is given,
-    which must then be free.
+    The slug is made from the title plus a random suffix unless ``slug`` is given (management
+    commands), which must then be free.
     """
     if not user_has_role(provider, "provider"):
         raise PermissionDenied("Only data providers can create listings.")

@@ -99,7 +99,14 @@ def target_set_upload(
     report = ReportBuilder(max_errors=conf.get("INGEST_REPORT_MAX_ERRORS"))
     records: list[Record] = []
     try:
-        for record, errors in Scan(file, fmt=fmt, size=size, max_chars=conf.sample_max_chars()):
+        scan = Scan(
+            file,
+            fmt=fmt,
+            size=size,
+            max_chars=conf.sample_max_chars(),
+            limits=conf.ingest_limits(),
+        )
+        for record, errors in scan:
             report.add(record, errors)
             if record is not None:
                 records.append(record)

@@ -125,6 +125,7 @@ def _open_scan(version: DatasetVersion) -> tuple[IO[bytes], Scan]:
         fmt=version.format,
         size=version.file_size,
         max_chars=conf.sample_max_chars(),
+        limits=conf.ingest_limits(),
     )
     return fileobj, scan
 

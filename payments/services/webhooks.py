@@ -47,21 +47,18 @@ def webhook_event_receive(*, payload: bytes, signature: str) -> tuple[WebhookEve
         raise WebhookPayloadError(
             f"Stripe-Signature check failed: {exc}", code="bad_signature"
         ) from exc
-    except ValueError as exc:
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        # A correctly signed body that is not a JSON object (``[1,2]``, a bare number).
         raise WebhookPayloadError(f"the request body is not a JSON event: {exc}") from exc
     data = json.loads(payload)
-    for key in ("id", "type", "created", "data"):
-        if key not in data:
-            raise WebhookPayloadError(f"the event has no {key!r} field")
-    if not isinstance(data["data"], dict) or not isinstance(data["data"].get("object"), dict):
-        raise WebhookPayloadError("the event's data.object is missing or not an object")
+    _check_event_shape(data)
 
     with transaction.atomic():
         event, created = WebhookEvent.objects.get_or_create(
             event_id=str(data["id"]),
             defaults={
-                "type": str(data["type"]),
-                "created": int(data["created"]),
+                "type": data["type"],
+                "created": data["created"],
                 "account": str(data.get("account") or ""),
                 "livemode": bool(data.get("livemode")),
                 "payload": data,
@@ -72,6 +69,31 @@ def webhook_event_receive(*, payload: bytes, signature: str) -> tuple[WebhookEve
 
             transaction.on_commit(lambda: webhook_event_process_task.delay(event.pk), robust=True)
     return event, created
+
+
+def _check_event_shape(data: Any) -> None:
+    """Refuse (400) a signed body whose fields could not be stored or processed."""
+    if not isinstance(data, dict):
+        raise WebhookPayloadError(f"the event must be a JSON object, got {type(data).__name__}")
+    for key in ("id", "type", "created", "data"):
+        if key not in data:
+            raise WebhookPayloadError(f"the event has no {key!r} field")
+    for key, longest in (("id", 255), ("type", 128)):
+        value = data[key]
+        if not isinstance(value, str) or not 0 < len(value) <= longest:
+            raise WebhookPayloadError(
+                f"the event's {key!r} must be a string of 1 to {longest} characters"
+            )
+    created = data["created"]
+    if isinstance(created, bool) or not isinstance(created, int) or not 0 <= created < 2**62:
+        raise WebhookPayloadError("the event's 'created' must be a Unix time in seconds")
+    account = data.get("account")
+    if account is not None and (not isinstance(account, str) or len(account) > 255):
+        raise WebhookPayloadError("the event's 'account' must be a string")
+    if not isinstance(data["data"], dict) or not isinstance(data["data"].get("object"), dict):
+        raise WebhookPayloadError("the event's data.object is missing or not an object")
+    if "\\u0000" in json.dumps(data):
+        raise WebhookPayloadError("the event holds a NUL character (\\u0000)")
 
 
 class WebhookOutcome(enum.StrEnum):

@@ -5,6 +5,8 @@
  * - Flash messages: the close control removes the message (the no-JS fallback hides it
  *   with a checkbox).
  * - <form data-confirm="Are you sure?">: asks before submitting.
+ * - <select data-autosubmit>: submits its form when changed; <form data-no-submit> never
+ *   submits (examples). No page has inline script: the Content-Security-Policy forbids it.
  * - Charts: <canvas data-chart="cfg-id"> plus {{ cfg|json_script:"cfg-id" }} is drawn
  *   with Chart.js when the page loads static/vendor/chartjs/chart.umd.min.js.
  *   The JSON is a Chart.js config object ({type, data, options}).
@@ -55,6 +57,20 @@
     });
   }
 
+  function initForms() {
+    document.addEventListener("change", function (event) {
+      var field = event.target;
+      if (field.hasAttribute && field.hasAttribute("data-autosubmit") && field.form) {
+        field.form.submit();
+      }
+    });
+    document.addEventListener("submit", function (event) {
+      if (event.target.hasAttribute && event.target.hasAttribute("data-no-submit")) {
+        event.preventDefault();
+      }
+    });
+  }
+
   function initCharts() {
     if (typeof window.Chart === "undefined") return;
     document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
@@ -79,6 +95,7 @@
     initMenus();
     initFlashes();
     initConfirms();
+    initForms();
     initCharts();
   }
 

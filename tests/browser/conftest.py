@@ -58,10 +58,13 @@ def published_listing(
     import io
     import json
 
+    from django.utils.text import slugify
+
     from marketplace.models import DatasetVersion
     from marketplace.services.listings import listing_create, listing_publish
     from marketplace.services.versions import version_upload
 
+    fields.setdefault("slug", slugify(title))  # tests name it by its title's slug
     listing = listing_create(
         provider=provider, title=title, licence="MIT", floor_price_per_1k_tokens=floor_price,
         currency="usd", tags=tags, **fields,

@@ -1,12 +1,30 @@
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from core import health
 
 
+@pytest.fixture
+def staff_client(client, db):
+    """The checks' details are for staff; anyone else gets the status alone."""
+    user = get_user_model().objects.create_user("ops", password="x", is_staff=True)
+    client.force_login(user)
+    return client
+
+
 @pytest.mark.django_db
-def test_healthz_reports_database_and_broker(client):
+def test_healthz_tells_anonymous_callers_the_status_only(client):
     response = client.get(reverse("healthz"))
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert b"sqlite" not in response.content and b"filesystem" not in response.content
+
+
+@pytest.mark.django_db
+def test_healthz_reports_database_and_broker(staff_client):
+    response = staff_client.get(reverse("healthz"))
 
     assert response.status_code == 200
     body = response.json()
@@ -18,11 +36,11 @@ def test_healthz_reports_database_and_broker(client):
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_when_the_broker_is_down(client, settings):
+def test_healthz_is_503_when_the_broker_is_down(staff_client, client, settings):
     settings.CELERY_EMBEDDED_BROKER = False
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
-    response = client.get(reverse("healthz"))
+    response = staff_client.get(reverse("healthz"))
 
     assert response.status_code == 503
     body = response.json()
@@ -32,14 +50,17 @@ def test_healthz_is_503_when_the_broker_is_down(client, settings):
 
 
 @pytest.mark.django_db
-def test_healthz_is_503_when_the_database_is_down(client, monkeypatch):
+def test_healthz_is_503_when_the_database_is_down(staff_client, monkeypatch):
     monkeypatch.setattr(health, "check_database", lambda: {"ok": False, "error": "refused"})
 
-    response = client.get(reverse("healthz"))
+    response = staff_client.get(reverse("healthz"))
 
     assert response.status_code == 503
     assert response.json()["database"] == {"ok": False, "error": "refused"}
     assert "workers" not in response.json()
+    staff_client.logout()
+    anonymous = staff_client.get(reverse("healthz"))
+    assert (anonymous.status_code, anonymous.json()) == (503, {"status": "unavailable"})
 
 
 def test_healthz_rejects_post(client):

@@ -165,6 +165,7 @@ def test_production_turns_the_showcase_off_by_default():
         env = {
             **clean, "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}",
             "SECRET_KEY": "k3y-" + "x7Qp9" * 12, "ALLOWED_HOSTS": "market.example.com",
+            "PAYMENTS_TEST_MODE": "true",
         }
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True,

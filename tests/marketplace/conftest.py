@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.utils.text import slugify
 
 from accounts.services import user_create
 from marketplace.models import DatasetVersion, Listing
@@ -105,6 +106,11 @@ def make_listing() -> Callable[..., Listing]:
     def make(provider, title: str = "Some dataset", **fields) -> Listing:
         defaults = {"licence": "CC-BY-4.0", "floor_price_per_1k_tokens": 50}
         defaults.update(fields)
+        # Tests address listings by their title's slug; the service itself always adds a
+        # random suffix (a slug must not tell whether another listing uses it).
+        base = slugify(title)
+        if "slug" not in defaults and base and not Listing.objects.filter(slug=base).exists():
+            defaults["slug"] = base
         return listing_create(provider=provider, title=title, **defaults)
 
     return make

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -49,16 +50,13 @@ def test_provider_flow_over_the_api(provider_a):
     )
     assert created.status_code == 201, created.json()
     body = created.json()
-    assert (body["slug"], body["status"], body["licence"], body["tags"]) == (
-        "contracts",
-        "draft",
-        "CC-BY-4.0",
-        ["law"],
-    )
+    slug = body["slug"]
+    assert re.fullmatch(r"contracts-[0-9a-f]{6}", slug)
+    assert (body["status"], body["licence"], body["tags"]) == ("draft", "CC-BY-4.0", ["law"])
     assert body["datasheet"]["source"] == "Our archive"
     assert body["current_version"] is None
 
-    refused = api.post(f"{API}/listings/contracts/publish/")
+    refused = api.post(f"{API}/listings/{slug}/publish/")
     assert refused.status_code == 400
     assert refused.json()["error"]["details"] == {
         "non_field_errors": ["Upload a dataset version and wait until it is ready to publish."]
@@ -66,7 +64,7 @@ def test_provider_flow_over_the_api(provider_a):
 
     content = b'{"id": "a", "text": "first good row"}\n{oops\n{"id": "c", "text": "third row"}\n'
     uploaded = api.post(
-        f"{API}/listings/contracts/versions/",
+        f"{API}/listings/{slug}/versions/",
         {"file": file("v1.jsonl", content)},
         format="multipart",
     )
@@ -97,20 +95,18 @@ def test_provider_flow_over_the_api(provider_a):
         "sellable_tokens": accepted["token_count"],
     }
 
-    published = api.post(f"{API}/listings/contracts/publish/")
+    published = api.post(f"{API}/listings/{slug}/publish/")
     assert published.status_code == 200
     assert published.json()["status"] == "published"
-    detail = client_for().get(f"{API}/listings/contracts/").json()
+    detail = client_for().get(f"{API}/listings/{slug}/").json()
     assert detail["current_version"]["sample_count"] == 2
     assert sorted(sample["external_id"] for sample in detail["preview"]) == ["a", "c"]
     assert "takedown_reason" not in detail
 
-    patched = api.patch(
-        f"{API}/listings/contracts/", {"floor_price_per_1k_tokens": 99}, format="json"
-    )
+    patched = api.patch(f"{API}/listings/{slug}/", {"floor_price_per_1k_tokens": 99}, format="json")
     assert patched.status_code == 200
     assert patched.json()["floor_price_per_1k_tokens"] == 99
-    assert api.post(f"{API}/listings/contracts/unpublish/").json()["status"] == "unpublished"
+    assert api.post(f"{API}/listings/{slug}/unpublish/").json()["status"] == "unpublished"
 
 
 @pytest.mark.django_db

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, FloatField, Value
@@ -49,11 +51,8 @@ def test_create_listing_normalises_fields(provider_a):
         tags=["Law", "legal texts", "law"],
         description="Pairs.",
     )
-    assert (listing.title, listing.slug, listing.licence) == (
-        "Legal Q&A pairs",
-        "legal-qa-pairs",
-        "CC-BY-SA-4.0",
-    )
+    assert (listing.title, listing.licence) == ("Legal Q&A pairs", "CC-BY-SA-4.0")
+    assert re.fullmatch(r"legal-qa-pairs-[0-9a-f]{6}", listing.slug)
     assert (listing.floor_price_per_1k_tokens, listing.currency, listing.language) == (
         125,
         "eur",
@@ -64,7 +63,8 @@ def test_create_listing_normalises_fields(provider_a):
     again = listing_create(
         provider=provider_a, title="Legal Q&A pairs", licence="MIT", floor_price_per_1k_tokens=0
     )
-    assert again.slug == "legal-qa-pairs-2"
+    assert re.fullmatch(r"legal-qa-pairs-[0-9a-f]{6}", again.slug)
+    assert again.slug != listing.slug
     assert again.currency == "usd"
 
 
@@ -89,7 +89,8 @@ def test_create_listing_rejects_bad_input_with_field_errors(provider_a, buyer_a)
         "preview_size",
     }
     assert invalid.value.message_dict["floor_price_per_1k_tokens"] == [
-        "Give the price per 1,000 tokens as a whole number of minor units (cents), 0 or more."
+        "Give the price per 1,000 tokens as a whole number of minor units (cents), from 0 "
+        "to 100,000,000 (1,000,000.00)."
     ]
     with pytest.raises(ValidationError) as floats:
         listing_create(provider=provider_a, title="x", licence="MIT", floor_price_per_1k_tokens=1.5)

@@ -253,3 +253,44 @@ def test_each_provider_sees_only_its_own_quote_lines(client, sale_quote, provide
 
 def money(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d} USD"
+
+
+def test_the_test_checkout_is_404_once_a_real_gateway_is_configured(
+    client, buyer, sale_quote, settings
+):
+    """An order opened in test mode must not be payable through the test checkout once
+    Stripe is configured: both pages answer 404 and the order stays unpaid."""
+    order = order_create_from_quote(quote_id=sale_quote.pk, buyer=buyer)
+    from payments.services.orders import order_checkout_start
+
+    order_checkout_start(order_id=order.pk, buyer=buyer)
+    client.force_login(buyer)
+    assert client.get(f"/payments/orders/{order.pk}/test-checkout/").status_code == 200
+
+    settings.STRIPE_API_KEY = "sk_live_configured"
+    page = client.get(f"/payments/orders/{order.pk}/test-checkout/")
+    pay = client.post(f"/payments/orders/{order.pk}/test-checkout/pay/")
+
+    assert (page.status_code, pay.status_code) == (404, 404)
+    order.refresh_from_db()
+    assert order.status == Order.Status.PENDING
+    assert LedgerTransaction.objects.count() == 0
+
+
+def test_every_page_says_test_mode_while_no_real_money_moves(client, buyer, settings):
+    from tests.payments.conftest import make_user
+
+    client.force_login(buyer)
+    for url in ("/", "/data/", "/payments/orders/"):
+        html = client.get(url).content.decode()
+        assert "Test mode:</strong> no real money moves" in html, url
+
+    staff = make_user("admin-viewer", is_staff=True)
+    client.force_login(staff)
+    admin_page = client.get("/admin/")
+    assert admin_page.status_code == 200
+    assert b"data-test-mode-banner" in admin_page.content
+
+    settings.STRIPE_API_KEY = "sk_live_configured"
+    assert b"data-test-mode-banner" not in client.get("/data/").content
+    assert b"data-test-mode-banner" not in client.get("/admin/").content

@@ -210,3 +210,33 @@ def test_the_api_refuses_bad_input_and_other_peoples_records(api, world, buyer, 
     ]
     assert Quote.objects.get(pk=quote.pk).status == "open"
     assert Quote.objects.count() == 1
+
+
+def test_a_floor_price_too_large_for_one_order_is_a_clear_400_and_no_quote(api, world, buyer):
+    """A provider's floor of 9e18 per 1k tokens (stored before prices were bounded) made a
+    buyer's quote a 500 (OverflowError storing the total): now it is refused with a reason."""
+    la = world["listings"][0]
+    Listing.objects.filter(pk=la.pk).update(floor_price_per_1k_tokens=9_000_000_000_000_000_000)
+    api.force_authenticate(buyer)
+
+    response = api.post(
+        "/api/payments/quotes/",
+        {"job_id": world["job"].pk, "sample_ids": ids(world, "a1", "b1")},
+        format="json",
+    )
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "total_too_large"
+    assert "one order can charge at most 99,999,999" in error["message"]
+    assert Quote.objects.count() == 0
+
+
+def test_a_quote_at_the_largest_floor_price_is_stored_exactly(world, buyer):
+    la = world["listings"][0]
+    Listing.objects.filter(pk=la.pk).update(floor_price_per_1k_tokens=100_000_000)
+    Sample.objects.filter(pk=world["samples"]["a1"].pk).update(token_count=999)
+
+    quote = quote_create_for_job(buyer=buyer, job_id=world["job"].pk, sample_ids=ids(world, "a1"))
+
+    assert quote.total == 99_900_000

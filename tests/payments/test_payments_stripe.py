@@ -754,3 +754,33 @@ def test_the_payouts_page_asks_to_finish_onboarding_until_stripe_is_satisfied(
     assert 'data-connect="onboarding"' in before and "Set up payouts with Stripe" in before
     assert "Continue Stripe onboarding" in after
     assert "external_account" in after  # from the account's requirements.currently_due
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[1, 2]",
+        "42",
+        '"text"',
+        '{"id": "evt_1", "type": "checkout.session.completed", "created": "abc", '
+        '"data": {"object": {}}}',
+        '{"id": ["evt_1"], "type": "x", "created": 1, "data": {"object": {}}}',
+        '{"id": "evt_1", "type": "x", "created": true, "data": {"object": {}}}',
+        '{"id": "evt_1", "type": "x", "created": 1e400, "data": {"object": {}}}',
+        '{"id": "evt_1", "type": "x", "created": 1, "data": {"object": {"a": "\\u0000"}}}',
+    ],
+)
+def test_a_validly_signed_malformed_body_is_a_400_and_nothing_is_stored(fake_stripe, client, body):
+    from tests.fakes.stripe_api import sign
+    from tests.payments.conftest import WEBHOOK_SECRET
+
+    response = client.post(
+        WEBHOOK_URL,
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=sign(body, WEBHOOK_SECRET),
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "webhook_payload"
+    assert WebhookEvent.objects.count() == 0

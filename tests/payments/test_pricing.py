@@ -13,6 +13,7 @@ from payments.pricing import (
     EXCLUDED_DUPLICATE,
     EXCLUDED_NON_POSITIVE,
     EXCLUDED_OWNED,
+    MAX_TOTAL,
     PRICING_FORMULA_VERSION,
     CandidateSample,
     DatasetVersionLine,
@@ -221,6 +222,12 @@ def test_free_data_gives_a_zero_quote():
     quote = build_quote([sample("s1", 1.0)], [ListingTerms("lst-alpha", 0, "usd")], fee_bps=1500)
 
     assert (quote.total, quote.fee, quote.providers[0].amount) == (0, 0, 0)
+
+
+def test_the_largest_charge_is_the_platforms_order_limit():
+    from core.validators import ORDER_TOTAL_MAX
+
+    assert MAX_TOTAL == ORDER_TOTAL_MAX == 99_999_999
 
 
 def test_a_total_above_the_largest_charge_is_refused():

@@ -3,6 +3,7 @@ their scores are written directly)."""
 
 import json
 import re
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -16,6 +17,8 @@ from valuation.services import valuation_job_request
 from valuation.services.scores import job_summary_compute
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.valuation.urls")]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -128,7 +131,8 @@ def test_detail_page_shows_progress_and_polls_the_api(client, queued_job, buyer,
     assert "about 6 s left" in html
     assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
     assert f'data-api-url="/api/valuation/jobs/{queued_job.pk}/"' in html
-    assert "setTimeout(poll, 2000)" in html
+    assert '<script src="/static/js/job_detail.js"></script>' in html
+    assert "setTimeout(poll, 2000)" in (REPO_ROOT / "static/js/job_detail.js").read_text()
     assert f'action="/valuation/jobs/{queued_job.pk}/cancel/"' in html
 
     other = make_user("otto", roles=("buyer",))

@@ -44,12 +44,12 @@ def test_pool_must_be_current_ready_versions_of_published_listings(
 ):
     draft = make_version("Draft", n=10, seed=3, published=False)
     ingesting = make_version("Busy", n=10, seed=4, status=DatasetVersion.Status.INGESTING)
-    for bad in (draft, ingesting):
+    # A draft was never on the market: the buyer learns its version id, not its title.
+    for bad, name in ((draft, f"version {draft.pk}"), (ingesting, "Busy v1")):
         with pytest.raises(ValuationRequestInvalid) as error:
             request(target_task, [pool[0], bad], buyer)
         assert str(error.value) == (
-            "Only the current ready version of a published listing can be valued; "
-            f"not {bad.listing.title} v1."
+            f"Only the current ready version of a published listing can be valued; not {name}."
         )
     Listing.objects.filter(pk=pool[1].listing_id).update(status=Listing.Status.TAKEN_DOWN,
                                                         taken_down_at="2026-01-01T00:00Z")

@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import user_has_role
-from marketplace.models import DatasetVersion, TargetTask
+from core.validators import BUDGET_MAX
+from marketplace.models import DatasetVersion, Listing, TargetTask
 from valuation import conf
 from valuation.engine.alinfik import MIN_LABELS
 from valuation.errors import ValuationNotAllowed, ValuationRequestInvalid, ValuationStateError
@@ -62,14 +63,24 @@ def _validated_fraction(method: str, label_fraction: float | str | None) -> floa
     return fraction
 
 
-def _validated_versions(versions: Iterable[DatasetVersion]) -> list[DatasetVersion]:
+def _validated_versions(
+    versions: Iterable[DatasetVersion], *, requested_by: AbstractBaseUser
+) -> list[DatasetVersion]:
     chosen = {version.pk: version for version in versions}
     if not chosen:
         raise ValuationRequestInvalid("Choose at least one dataset for the pool.")
     allowed = set(poolable_versions().filter(pk__in=chosen).values_list("pk", flat=True))
     refused = [version for pk, version in sorted(chosen.items()) if pk not in allowed]
     if refused:
-        names = ", ".join(f"{version.listing.title} v{version.number}" for version in refused)
+        # A title is named only if it was public (any listing but a draft, which was never
+        # on the market) or is the requester's own: anyone else's draft is a version id.
+        names = ", ".join(
+            f"{version.listing.title} v{version.number}"
+            if version.listing.status != Listing.Status.DRAFT
+            or version.listing.provider_id == requested_by.pk
+            else f"version {version.pk}"
+            for version in refused
+        )
         raise ValuationRequestInvalid(
             f"Only the current ready version of a published listing can be valued; "
             f"not {names}."
@@ -110,11 +121,13 @@ def valuation_job_request(
             f"Unknown model {model_spec!r}; choose one of {', '.join(choices)}."
         )
     fraction = _validated_fraction(method, label_fraction)
-    if budget is not None and (type(budget) is not int or budget < 1):
-        raise ValuationRequestInvalid("The budget must be a positive amount in minor units.")
+    if budget is not None and (type(budget) is not int or not 1 <= budget <= BUDGET_MAX):
+        raise ValuationRequestInvalid(
+            f"The budget must be a positive amount in minor units, at most {BUDGET_MAX:,}."
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ValuationRequestInvalid(f"The seed must be a whole number from 0 to {MAX_SEED}.")
-    pool = _validated_versions(versions)
+    pool = _validated_versions(versions, requested_by=requested_by)
     counts = pool_counts_by_version(version_ids=[version.pk for version in pool])
     if not sum(counts.values()):
         raise ValuationRequestInvalid(

@@ -1,0 +1,17 @@
+/* The results page's value histogram (Chart.js), from the #histogram-data JSON. */
+(function () {
+  if (typeof Chart === "undefined") { return; }
+  var data = JSON.parse(document.getElementById("histogram-data").textContent);
+  var box = document.querySelector("[data-chart-box]");
+  box.hidden = false;
+  document.querySelector("[data-chart-fallback]").hidden = true;
+  new Chart(document.getElementById("value-histogram"), {
+    type: "bar",
+    data: data,
+    options: {
+      responsive: true, maintainAspectRatio: false,
+      scales: {x: {title: {display: true, text: "sample value (bin start)"}},
+               y: {title: {display: true, text: "samples"}, beginAtZero: true}}
+    }
+  });
+})();
