@@ -74,21 +74,23 @@ def _check_filesystem_broker(started: float) -> dict:
     return result
 
 
-def worker_status() -> dict:
-    """Last heartbeat per queue; informational, it does not change the status code. A worker
-    beats every WORKER_HEARTBEAT_SECONDS (core.worker_health): ``alive`` when its last beat
-    is under three intervals old."""
+def worker_status() -> dict[str, list[dict]]:
+    """The workers consuming each queue, by hostname; informational, it does not change the
+    status code. A worker beats every WORKER_HEARTBEAT_SECONDS (core.worker_health): ``alive``
+    when its last beat is under three intervals old."""
     now = timezone.now()
     window = 3 * float(getattr(settings, "WORKER_HEARTBEAT_SECONDS", 30.0))
-    status = {}
-    for beat in WorkerHeartbeat.objects.order_by("queue"):
+    status: dict[str, list[dict]] = {}
+    for beat in WorkerHeartbeat.objects.order_by("queue", "hostname"):
         age = max(0.0, (now - beat.seen_at).total_seconds())
-        status[beat.queue] = {
-            "hostname": beat.hostname,
-            "seen_at": beat.seen_at.isoformat(),
-            "age_seconds": round(age, 1),
-            "alive": age <= window,
-        }
+        status.setdefault(beat.queue, []).append(
+            {
+                "hostname": beat.hostname,
+                "seen_at": beat.seen_at.isoformat(),
+                "age_seconds": round(age, 1),
+                "alive": age <= window,
+            }
+        )
     return status
 
 

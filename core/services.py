@@ -9,6 +9,6 @@ def worker_heartbeat_record(
     *, queue: str, hostname: str, token: str, seen_at: datetime
 ) -> WorkerHeartbeat:
     heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
-        queue=queue, defaults={"hostname": hostname, "token": token, "seen_at": seen_at}
+        queue=queue, hostname=hostname, defaults={"token": token, "seen_at": seen_at}
     )
     return heartbeat

@@ -68,13 +68,13 @@ def test_healthz_rejects_post(client):
 
 
 @pytest.mark.django_db
-def test_healthz_checks_the_s3_bucket(client, s3_storage, s3_server):
-    response = client.get(reverse("healthz"))
+def test_healthz_checks_the_s3_bucket(staff_client, s3_storage, s3_server):
+    response = staff_client.get(reverse("healthz"))
     assert response.status_code == 200
     assert (response.json()["storage"]["ok"], response.json()["storage"]["backend"]) == (True, "s3")
 
     s3_server.client().delete_bucket(Bucket=s3_storage["STORAGE_S3_BUCKET"])
-    response = client.get(reverse("healthz"))
+    response = staff_client.get(reverse("healthz"))
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
