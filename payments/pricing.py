@@ -288,8 +288,8 @@ def build_quote(
     total = math.ceil(subtotal)
     if total > MAX_TOTAL:
         raise TotalTooLargeError(
-            f"the subset would cost {total} minor units, over the largest charge of {MAX_TOTAL}; "
-            "choose fewer samples"
+            f"the subset would cost {total:,} minor units; one order can charge at most "
+            f"{MAX_TOTAL:,}: choose fewer samples"
         )
     gross = _exact_gross(sold, prices, total)
     providers, versions, sample_lines = _allocate(sold, prices, gross, total, fee_bps)
