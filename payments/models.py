@@ -324,9 +324,10 @@ class OrderLine(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sold_order_lines"
     )
     token_count = models.PositiveIntegerField()
-    value = models.CharField(max_length=128, help_text="Exact LinFiK value as 'n/d'.")
-    price = models.CharField(
-        max_length=128, default="0", help_text="Exact price to the buyer as 'n/d' minor units."
+    # Exact fractions: a float's denominator can have hundreds of digits, so no length limit.
+    value = models.TextField(help_text="Exact LinFiK value as 'n/d'.")
+    price = models.TextField(
+        default="0", help_text="Exact price to the buyer as 'n/d' minor units."
     )
     # The sample's whole-cent part of its dataset version's line (payments.pricing): the
     # lines of an order add up to its total, fee and provider payouts exactly.

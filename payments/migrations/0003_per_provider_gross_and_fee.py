@@ -41,11 +41,14 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="orderline",
             name="price",
-            field=models.CharField(
-                default="0",
-                help_text="Exact price to the buyer as 'n/d' minor units.",
-                max_length=128,
+            field=models.TextField(
+                default="0", help_text="Exact price to the buyer as 'n/d' minor units."
             ),
+        ),
+        migrations.AlterField(
+            model_name="orderline",
+            name="value",
+            field=models.TextField(help_text="Exact LinFiK value as 'n/d'."),
         ),
         migrations.RemoveConstraint(model_name="payoutline", name="payments_payout_line_amounts"),
         migrations.AddField(

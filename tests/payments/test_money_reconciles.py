@@ -255,3 +255,19 @@ def test_staff_reconcile_page_shows_the_same_checks(client, buyer, providers, st
     assert 'data-reconcile="mismatches"' in html
     assert f"order {order.pk} payout lines" in html
     assert "sum of provider gross is 57, expected 50" in html
+
+
+def test_a_tiny_float_value_is_kept_exactly_on_the_order_line(buyer, providers):
+    """5e-324 is 1/2**1074 exactly: a 324-digit denominator, stored without truncation."""
+    samples = [
+        CandidateSample("a", str(providers[0].pk), "L", "V", 1000, 5e-324),
+        CandidateSample("b", str(providers[1].pk), "L2", "V2", 10, 1.0),
+    ]
+    terms = [ListingTerms("L", 50, "usd"), ListingTerms("L2", 50, "usd")]
+    quote = quote_create(
+        buyer=buyer, samples_with_values=samples, listing_terms=terms, valuation_meta=META
+    )
+    order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
+
+    line = order.lines.get(sample_ref="a")
+    assert Fraction(line.value) == Fraction(5e-324) and len(line.value) > 300
