@@ -82,6 +82,24 @@ def sales(draw):
     return floors, rows, draw(st.integers(0, 3000)), refunds
 
 
+def pay(buyer, quote) -> Order:
+    """Accept ``quote`` and pay it at the test checkout."""
+    order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
+    order_checkout_start(order_id=order.pk, buyer=buyer)
+    return order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+
+
+def one_sample_order(buyer, provider) -> Order:
+    """A paid order of one 1,000-token sample at 50 cents per 1k tokens (fee 7, payout 43)."""
+    quote = quote_create(
+        buyer=buyer,
+        samples_with_values=[CandidateSample("a", str(provider.pk), "L", "V", 1000, 1.0)],
+        listing_terms=[ListingTerms("L", 50, "usd")],
+        valuation_meta=META,
+    )
+    return pay(buyer, quote)
+
+
 def csv_totals(provider, currency="usd"):
     rows = list(
         csv.reader(
@@ -118,9 +136,7 @@ def test_every_order_reconciles_from_quote_to_csv(buyer, providers, sale):
             valuation_meta=META,
             fee_bps=fee_bps,
         )
-        order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
-        order_checkout_start(order_id=order.pk, buyer=buyer)
-        order = order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+        order = pay(buyer, quote)
         cumulative = 0
         for step in refunds:
             cumulative = min(order.total, cumulative + step)
@@ -191,9 +207,7 @@ def test_a_budget_is_spent_where_samples_cost_fractions_of_a_cent(buyer, market)
 def test_owned_samples_are_never_sold_again(buyer, market):
     first = job_subset_select(job=market, mode="top_k", k=5)
     quote = quote_create_for_job(buyer=buyer, job_id=market.pk, sample_ids=list(first.sample_ids))
-    order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
-    order_checkout_start(order_id=order.pk, buyer=buyer)
-    order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+    pay(buyer, quote)
 
     again = job_subset_select(job=market, mode="top_k", k=10)
     assert again.owned_count == 5
@@ -208,16 +222,7 @@ def test_owned_samples_are_never_sold_again(buyer, market):
 
 
 def test_reconcile_command_prints_each_mismatch_and_fails(buyer, providers):
-    samples = [CandidateSample("a", str(providers[0].pk), "L", "V", 1000, 1.0)]
-    quote = quote_create(
-        buyer=buyer,
-        samples_with_values=samples,
-        listing_terms=[ListingTerms("L", 50, "usd")],
-        valuation_meta=META,
-    )
-    order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
-    order_checkout_start(order_id=order.pk, buyer=buyer)
-    order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+    order = one_sample_order(buyer, providers[0])
     out = StringIO()
     call_command("payments_reconcile", stdout=out)
     assert out.getvalue().strip() == "0 mismatches"
@@ -233,16 +238,7 @@ def test_reconcile_command_prints_each_mismatch_and_fails(buyer, providers):
 
 
 def test_staff_reconcile_page_shows_the_same_checks(client, buyer, providers, staff):
-    samples = [CandidateSample("a", str(providers[0].pk), "L", "V", 1000, 1.0)]
-    quote = quote_create(
-        buyer=buyer,
-        samples_with_values=samples,
-        listing_terms=[ListingTerms("L", 50, "usd")],
-        valuation_meta=META,
-    )
-    order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
-    order_checkout_start(order_id=order.pk, buyer=buyer)
-    order_test_payment_confirm(order_id=order.pk, buyer=buyer)
+    order = one_sample_order(buyer, providers[0])
 
     client.force_login(buyer)
     assert client.get("/payments/reconcile/").status_code == 403
