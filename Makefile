@@ -33,6 +33,7 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## Regenerate every experiment, figure and docs/evaluation.md (hours on a 2-core CPU).
 evaluate: install

@@ -102,10 +102,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "train/validation/holdout split, K > 1 = K cross-fitted folds (the engine default, 5)",
     )
     parser.add_argument(
-        "--repeats", type=int, default=DEFAULT_REPEATS,
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
         help="rounds of cross-fitting for K > 1 (K x repeats heads; engine default "
         f"{DEFAULT_REPEATS})",
-    )  # fmt: skip
+    )
     parser.add_argument("--finetune-layers", type=int, default=2)
     parser.add_argument("--finetune-epochs", type=int, default=6)
     parser.add_argument(

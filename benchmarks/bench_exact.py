@@ -149,9 +149,14 @@ def prepare_model_dirs(
         tokenizer = load_model(smollm2_dir, device="cpu").tokenizer
         torch.manual_seed(0)
         config = GPT2Config(
-            vocab_size=len(tokenizer), n_positions=1024, n_layer=tiny_layers, n_embd=tiny_width,
-            n_head=4, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        )  # fmt: skip
+            vocab_size=len(tokenizer),
+            n_positions=1024,
+            n_layer=tiny_layers,
+            n_embd=tiny_width,
+            n_head=4,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
         directory = workdir / "tiny-gpt2"
         GPT2LMHeadModel(config).save_pretrained(directory)
         tokenizer.save_pretrained(directory)
@@ -177,16 +182,21 @@ def dattri_scores(scorer: ExactLinFiK, train: list[Sample], targets: list[Sample
 
     def loader(samples: list[Sample], batch_size: int) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(
-            scorer.tokenize(samples), batch_size=batch_size, shuffle=False,
+            scorer.tokenize(samples),
+            batch_size=batch_size,
+            shuffle=False,
             collate_fn=lambda rows: tuple(collate(rows, scorer.pad_id)[k] for k in keys),
-        )  # fmt: skip
+        )
 
     task = AttributionTask(loss_func=loss_func, model=model, checkpoints=model.state_dict())
     layers = None if len(scorer.params) == len(list(model.parameters())) else list(scorer.params)
     attributor = TracInAttributor(
-        task, weight_list=torch.tensor([1.0]), normalized_grad=False, layer_name=layers,
+        task,
+        weight_list=torch.tensor([1.0]),
+        normalized_grad=False,
+        layer_name=layers,
         device=str(scorer.device),
-    )  # fmt: skip
+    )
     attributor.projector_kwargs = None  # exact dot products; the default projects to 512 dims
     matrix = attributor.attribute(
         loader(train, scorer.batch_size), loader(targets, scorer.batch_size)
@@ -228,10 +238,12 @@ def worker(args: argparse.Namespace) -> None:
     # Methods that hold per-sample gradients get smaller batches: B x n_params floats each.
     holds_gradients = args.method in ("vmap", "dattri_tracin")
     scorer = ExactLinFiK(
-        loaded.model, loaded.tokenizer, max_length=args.max_length,
+        loaded.model,
+        loaded.tokenizer,
+        max_length=args.max_length,
         batch_size=args.grad_batch_size if holds_gradients else args.batch_size,
         param_filter=args.param_filter,
-    )  # fmt: skip
+    )
     train, targets = (
         read_samples(args.data / "train.jsonl"),
         read_samples(args.data / "target.jsonl"),
@@ -266,11 +278,30 @@ def run_worker(model_dir: Path, method: str, data: Path, args: argparse.Namespac
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result_path = Path(handle.name)
     command = [
-        sys.executable, __file__, "--worker", "--model-dir", str(model_dir), "--method", method,
-        "--data", str(data), "--result", str(result_path), "--batch-size", str(args.batch_size),
-        "--max-length", str(args.max_length), "--device", args.device, "--dtype", args.dtype,
-        "--threads", str(args.threads), "--grad-batch-size", str(args.grad_batch_size),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--worker",
+        "--model-dir",
+        str(model_dir),
+        "--method",
+        method,
+        "--data",
+        str(data),
+        "--result",
+        str(result_path),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-length",
+        str(args.max_length),
+        "--device",
+        args.device,
+        "--dtype",
+        args.dtype,
+        "--threads",
+        str(args.threads),
+        "--grad-batch-size",
+        str(args.grad_batch_size),
+    ]
     if args.param_filter:
         command += ["--param-filter", args.param_filter]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

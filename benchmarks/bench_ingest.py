@@ -52,8 +52,11 @@ def write_file(path: Path, rows: int, seed: int = 0) -> None:
             words = [rng.choice(words_of) for _ in range(rng.randint(20, 60))]
             if i % 5 == 4:
                 cut = len(words) // 3
-                record = {"id": f"r{i}", "prompt": " ".join(words[:cut]) + f" {i}?",
-                          "response": " ".join(words[cut:])}  # fmt: skip
+                record = {
+                    "id": f"r{i}",
+                    "prompt": " ".join(words[:cut]) + f" {i}?",
+                    "response": " ".join(words[cut:]),
+                }
             else:
                 record = {"id": f"r{i}", "text": f"{i} " + " ".join(words)}
             handle.write(json.dumps(record) + "\n")
@@ -98,10 +101,12 @@ def child(args: argparse.Namespace) -> None:
         write_seconds += time.perf_counter() - began
 
     versions._write_batch = timed_write
-    provider = user_create(username="bench", email="bench@example.com",
-                           password="bench-pass-123", is_provider=True)  # fmt: skip
-    listing = listing_create(provider=provider, title="Bench", licence="MIT",
-                             floor_price_per_1k_tokens=1)  # fmt: skip
+    provider = user_create(
+        username="bench", email="bench@example.com", password="bench-pass-123", is_provider=True
+    )
+    listing = listing_create(
+        provider=provider, title="Bench", licence="MIT", floor_price_per_1k_tokens=1
+    )
     began = time.perf_counter()
     with open(args.file, "rb") as handle:
         version = versions.version_upload(
@@ -111,19 +116,36 @@ def child(args: argparse.Namespace) -> None:
     if version.status != DatasetVersion.Status.READY:
         raise SystemExit(f"ingest did not finish: {version.status} {version.error}")
     rows = Sample.objects.filter(version=version).count()
-    print(json.dumps({
-        "vendor": connection.vendor, "method": args.method,
-        "copy": versions.conf.ingest_uses_copy(), "rows": rows,
-        "bands": SampleBand.objects.count(), "seconds": round(total, 2),
-        "rows_per_s": round(rows / total), "write_seconds": round(write_seconds, 2),
-        "write_rows_per_s": round(rows / write_seconds),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "vendor": connection.vendor,
+                "method": args.method,
+                "copy": versions.conf.ingest_uses_copy(),
+                "rows": rows,
+                "bands": SampleBand.objects.count(),
+                "seconds": round(total, 2),
+                "rows_per_s": round(rows / total),
+                "write_seconds": round(write_seconds, 2),
+                "write_rows_per_s": round(rows / write_seconds),
+            }
+        )
+    )
 
 
 def run_child(args, *, database_url: str, method: str) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url}
-    command = [sys.executable, __file__, "--child", "--dir", args.dir, "--file", args.file,
-               "--method", method]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--dir",
+        args.dir,
+        "--file",
+        args.file,
+        "--method",
+        method,
+    ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
     if result.returncode != 0:
         raise SystemExit(result.stdout + result.stderr)
@@ -134,8 +156,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--dir", default=str(REPO / "var" / "bench-ingest"))
-    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", ""),
-                        help="a PostgreSQL database of the benchmark's own (wiped)")  # fmt: skip
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES_URL", ""),
+        help="a PostgreSQL database of the benchmark's own (wiped)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--file", default="", help=argparse.SUPPRESS)
     parser.add_argument("--method", default="auto", help=argparse.SUPPRESS)
@@ -159,16 +184,22 @@ def main() -> None:
         Path(f"{sqlite}{suffix}").unlink(missing_ok=True)
     runs.append(run_child(args, database_url=f"sqlite:///{sqlite}", method="auto"))
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    results = {"rows": args.rows, "file_bytes": Path(args.file).stat().st_size,
-               "machine": machine, "runs": runs}  # fmt: skip
+    results = {
+        "rows": args.rows,
+        "file_bytes": Path(args.file).stat().st_size,
+        "machine": machine,
+        "runs": runs,
+    }
     (bench_dir / "results.json").write_text(json.dumps(results, indent=2))
     print(f"{args.rows:,} rows, {results['file_bytes']:,} bytes; {machine}\n")
     print("| database | writes | ingest rows/s | ingest s | write s | write rows/s |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for run in runs:
         writes = "COPY" if run["copy"] else "bulk INSERT"
-        print(f"| {run['vendor']} | {writes} | {run['rows_per_s']:,} | {run['seconds']} | "
-              f"{run['write_seconds']} | {run['write_rows_per_s']:,} |")  # fmt: skip
+        print(
+            f"| {run['vendor']} | {writes} | {run['rows_per_s']:,} | {run['seconds']} | "
+            f"{run['write_seconds']} | {run['write_rows_per_s']:,} |"
+        )
 
 
 if __name__ == "__main__":

@@ -137,17 +137,23 @@ def evaluate(
     results = []
     for seed in range(n_splits):
         split = split_labelled(len(labelled), seed)
-        train, val, holdout = (labelled[part] for part in (split.train, split.validation,
-                                                           split.holdout))  # fmt: skip
+        train, val, holdout = (
+            labelled[part] for part in (split.train, split.validation, split.holdout)
+        )
         head, scaler, _ = train_head(
-            inputs[train], y(train), inputs[val], y(val),
-            head_config=HeadConfig(input_dim=inputs.shape[1], hidden_dims=(256,)), seed=seed,
+            inputs[train],
+            y(train),
+            inputs[val],
+            y(val),
+            head_config=HeadConfig(input_dim=inputs.shape[1], hidden_dims=(256,)),
+            seed=seed,
             input_statistics=statistics,
-        )  # fmt: skip
+        )
         with torch.no_grad():
             predicted = head.eval()(torch.from_numpy(inputs)).numpy()
-        results.append([spearman(y(holdout), predicted[holdout]),
-                        spearman(y(evals), predicted[evals])])  # fmt: skip
+        results.append(
+            [spearman(y(holdout), predicted[holdout]), spearman(y(evals), predicted[evals])]
+        )
     return np.array(results)
 
 
@@ -182,14 +188,23 @@ def evaluate_heads(
     for seed in range(n_splits):
         splits = label_splits(len(labelled), folds, seed, repeats=repeats)
         fit = fit_head(
-            inputs[labelled], y(labelled), splits, head_config=head_config,
-            config=TrainConfig(), seed=seed, input_statistics=statistics,
-        )  # fmt: skip
+            inputs[labelled],
+            y(labelled),
+            splits,
+            head_config=head_config,
+            config=TrainConfig(),
+            seed=seed,
+            input_statistics=statistics,
+        )
         with torch.no_grad():
             z = fit.head.eval()(torch.from_numpy(inputs[evals])).double().numpy()
         judged = np.isfinite(fit.heldout)
-        results.append([spearman(y(labelled)[judged], fit.heldout[judged]),
-                        spearman(y(evals), fit.scaler.inverse(z))])  # fmt: skip
+        results.append(
+            [
+                spearman(y(labelled)[judged], fit.heldout[judged]),
+                spearman(y(evals), fit.scaler.inverse(z)),
+            ]
+        )
     return np.array(results)
 
 
@@ -209,18 +224,24 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     features = build_features(args, model, samples, targets)
     print(f"pool: {len(samples)} samples from {note}; targets: {target_note}; model {model.name}")
-    print(f"{len(labelled)} labels, {len(evals)} unlabelled evaluation samples, "
-          f"{args.splits} splits\n")  # fmt: skip
+    print(
+        f"{len(labelled)} labels, {len(evals)} unlabelled evaluation samples, "
+        f"{args.splits} splits\n"
+    )
     print("| proxy inputs | columns | holdout Spearman | unlabelled Spearman |")
     print("| --- | ---: | ---: | ---: |")
     for names in FEATURE_SETS:
         inputs = np.hstack([features[name] for name in names]).astype(np.float32)
         result = evaluate(inputs, labelled, evals, y, args.splits)
         mean, std = result.mean(axis=0), result.std(axis=0)
-        print(f"| {' + '.join(names)} | {inputs.shape[1]} | {mean[0]:.3f} ± {std[0]:.3f} "
-              f"| {mean[1]:.3f} ± {std[1]:.3f} |", flush=True)  # fmt: skip
-    print("\n| proxy inputs | heads | hidden layers | held-out Spearman (n) "
-          "| unlabelled Spearman |")  # fmt: skip
+        print(
+            f"| {' + '.join(names)} | {inputs.shape[1]} | {mean[0]:.3f} ± {std[0]:.3f} "
+            f"| {mean[1]:.3f} ± {std[1]:.3f} |",
+            flush=True,
+        )
+    print(
+        "\n| proxy inputs | heads | hidden layers | held-out Spearman (n) | unlabelled Spearman |"
+    )
     print("| --- | --- | --- | ---: | ---: |")
     for names, folds, repeats, hidden in HEAD_SCHEMES:
         inputs = np.hstack([features[name] for name in names]).astype(np.float32)
@@ -229,15 +250,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         scheme = "one split" if folds == 1 else f"{folds} cross-fitted"
         scheme += f" x {repeats} rounds" if repeats > 1 else ""
         n_heldout = len(split_labelled(len(labelled), 0).holdout) if folds == 1 else len(labelled)
-        print(f"| {' + '.join(names)} | {scheme} | {' → '.join(map(str, hidden))} "
-              f"| {mean[0]:.3f} ± {std[0]:.3f} ({n_heldout}) | {mean[1]:.3f} ± {std[1]:.3f} |",
-              flush=True)  # fmt: skip
+        print(
+            f"| {' + '.join(names)} | {scheme} | {' → '.join(map(str, hidden))} "
+            f"| {mean[0]:.3f} ± {std[0]:.3f} ({n_heldout}) | {mean[1]:.3f} ± {std[1]:.3f} |",
+            flush=True,
+        )
     # The ceiling of knowing only which dataset a sample is from: each dataset's true median.
     rows = np.concatenate([labelled, evals])
     medians = {name: np.median(y(rows[np.asarray(strata)[rows] == name])) for name in set(strata)}
     oracle = np.array([medians[strata[i]] for i in rows])
-    print(f"\noracle (each dataset's median exact score), all {len(rows)} scored samples: "
-          f"Spearman {spearman(y(rows), oracle):.3f}")  # fmt: skip
+    print(
+        f"\noracle (each dataset's median exact score), all {len(rows)} scored samples: "
+        f"Spearman {spearman(y(rows), oracle):.3f}"
+    )
 
 
 if __name__ == "__main__":

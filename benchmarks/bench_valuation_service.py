@@ -102,8 +102,10 @@ def distinct_records(n: int) -> list[dict]:
 
 
 def joined(record: dict) -> str:
-    return record["text"] if record["text"] is not None else (
-        f"{record['prompt']}\n{record['response']}"
+    return (
+        record["text"]
+        if record["text"] is not None
+        else (f"{record['prompt']}\n{record['response']}")
     )
 
 
@@ -114,13 +116,24 @@ def make_listing(provider, title: str, n: int):
 
     slug = hashlib.sha256(f"{title}:{time.time_ns()}".encode()).hexdigest()[:12]
     listing = Listing.objects.create(
-        provider=provider, title=title, slug=f"bench-{slug}", licence="CC-BY-4.0",
-        floor_price_per_1k_tokens=10, currency="usd", status=Listing.Status.PUBLISHED,
-        listed_at=timezone.now(), published_at=timezone.now(),
+        provider=provider,
+        title=title,
+        slug=f"bench-{slug}",
+        licence="CC-BY-4.0",
+        floor_price_per_1k_tokens=10,
+        currency="usd",
+        status=Listing.Status.PUBLISHED,
+        listed_at=timezone.now(),
+        published_at=timezone.now(),
     )
     version = DatasetVersion.objects.create(
-        listing=listing, number=1, original_filename=f"{title}.jsonl", format="jsonl",
-        file_sha256="0" * 64, status=DatasetVersion.Status.READY, sample_count=n,
+        listing=listing,
+        number=1,
+        original_filename=f"{title}.jsonl",
+        format="jsonl",
+        file_sha256="0" * 64,
+        status=DatasetVersion.Status.READY,
+        sample_count=n,
         ready_at=timezone.now(),
     )
     listing.current_version = version
@@ -128,8 +141,9 @@ def make_listing(provider, title: str, n: int):
     return version
 
 
-def insert_samples(version, records, tokens, hashes, embeddings, start: int, count: int,
-                   batch: int) -> None:
+def insert_samples(
+    version, records, tokens, hashes, embeddings, start: int, count: int, batch: int
+) -> None:
     from django.db import transaction
 
     from marketplace.models import Sample
@@ -142,9 +156,15 @@ def insert_samples(version, records, tokens, hashes, embeddings, start: int, cou
             record = records[k]
             rows.append(
                 Sample(
-                    version=version, position=position, source_line=position + 1,
-                    external_id=f"b{position}", token_count=tokens[k], norm_hash=hashes[k],
-                    text=record["text"], prompt=record["prompt"], response=record["response"],
+                    version=version,
+                    position=position,
+                    source_line=position + 1,
+                    external_id=f"b{position}",
+                    token_count=tokens[k],
+                    norm_hash=hashes[k],
+                    text=record["text"],
+                    prompt=record["prompt"],
+                    response=record["response"],
                     embedding=embeddings[k] if embeddings is not None else None,
                 )
             )
@@ -164,7 +184,9 @@ def measure_embedding(version, pool_size: int) -> dict:
     rate = computed / seconds
     print(f"  {rate:.1f} samples/s", flush=True)
     return {
-        "samples": computed, "seconds": round(seconds, 2), "samples_per_s": round(rate, 1),
+        "samples": computed,
+        "seconds": round(seconds, 2),
+        "samples_per_s": round(rate, 1),
         "extrapolated_pool_seconds": round(pool_size / rate, 0),
         "load_average_start": round(load, 2),
         "load_average_end": round(os.getloadavg()[0], 2),
@@ -202,19 +224,17 @@ def prepare(args, results: dict) -> None:
     if existing:
         raise SystemExit(f"{args.dir} holds another pool; remove it or use another --dir")
 
-    provider = user_create(username="bench-provider", email="p@bench.local", password=None,
-                           is_provider=True)
-    buyer = user_create(username="bench-buyer", email="b@bench.local", password=None,
-                        is_buyer=True)
+    provider = user_create(
+        username="bench-provider", email="p@bench.local", password=None, is_provider=True
+    )
+    buyer = user_create(username="bench-buyer", email="b@bench.local", password=None, is_buyer=True)
 
     # 1. Embedding throughput on the distinct subset, through the ingest service.
     subset = make_listing(provider, "Bench subset", len(records))
     insert_samples(subset, records, tokens, hashes, None, 0, len(records), 5_000)
     results["embedding"] = measure_embedding(subset, args.pool_size)
     save_prepared(args.dir, results)
-    by_position = dict(
-        Sample.objects.filter(version=subset).values_list("position", "embedding")
-    )
+    by_position = dict(Sample.objects.filter(version=subset).values_list("position", "embedding"))
     embeddings = [bytes(by_position[k]) for k in range(len(records))]
     Listing.objects.filter(pk=subset.listing_id).update(status=Listing.Status.UNPUBLISHED)
 
@@ -224,29 +244,42 @@ def prepare(args, results: dict) -> None:
     for index in range(args.listings):
         n = per_listing if index < args.listings - 1 else args.pool_size - per_listing * index
         version = make_listing(provider, f"Bench pool {index + 1}", n)
-        insert_samples(version, records, tokens, hashes, embeddings, index * per_listing, n,
-                       args.insert_batch)
+        insert_samples(
+            version, records, tokens, hashes, embeddings, index * per_listing, n, args.insert_batch
+        )
         DatasetVersion.objects.filter(pk=version.pk).update(
             token_count=sum(tokens[(index * per_listing + p) % len(records)] for p in range(n))
         )
-        print(f"  inserted listing {index + 1}/{args.listings} ({n:,} samples, "
-              f"{time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"  inserted listing {index + 1}/{args.listings} ({n:,} samples, "
+            f"{time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
     seconds = time.perf_counter() - started
     results["pool_insert"] = {
-        "samples": args.pool_size, "seconds": round(seconds, 1),
+        "samples": args.pool_size,
+        "seconds": round(seconds, 1),
         "rows_per_s": round(args.pool_size / seconds, 0),
     }
     save_prepared(args.dir, results)
 
     targets = read_records(TARGET_FILE)[: args.targets]
     task = TargetTask.objects.create(
-        buyer=buyer, name="Bench task", status=TargetTask.Status.READY,
+        buyer=buyer,
+        name="Bench task",
+        status=TargetTask.Status.READY,
         target_set_hash=hashlib.sha256(json.dumps(targets).encode()).hexdigest(),
         sample_count=len(targets),
     )
     TargetSample.objects.bulk_create(
-        TargetSample(task=task, position=i, source_line=i + 1, external_id=f"t{i}",
-                     norm_hash=str(i), **record)
+        TargetSample(
+            task=task,
+            position=i,
+            source_line=i + 1,
+            external_id=f"t{i}",
+            norm_hash=str(i),
+            **record,
+        )
         for i, record in enumerate(targets)
     )
 
@@ -263,7 +296,8 @@ def run_job(args) -> dict:
     settings.VALUATION_PROXY_LAYERS = args.proxy_layers
     versions = list(
         DatasetVersion.objects.filter(listing__title__startswith="Bench pool")
-        .select_related("listing").order_by("id")
+        .select_related("listing")
+        .order_by("id")
     )
     pool = sum(v.sample_count for v in versions)
     fraction = args.labels / pool
@@ -272,8 +306,13 @@ def run_job(args) -> dict:
     rss_before = peak_rss_mb()
     started = time.perf_counter()
     job = valuation_job_request(
-        task=task, versions=versions, model_spec=args.model, method="alinfik",
-        label_fraction=fraction, seed=0, requested_by=buyer,
+        task=task,
+        versions=versions,
+        model_spec=args.model,
+        method="alinfik",
+        label_fraction=fraction,
+        seed=0,
+        requested_by=buyer,
     )
     seconds = time.perf_counter() - started
     job = ValuationJob.objects.get(pk=job.pk)
@@ -292,7 +331,9 @@ def run_job(args) -> dict:
         "proxy_scoring_samples_per_s": round(job.pool_size / proxy_wall, 0),
         "exact_labels_per_s": round(
             (job.n_labelled - job.n_labels_cached) / job.timings["exact"]["wall_seconds"], 3
-        ) if "exact" in job.timings else None,
+        )
+        if "exact" in job.timings
+        else None,
         "fidelity": job.fidelity,
         "peak_rss_mb_before_job": round(rss_before, 0),
         "peak_rss_mb": round(peak_rss_mb(), 0),
@@ -314,7 +355,9 @@ def run_proxy_rescore(args) -> dict:
         proxy_chunk_compute(chunk=chunk)
     seconds = time.perf_counter() - started
     return {
-        "job_id": job.pk, "samples": job.pool_size, "chunks": len(chunks),
+        "job_id": job.pk,
+        "samples": job.pool_size,
+        "chunks": len(chunks),
         "seconds": round(seconds, 1),
         "samples_per_s": round(job.pool_size / seconds, 0),
         "peak_rss_mb_before": round(rss_before, 0),
@@ -325,7 +368,9 @@ def run_proxy_rescore(args) -> dict:
 def child(phase: str) -> dict:
     process = subprocess.run(
         [sys.executable, __file__, f"--{phase}", *sys.argv[1:]],
-        capture_output=True, text=True, env=os.environ,
+        capture_output=True,
+        text=True,
+        env=os.environ,
     )
     if process.returncode != 0:
         print(process.stdout[-3000:], process.stderr[-6000:], file=sys.stderr)
@@ -394,17 +439,25 @@ def main() -> int:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--proxy-chunk", type=int, default=50_000)
     parser.add_argument(
-        "--proxy-layers", type=int, default=0,
+        "--proxy-layers",
+        type=int,
+        default=0,
         help="VALUATION_PROXY_LAYERS for the job (default 0: the pool stores no layer "
         "features, so N > 0 makes the job compute them for every sample in its embed steps)",
-    )  # fmt: skip
+    )
     parser.add_argument("--insert-batch", type=int, default=5_000)
     parser.add_argument("--dir", type=Path, default=REPO / "var" / "bench-valuation")
-    parser.add_argument("--embedding-only", action="store_true",
-                        help="only measure embedding throughput again, on the stored subset")
+    parser.add_argument(
+        "--embedding-only",
+        action="store_true",
+        help="only measure embedding throughput again, on the stored subset",
+    )
     parser.add_argument("--job-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--rescore-only", action="store_true",
-                        help="only score the pool again with the last job's proxy")
+    parser.add_argument(
+        "--rescore-only",
+        action="store_true",
+        help="only score the pool again with the last job's proxy",
+    )
     args = parser.parse_args()
     configure(args.dir)
 
@@ -428,12 +481,13 @@ def main() -> int:
     from django.db import connection
 
     results: dict = {
-        "command": " ".join([".venv/bin/python", "benchmarks/bench_valuation_service.py",
-                             *sys.argv[1:]]),
+        "command": " ".join(
+            [".venv/bin/python", "benchmarks/bench_valuation_service.py", *sys.argv[1:]]
+        ),
         "listings": args.listings,
         "database": connection.vendor,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads "
-                   f"{__import__('torch').get_num_threads()}",
+        f"{__import__('torch').get_num_threads()}",
     }
     results["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
     prepare(args, results)

@@ -112,13 +112,32 @@ class WorkerProcess:
         }
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "-Q", queues, "-n", self.name, "--pool", "prefork", "--concurrency", "1",
-            "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queues,
+            "-n",
+            self.name,
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
         ]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            command, cwd=cwd or REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            command,
+            cwd=cwd or REPO_ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -249,8 +268,11 @@ class S3Server:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            cwd=REPO_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 30
         while not tcp_reachable(self.endpoint_url, timeout=0.2):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -262,9 +284,12 @@ class S3Server:
         import boto3
 
         return boto3.client(
-            "s3", endpoint_url=self.endpoint_url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -299,9 +324,12 @@ def s3_storage(s3_server, settings, monkeypatch, tmp_path) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     options = {
-        "bucket_name": bucket, "endpoint_url": s3_server.endpoint_url,
-        "region_name": "us-east-1", "default_acl": None, "max_memory_size": 8 * 1024 * 1024,
-    }  # fmt: skip
+        "bucket_name": bucket,
+        "endpoint_url": s3_server.endpoint_url,
+        "region_name": "us-east-1",
+        "default_acl": None,
+        "max_memory_size": 8 * 1024 * 1024,
+    }
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {

@@ -16,8 +16,17 @@ class ValuationChunkInline(admin.TabularInline):
 @admin.register(ValuationJob)
 class ValuationJobAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "buyer", "task", "method", "model_spec", "status", "stage", "progress_done",
-        "progress_total", "retry_count", "created_at",
+        "id",
+        "buyer",
+        "task",
+        "method",
+        "model_spec",
+        "status",
+        "stage",
+        "progress_done",
+        "progress_total",
+        "retry_count",
+        "created_at",
     ]
     list_filter = ["status", "method", "model_spec"]
     search_fields = ["buyer__username", "task__name", "model_identity"]

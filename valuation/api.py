@@ -71,10 +71,28 @@ class ValuationJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ValuationJob
         fields = [
-            "id", "task", "versions", "status", "stage", "method", "model_spec",
-            "model_identity", "label_fraction", "seed", "budget", "pool_size", "n_labelled",
-            "n_labels_cached", "retry_count", "round", "error", "fidelity", "timings",
-            "created_at", "started_at", "finished_at",
+            "id",
+            "task",
+            "versions",
+            "status",
+            "stage",
+            "method",
+            "model_spec",
+            "model_identity",
+            "label_fraction",
+            "seed",
+            "budget",
+            "pool_size",
+            "n_labelled",
+            "n_labels_cached",
+            "retry_count",
+            "round",
+            "error",
+            "fidelity",
+            "timings",
+            "created_at",
+            "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 
@@ -98,7 +116,8 @@ class ValuationJobCreateSerializer(serializers.Serializer):
     )
     versions = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
-        allow_empty=False, max_length=500,
+        allow_empty=False,
+        max_length=500,
         help_text="Dataset version ids (the current ready version of published listings).",
     )
     model_spec = serializers.CharField(default=conf.DEFAULT_MODEL, max_length=200)
@@ -106,12 +125,17 @@ class ValuationJobCreateSerializer(serializers.Serializer):
         choices=ValuationJob.Method.choices, default=ValuationJob.Method.ALINFIK
     )
     label_fraction = serializers.FloatField(
-        default=0.1, min_value=0.0, max_value=1.0,
+        default=0.1,
+        min_value=0.0,
+        max_value=1.0,
         help_text="Greater than 0 and at most 1 (ignored for exact LinFiK).",
     )
     seed = serializers.IntegerField(default=0, min_value=0, max_value=MAX_SEED)
     budget = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=BUDGET_MAX,
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=BUDGET_MAX,
         help_text="Optional budget in minor units (cents), at most 9,999,999,900; the subset "
         "choice starts from it.",
     )
@@ -168,17 +192,20 @@ class ValuationJobListApi(ValuationApi):
             return [IsBuyer()]
         return super().get_permissions()
 
-    @extend_schema(responses={200: paginated(ValuationJobSerializer)},
-                   operation_id="valuation_jobs_list")
+    @extend_schema(
+        responses={200: paginated(ValuationJobSerializer)}, operation_id="valuation_jobs_list"
+    )
     def get(self, request: Request) -> Response:
         paginator = ValuationPagination()
         jobs = selectors.job_list_for_buyer(buyer=request.user).prefetch_related("versions")
         page = paginator.paginate_queryset(jobs, request, view=self)
         return paginator.get_paginated_response(ValuationJobSerializer(page, many=True).data)
 
-    @extend_schema(request=ValuationJobCreateSerializer,
-                   responses={201: ValuationJobDetailSerializer},
-                   operation_id="valuation_jobs_create")
+    @extend_schema(
+        request=ValuationJobCreateSerializer,
+        responses={201: ValuationJobDetailSerializer},
+        operation_id="valuation_jobs_create",
+    )
     def post(self, request: Request) -> Response:
         data = ValuationJobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -208,38 +235,52 @@ class ValuationJobListApi(ValuationApi):
 
 
 class ValuationJobDetailApi(ValuationApi):
-    @extend_schema(responses={200: ValuationJobDetailSerializer},
-                   operation_id="valuation_jobs_retrieve")
+    @extend_schema(
+        responses={200: ValuationJobDetailSerializer}, operation_id="valuation_jobs_retrieve"
+    )
     def get(self, request: Request, job_id: int) -> Response:
         return Response(ValuationJobDetailSerializer(self.job_or_404(request, job_id)).data)
 
 
 class ValuationJobCancelApi(ValuationApi):
-    @extend_schema(request=None, responses={200: ValuationJobDetailSerializer},
-                   operation_id="valuation_jobs_cancel")
+    @extend_schema(
+        request=None,
+        responses={200: ValuationJobDetailSerializer},
+        operation_id="valuation_jobs_cancel",
+    )
     def post(self, request: Request, job_id: int) -> Response:
         job = valuation_job_cancel(job=self.job_or_404(request, job_id), cancelled_by=request.user)
         return Response(ValuationJobDetailSerializer(job).data)
 
 
 class ValuationJobRetryApi(ValuationApi):
-    @extend_schema(request=None, responses={200: ValuationJobDetailSerializer},
-                   operation_id="valuation_jobs_retry")
+    @extend_schema(
+        request=None,
+        responses={200: ValuationJobDetailSerializer},
+        operation_id="valuation_jobs_retry",
+    )
     def post(self, request: Request, job_id: int) -> Response:
         job = valuation_job_retry(job=self.job_or_404(request, job_id), retried_by=request.user)
         return Response(ValuationJobDetailSerializer(job).data)
 
 
 class ValuationJobScoresApi(ValuationApi):
-    @extend_schema(responses={200: paginated(ValuationScoreSerializer)},
-                   parameters=[ValuationScoresQuerySerializer],
-                   operation_id="valuation_jobs_scores")
+    @extend_schema(
+        responses={200: paginated(ValuationScoreSerializer)},
+        parameters=[ValuationScoresQuerySerializer],
+        operation_id="valuation_jobs_scores",
+    )
     def get(self, request: Request, job_id: int) -> Response:
         job = self.job_or_404(request, job_id)
         if job.status != ValuationJob.Status.SUCCEEDED:
             return Response(
-                {"error": {"code": "not_ready", "details": {},
-                           "message": "Scores are available once the valuation succeeded."}},
+                {
+                    "error": {
+                        "code": "not_ready",
+                        "details": {},
+                        "message": "Scores are available once the valuation succeeded.",
+                    }
+                },
                 status=status.HTTP_409_CONFLICT,
             )
         query = ValuationScoresQuerySerializer(data=request.query_params)
@@ -249,7 +290,7 @@ class ValuationJobScoresApi(ValuationApi):
         )
         paginator = ValuationPagination()
         page = paginator.paginate_queryset(scores, request, view=self)
-        first = (paginator.page.start_index() if paginator.page is not None else 1)
+        first = paginator.page.start_index() if paginator.page is not None else 1
         rows = [
             {
                 "rank": first + offset,
@@ -271,7 +312,9 @@ class ValuationSubsetRequestSerializer(serializers.Serializer):
     k = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
     threshold = serializers.FloatField(required=False, min_value=-1e12, max_value=1e12)
     budget = serializers.IntegerField(
-        min_value=0, max_value=BUDGET_MAX, required=False,
+        min_value=0,
+        max_value=BUDGET_MAX,
+        required=False,
         help_text="Minor units (cents) of the listings' currency, at most 9,999,999,900.",
     )
     include_non_positive = serializers.BooleanField(default=False)
@@ -302,8 +345,11 @@ class ValuationJobSubsetApi(ValuationApi):
 
     permission_classes = [IsBuyer]
 
-    @extend_schema(request=ValuationSubsetRequestSerializer,
-                   responses={200: ValuationSubsetSerializer}, operation_id="valuation_jobs_subset")
+    @extend_schema(
+        request=ValuationSubsetRequestSerializer,
+        responses={200: ValuationSubsetSerializer},
+        operation_id="valuation_jobs_subset",
+    )
     def post(self, request: Request, job_id: int) -> Response:
         job = self.job_or_404(request, job_id)
         if job.buyer_id != request.user.pk:

@@ -52,7 +52,6 @@ class ValuationRequestForm(forms.Form):
         self.fields["listings"].queryset = poolable_listings()
         self.fields["model_spec"].choices = list(conf.model_choices().items())
 
-
     def clean_budget(self) -> int | None:
         from valuation.errors import ValuationRequestInvalid
         from valuation.subset import money_to_minor_units
@@ -84,11 +83,15 @@ class SubsetForm(forms.Form):
         required=False, min_value=-1e12, max_value=1e12, label="Value threshold"
     )
     budget = forms.CharField(
-        required=False, max_length=20, label="Budget",
+        required=False,
+        max_length=20,
+        label="Budget",
         help_text="In the listings' currency, e.g. 12.50 (at most 2 decimals).",
     )
     include_non_positive = forms.BooleanField(
-        required=False, initial=False, label="Include negative-value samples",
+        required=False,
+        initial=False,
+        label="Include negative-value samples",
         help_text="Off by default: samples with value 0 or below cannot help your task.",
     )
 

@@ -86,8 +86,8 @@ def version_sample_ids(
         if missing_layer_features is not None:
             missing |= feature_set_rows_missing(feature_set_id=missing_layer_features)
         queryset = queryset.filter(missing)
-    yield from queryset.order_by("id").values_list("id", "token_count").iterator(
-        chunk_size=batch_size
+    yield from (
+        queryset.order_by("id").values_list("id", "token_count").iterator(chunk_size=batch_size)
     )
 
 
@@ -136,8 +136,10 @@ def pool_counts_by_version(*, version_ids: list[int]) -> dict[int, int]:
 
 
 def job_list_for_buyer(*, buyer: AbstractBaseUser) -> QuerySet[ValuationJob]:
-    return ValuationJob.objects.filter(buyer=buyer).select_related("task").order_by(
-        "-created_at", "-id"
+    return (
+        ValuationJob.objects.filter(buyer=buyer)
+        .select_related("task")
+        .order_by("-created_at", "-id")
     )
 
 
@@ -148,9 +150,7 @@ def job_visible_to(*, job: ValuationJob, user: AbstractBaseUser | AnonymousUser)
     return job.buyer_id == user.pk or user_has_role(user, "staff")
 
 
-def job_get_for_user(
-    *, job_id: int, user: AbstractBaseUser | AnonymousUser
-) -> ValuationJob | None:
+def job_get_for_user(*, job_id: int, user: AbstractBaseUser | AnonymousUser) -> ValuationJob | None:
     job = ValuationJob.objects.select_related("task", "buyer").filter(pk=job_id).first()
     if job is None or not job_visible_to(job=job, user=user):
         return None
@@ -287,9 +287,7 @@ def job_scores(*, job: ValuationJob) -> QuerySet[SampleScore]:
     return SampleScore.objects.filter(job=job)
 
 
-def job_ranked_scores(
-    *, job: ValuationJob, listing_id: int | None = None
-) -> QuerySet[SampleScore]:
+def job_ranked_scores(*, job: ValuationJob, listing_id: int | None = None) -> QuerySet[SampleScore]:
     queryset = (
         SampleScore.objects.filter(job=job)
         .select_related("sample", "version__listing__current_version")
@@ -335,7 +333,10 @@ def _snippet(text: str, length: int) -> str:
 
 
 def ranked_rows(
-    *, scores: Iterable[SampleScore], buyer: AbstractBaseUser, start_rank: int = 1,
+    *,
+    scores: Iterable[SampleScore],
+    buyer: AbstractBaseUser,
+    start_rank: int = 1,
     snippet_length: int = 120,
 ) -> list[dict[str, Any]]:
     """Rows of the ranked results table. Text: full after purchase, a snippet where the
@@ -439,8 +440,7 @@ def provider_valuation_summaries(
     if listing is not None:
         scores = scores.filter(version__listing=listing)
     rows = (
-        scores
-        .values("version__listing_id", "version__listing__title")
+        scores.values("version__listing_id", "version__listing__title")
         .annotate(
             jobs=Count("job", distinct=True),
             scored=Count("id"),

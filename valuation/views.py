@@ -133,9 +133,7 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
     edges = job.summary.get("bin_edges", [])
     chart = {
         "labels": [f"{low:.3g}" for low in edges[:-1]],
-        "datasets": [
-            {"label": row["listing_title"], "data": row["histogram"]} for row in listings
-        ],
+        "datasets": [{"label": row["listing_title"], "data": row["histogram"]} for row in listings],
     }
     return render(
         request,

@@ -281,7 +281,13 @@ def clear() -> None:
     """Forget everything (tests)."""
     with _lock:
         caches = (
-            _identities, _configs, _models, _scorers, _encoders, _targets, _proxies,
+            _identities,
+            _configs,
+            _models,
+            _scorers,
+            _encoders,
+            _targets,
+            _proxies,
             _token_sources,
         )
         for cache in caches:

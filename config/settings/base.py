@@ -217,14 +217,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 # Results are needed by canvas chords (the valuation pipeline); business results live in
 # the application's own tables. Embedded: a SQLite file; with Redis: the broker's Redis.
-CELERY_RESULT_BACKEND = env.str(
-    "CELERY_RESULT_BACKEND",
-    default=(
-        f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}"
-        if CELERY_EMBEDDED_BROKER
-        else CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
-    ),
-) or None
+CELERY_RESULT_BACKEND = (
+    env.str(
+        "CELERY_RESULT_BACKEND",
+        default=(
+            f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}"
+            if CELERY_EMBEDDED_BROKER
+            else CELERY_BROKER_URL
+            if CELERY_BROKER_URL.startswith("redis")
+            else ""
+        ),
+    )
+    or None
+)
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_RESULT_EXTENDED = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -194,6 +194,9 @@ def target_set_paste(*, task: TargetTask, actor: AbstractBaseUser, text: str) ->
     or nothing."""
     _require_buyer(task=task, actor=actor)
     return target_set_upload(
-        task=task, actor=actor, file=io.BytesIO(pasted_target_rows(text)),
-        filename=PASTED_FILENAME, declared_format="jsonl",
-    )  # fmt: skip
+        task=task,
+        actor=actor,
+        file=io.BytesIO(pasted_target_rows(text)),
+        filename=PASTED_FILENAME,
+        declared_format="jsonl",
+    )

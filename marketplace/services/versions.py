@@ -374,8 +374,9 @@ def _write_batch(samples: list[Sample], keys: list[list[int]]) -> None:
     with transaction.atomic():
         if conf.ingest_uses_copy():
             # PostgreSQL: ids reserved from the sequence, then COPY for samples and keys.
-            for sample, pk in zip(samples, reserve_ids(model=Sample, count=len(samples)),
-                                  strict=True):  # fmt: skip
+            for sample, pk in zip(
+                samples, reserve_ids(model=Sample, count=len(samples)), strict=True
+            ):
                 sample.pk = pk
             copy_models(samples)
             copy_rows(

@@ -66,9 +66,14 @@ def published_listing(
 
     fields.setdefault("slug", slugify(title))  # tests name it by its title's slug
     listing = listing_create(
-        provider=provider, title=title, licence="MIT", floor_price_per_1k_tokens=floor_price,
-        currency="usd", tags=tags, **fields,
-    )  # fmt: skip
+        provider=provider,
+        title=title,
+        licence="MIT",
+        floor_price_per_1k_tokens=floor_price,
+        currency="usd",
+        tags=tags,
+        **fields,
+    )
     rows = "".join(json.dumps({"text": text}) + "\n" for text in texts)
     version = version_upload(
         listing=listing, actor=provider, file=io.BytesIO(rows.encode()), filename="d.jsonl"

@@ -14,6 +14,7 @@ from tests.payments.journey import build_job_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
+
 def test_buyer_chooses_top_k_pays_and_downloads(live_server, browser_page, screenshot, settings):
     settings.STRIPE_API_KEY = ""
     settings.STRIPE_API_BASE = ""

@@ -103,15 +103,21 @@ def test_visitor_browses_searches_and_opens_a_listing(live_server, journey, sett
     settings.SITE_URL = live_server.url
     provider = make_user("lex", is_provider=True, display_name="Lexicon Co-op")
     published_listing(
-        provider, title="Define-the-word instructions", tags=["dictionary"], floor_price=8,
+        provider,
+        title="Define-the-word instructions",
+        tags=["dictionary"],
+        floor_price=8,
         texts=[f"Define the word {word}." for word in ("cat", "tree", "pond")],
         description="Prompt: define a word. Response: its definition.",
         source="WordNet 3.0 glosses (see http://example.com/wordnet).",
-    )  # fmt: skip
+    )
     published_listing(
-        make_user("kjv", is_provider=True), title="King James Bible passages",
-        tags=["scripture"], floor_price=1, texts=["In the beginning.", "Let there be light."],
-    )  # fmt: skip
+        make_user("kjv", is_provider=True),
+        title="King James Bible passages",
+        tags=["scripture"],
+        floor_price=1,
+        texts=["In the beginning.", "Let there be light."],
+    )
     visitor = journey("visitor")
     page = visitor.page
 
@@ -263,10 +269,12 @@ def test_buyer_values_a_pasted_task_buys_a_subset_and_downloads_it(
     live_server, journey, tiny_valuations
 ):
     provider = make_user("paula", is_provider=True, display_name="Paula Pets")
-    published_listing(provider, title="Pet stories", tags=["pets"], floor_price=10,
-                      texts=tiny_texts(1, 6))  # fmt: skip
-    published_listing(provider, title="Weather notes", tags=["weather"], floor_price=20,
-                      texts=tiny_texts(2, 4))  # fmt: skip
+    published_listing(
+        provider, title="Pet stories", tags=["pets"], floor_price=10, texts=tiny_texts(1, 6)
+    )
+    published_listing(
+        provider, title="Weather notes", tags=["weather"], floor_price=20, texts=tiny_texts(2, 4)
+    )
     buyer = journey("buyer")
     page = buyer.page
 
@@ -356,15 +364,29 @@ def test_demo_buyer_logs_in_and_reads_the_demo_results(live_server, journey, set
     settings.LANDING_DEMO_VALUATION = True
     demo = make_user(DEMO_BUYER_USERNAME, is_buyer=True, display_name="Demo buyer")
     world = build_job_world(
-        buyer=demo, provider_a=make_user("pa", is_provider=True),
+        buyer=demo,
+        provider_a=make_user("pa", is_provider=True),
         provider_b=make_user("pb", is_provider=True),
-    )  # fmt: skip
+    )
     job = world["job"]
-    job.summary = {"listings": [
-        {"listing_id": world["listings"]["la"].pk, "listing_title": "la", "valued": 4,
-         "positive": 3, "negative": 1, "zero": 0, "duplicates": 1, "mean": 2.125, "min": -0.5,
-         "max": 5.0, "histogram": [1, 3]},
-    ], "bin_edges": [-0.5, 2.25, 5.0]}  # fmt: skip
+    job.summary = {
+        "listings": [
+            {
+                "listing_id": world["listings"]["la"].pk,
+                "listing_title": "la",
+                "valued": 4,
+                "positive": 3,
+                "negative": 1,
+                "zero": 0,
+                "duplicates": 1,
+                "mean": 2.125,
+                "min": -0.5,
+                "max": 5.0,
+                "histogram": [1, 3],
+            },
+        ],
+        "bin_edges": [-0.5, 2.25, 5.0],
+    }
     job.save(update_fields=["summary"])
     visitor = journey("demo")
     page = visitor.page

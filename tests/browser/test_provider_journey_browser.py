@@ -35,9 +35,13 @@ UPLOAD = (
 def other_published_listing(provider) -> Listing:
     """A second dataset on the market, so search and filters have something to exclude."""
     return published_listing(
-        provider, title="Home cooking recipes", description="Recipes written by home cooks.",
-        texts=[f"Stir the soup for {n} minutes." for n in (1, 2)], tags=["food"], floor_price=20,
-    )  # fmt: skip
+        provider,
+        title="Home cooking recipes",
+        description="Recipes written by home cooks.",
+        texts=[f"Stir the soup for {n} minutes." for n in (1, 2)],
+        tags=["food"],
+        floor_price=20,
+    )
 
 
 def test_provider_lists_data_and_buyer_finds_it(

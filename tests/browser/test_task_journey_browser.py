@@ -27,13 +27,17 @@ def test_buyer_creates_task_uploads_target_set_and_reaches_valuation_form(
     provider = make_user("paula", is_provider=True)
     legal = {"tags": ["legal"], "floor_price": 10}
     published_listing(
-        provider, title="Supply contracts",
-        texts=["The supplier may terminate.", "Risk passes.", "Pay."], **legal,
-    )  # fmt: skip
-    published_listing(
-        provider, title="Carrier terms", texts=["Goods travel at risk.", "Freight is due."],
+        provider,
+        title="Supply contracts",
+        texts=["The supplier may terminate.", "Risk passes.", "Pay."],
         **legal,
-    )  # fmt: skip
+    )
+    published_listing(
+        provider,
+        title="Carrier terms",
+        texts=["Goods travel at risk.", "Freight is due."],
+        **legal,
+    )
     buyer = make_user("tess", is_buyer=True)
     page = browser_page
     base = live_server.url

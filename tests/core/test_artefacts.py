@@ -48,11 +48,13 @@ def test_filesystem_artefact_is_read_in_place(settings, tmp_path):
     # Rewritten in place, not renamed beside the old one.
     artefact_save(name="valuation/1/proxy.safetensors", path=write(tmp_path / "q", b"new"))
     assert sorted(p.name for p in stored.parent.iterdir()) == [
-        "proxy.safetensors", "proxy.safetensors.sha256",
-    ]  # fmt: skip
+        "proxy.safetensors",
+        "proxy.safetensors.sha256",
+    ]
     assert artefact_local_path(name="valuation/1/proxy.safetensors") == (
-        stored, hashlib.sha256(b"new").hexdigest(),
-    )  # fmt: skip
+        stored,
+        hashlib.sha256(b"new").hexdigest(),
+    )
     assert artefacts.stats["downloads"] == 0
 
 
@@ -141,14 +143,17 @@ def test_upload_and_ingest_read_the_file_from_s3(s3_storage, s3_server):
     from marketplace.services.listings import listing_create
     from marketplace.services.versions import version_upload
 
-    provider = user_create(username="p", email="p@example.com", password="x-123-abc",
-                           is_provider=True)  # fmt: skip
-    listing = listing_create(provider=provider, title="Cloud", licence="MIT",
-                             floor_price_per_1k_tokens=1)  # fmt: skip
+    provider = user_create(
+        username="p", email="p@example.com", password="x-123-abc", is_provider=True
+    )
+    listing = listing_create(
+        provider=provider, title="Cloud", licence="MIT", floor_price_per_1k_tokens=1
+    )
     rows = [{"text": f"sample number {i} about storage"} for i in range(25)]
     body = b"".join(json.dumps(row).encode() + b"\n" for row in rows)
-    version = version_upload(listing=listing, actor=provider, file=io.BytesIO(body),
-                             filename="cloud.jsonl", inline=True)  # fmt: skip
+    version = version_upload(
+        listing=listing, actor=provider, file=io.BytesIO(body), filename="cloud.jsonl", inline=True
+    )
     assert version.status == DatasetVersion.Status.READY, version.error
     assert Sample.objects.filter(version=version).count() == 25
     stored = s3_server.client().get_object(
@@ -163,21 +168,27 @@ def test_storage_backend_setting_builds_s3_storages_from_the_environment():
         "print(json.dumps({k: v for k, v in settings.STORAGES.items()}, default=str))"
     )
     result = run_manage(
-        "shell", "-c", script,
+        "shell",
+        "-c",
+        script,
         env={
-            "DJANGO_SETTINGS_MODULE": "config.settings.base", "STORAGE_BACKEND": "s3",
-            "STORAGE_S3_BUCKET": "market-artefacts", "STORAGE_S3_PREFIX": "/prod/",
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "STORAGE_BACKEND": "s3",
+            "STORAGE_S3_BUCKET": "market-artefacts",
+            "STORAGE_S3_PREFIX": "/prod/",
             "STORAGE_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
         },
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     storages = json.loads(result.stdout.strip().splitlines()[-1])
     for alias, overwrite in (("default", False), ("artefacts", True)):
         assert storages[alias]["BACKEND"] == "storages.backends.s3.S3Storage"
         options = storages[alias]["OPTIONS"]
         assert (options["bucket_name"], options["location"], options["file_overwrite"]) == (
-            "market-artefacts", "prod", overwrite,
-        )  # fmt: skip
+            "market-artefacts",
+            "prod",
+            overwrite,
+        )
         assert options["endpoint_url"] == "http://127.0.0.1:9000"
 
 

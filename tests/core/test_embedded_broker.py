@@ -18,4 +18,3 @@ def test_a_truncated_message_is_skipped_and_the_next_one_delivered(tmp_path):
         assert message.payload == {"n": 1}
         assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
         queue.close()
-

@@ -35,21 +35,34 @@ FIDELITY = {"spearman": 0.6234, "kendall_tau": 0.45, "precision_at_10pct": 0.5, 
 
 def make_buyer(username: str):
     return user_create(
-        username=username, email=f"{username}@example.com", password="pw-long-enough-123",
+        username=username,
+        email=f"{username}@example.com",
+        password="pw-long-enough-123",
         is_buyer=True,
     )
 
 
-def make_job(buyer, *, status: str = ValuationJob.Status.SUCCEEDED, name: str = "Clean "
-             "instruction following") -> ValuationJob:
+def make_job(
+    buyer, *, status: str = ValuationJob.Status.SUCCEEDED, name: str = "Clean instruction following"
+) -> ValuationJob:
     task = TargetTask.objects.create(
-        buyer=buyer, name=name, status=TargetTask.Status.READY, target_set_hash="a" * 64,
+        buyer=buyer,
+        name=name,
+        status=TargetTask.Status.READY,
+        target_set_hash="a" * 64,
         sample_count=50,
     )
     return ValuationJob.objects.create(
-        buyer=buyer, task=task, target_set_hash="a" * 64, model_spec="smollm2-135m",
-        label_fraction=0.05, status=status, pool_size=2088, n_labelled=104,
-        summary=SUMMARY, fidelity=FIDELITY,
+        buyer=buyer,
+        task=task,
+        target_set_hash="a" * 64,
+        model_spec="smollm2-135m",
+        label_fraction=0.05,
+        status=status,
+        pool_size=2088,
+        n_labelled=104,
+        summary=SUMMARY,
+        fidelity=FIDELITY,
         finished_at=timezone.now() if status == ValuationJob.Status.SUCCEEDED else None,
     )
 
@@ -61,28 +74,37 @@ def test_showcase_reads_the_demo_buyers_finished_job():
 
     assert showcase is not None
     assert (showcase.job_id, showcase.task_name, showcase.pool_size) == (
-        job.pk, "Clean instruction following", 2088,
+        job.pk,
+        "Clean instruction following",
+        2088,
     )
     assert (showcase.target_samples, showcase.n_labelled) == (50, 104)
     assert (showcase.spearman, showcase.n_holdout) == (0.6234, 21)
     assert showcase.listings == (  # by mean value; bars relative to the largest |mean|
-        ShowcaseListing("WordNet definitions", valued=1300, positive=1300, mean=121.88,
-                        bar_percent=100),
-        ShowcaseListing("Instruction mix", valued=588, positive=587, mean=113.385,
-                        bar_percent=93),
+        ShowcaseListing(
+            "WordNet definitions", valued=1300, positive=1300, mean=121.88, bar_percent=100
+        ),
+        ShowcaseListing("Instruction mix", valued=588, positive=587, mean=113.385, bar_percent=93),
         ShowcaseListing("Mixed bag", valued=100, positive=40, mean=5.0, bar_percent=4),
         ShowcaseListing("Noisy scrape", valued=100, positive=10, mean=-30.5, bar_percent=25),
     )
-    assert [
-        (row.mean_text, row.tone, row.positive_percent) for row in showcase.listings
-    ] == [("+122", "success", 100), ("+113", "success", 100), ("+5", "warning", 40),
-          ("−30.5", "danger", 10)]
+    assert [(row.mean_text, row.tone, row.positive_percent) for row in showcase.listings] == [
+        ("+122", "success", 100),
+        ("+113", "success", 100),
+        ("+5", "warning", 40),
+        ("−30.5", "danger", 10),
+    ]
 
 
 @pytest.mark.parametrize(
     ("mean", "text"),
-    [(0.0134, "+0.0134"), (-0.00021, "−0.00021"), (1234.5, "+1,234"), (-98765.4, "−98,765"),
-     (None, "—")],
+    [
+        (0.0134, "+0.0134"),
+        (-0.00021, "−0.00021"),
+        (1234.5, "+1,234"),
+        (-98765.4, "−98,765"),
+        (None, "—"),
+    ],
 )
 def test_mean_text_keeps_three_significant_digits(mean, text):
     row = ShowcaseListing("x", valued=1, positive=1, mean=mean, bar_percent=0)
@@ -110,17 +132,17 @@ def test_landing_page_shows_the_real_figures(client):
         '<div class="progress progress-danger"><div class="progress-bar" style="width: 25%">'
         '</div></div><span class="num mono">−30.5</span>'
     ) in html
-    order = [html.index(f'data-listing="{title}"') for title in
-             ("WordNet definitions", "Instruction mix", "Mixed bag", "Noisy scrape")]
+    order = [
+        html.index(f'data-listing="{title}"')
+        for title in ("WordNet definitions", "Instruction mix", "Mixed bag", "Noisy scrape")
+    ]
     assert order == sorted(order)
     assert "104 exact LinFiK labels" in html
     assert "Proxy fidelity ρ 0.62" in html
     assert ILLUSTRATION not in html and "$1,840.00" not in html
 
 
-@pytest.mark.parametrize(
-    "case", ["no job", "queued", "failed", "another buyer", "setting off"]
-)
+@pytest.mark.parametrize("case", ["no job", "queued", "failed", "another buyer", "setting off"])
 def test_landing_page_falls_back_to_the_illustration(client, settings, case):
     demo = make_buyer("buyer")
     if case in ("queued", "failed"):
@@ -163,13 +185,20 @@ def test_production_turns_the_showcase_off_by_default():
     values = {}
     for profile in ("base", "production"):
         env = {
-            **clean, "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}",
-            "SECRET_KEY": "k3y-" + "x7Qp9" * 12, "ALLOWED_HOSTS": "market.example.com",
+            **clean,
+            "DJANGO_SETTINGS_MODULE": f"config.settings.{profile}",
+            "SECRET_KEY": "k3y-" + "x7Qp9" * 12,
+            "ALLOWED_HOSTS": "market.example.com",
             "PAYMENTS_TEST_MODE": "true",
         }
         result = subprocess.run(
-            [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True,
-            text=True, timeout=60, check=True,
+            [sys.executable, "-c", code],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         values[profile] = result.stdout.strip()
     assert values == {"base": "True", "production": "False"}

@@ -42,16 +42,17 @@ def test_a_queued_demo_valuation_is_announced_as_running_with_its_duration(run_l
 @pytest.mark.parametrize(
     ("status", "embedded", "second_line"),
     [
-        ("succeeded", True,
-         "    finished: results on that page and under Valuations in the header"),
+        (
+            "succeeded",
+            True,
+            "    finished: results on that page and under Valuations in the header",
+        ),
         ("failed", True, "    failed: open it to see why and retry it"),
         ("running", False, "    running: it runs once workers for queues default and gpu are up"),
     ],
 )
 def test_other_states_of_the_demo_valuation(run_local, status, embedded, second_line):
-    lines = run_local.demo_valuation_lines(
-        seed_output(status), base_url=BASE, embedded=embedded
-    )
+    lines = run_local.demo_valuation_lines(seed_output(status), base_url=BASE, embedded=embedded)
     assert lines == [
         "  Demo valuation (log in as buyer): http://127.0.0.1:8000/valuation/jobs/7/",
         second_line,
@@ -65,6 +66,7 @@ def test_no_demo_valuation_no_banner_lines(run_local):
 
 def test_seeding_leaves_embeddings_to_the_valuations_unless_told_otherwise(run_local):
     assert run_local.seed_environment({"PATH": "/bin"}) == {
-        "PATH": "/bin", "EMBED_AT_INGEST": "false",
+        "PATH": "/bin",
+        "EMBED_AT_INGEST": "false",
     }
     assert run_local.seed_environment({"EMBED_AT_INGEST": "true"}) == {"EMBED_AT_INGEST": "true"}

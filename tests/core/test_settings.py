@@ -15,8 +15,12 @@ def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         if not k.startswith(("DJANGO_", "SECRET_", "STRIPE_", "PAYMENTS_"))
     }
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO_ROOT, env={**clean, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=REPO_ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -47,7 +51,10 @@ def test_production_profile_refuses_to_start_on_test_payments_without_the_switch
 
 def test_production_profile_runs_test_payments_only_when_switched_on():
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
         env={**PRODUCTION, "PAYMENTS_TEST_MODE": "true"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -55,15 +62,23 @@ def test_production_profile_runs_test_payments_only_when_switched_on():
 
 def test_production_profile_refuses_to_start_without_secret_key():
     result = run_manage(
-        "check", env={"DJANGO_SETTINGS_MODULE": "config.settings.production",
-                      "ALLOWED_HOSTS": "market.example.com"},
+        "check",
+        env={
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "ALLOWED_HOSTS": "market.example.com",
+        },
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
 
 def test_default_profile_flags_its_development_defaults_as_not_deployable():
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING",
-                        env={"DJANGO_SETTINGS_MODULE": "config.settings.base"})
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={"DJANGO_SETTINGS_MODULE": "config.settings.base"},
+    )
     assert result.returncode != 0
     assert "security.W018" in result.stderr + result.stdout  # DEBUG on

@@ -43,9 +43,10 @@ def test_404_page_has_the_site_navigation(client, settings, username):
     settings.DEBUG = False
     if username:
         client.force_login(
-            user_create(username=username, email="n@example.com", password="pw-long-enough-1",
-                        is_buyer=True)
-        )  # fmt: skip
+            user_create(
+                username=username, email="n@example.com", password="pw-long-enough-1", is_buyer=True
+            )
+        )
 
     response = client.get("/datasets/")
 
@@ -82,9 +83,10 @@ def test_make_run_serves_the_product_404_and_static_files(settings, tmp_path):
 def server_log():
     """What the root console handler (the server log) writes during the test."""
     handler = next(
-        h for h in logging.getLogger().handlers
+        h
+        for h in logging.getLogger().handlers
         if any(type(f).__name__ == "ClientErrorsWithoutTraceback" for f in h.filters)
-    )  # fmt: skip
+    )
     stream = io.StringIO()
     previous = handler.setStream(stream)
     yield stream
@@ -95,9 +97,10 @@ def server_log():
 def test_a_403_writes_one_line_and_no_traceback(client, server_log, settings):
     settings.DEBUG = True  # as under runserver with DEBUG on: Django's handler used to repeat it
     client.force_login(
-        user_create(username="bob", email="b@example.com", password="pw-long-enough-1",
-                    is_buyer=True)
-    )  # fmt: skip
+        user_create(
+            username="bob", email="b@example.com", password="pw-long-enough-1", is_buyer=True
+        )
+    )
 
     response = client.get(reverse("marketplace:provider_datasets"))
 
@@ -119,16 +122,22 @@ def test_a_500_keeps_its_traceback(server_log):
         request = RequestFactory().get("/x/")
         from django.http import HttpResponseServerError
 
-        log_response("Internal Server Error: %s", request.path, response=HttpResponseServerError(),
-                     request=request, exception=error)  # fmt: skip
+        log_response(
+            "Internal Server Error: %s",
+            request.path,
+            response=HttpResponseServerError(),
+            request=request,
+            exception=error,
+        )
     assert "Traceback" in server_log.getvalue() and "ValueError: boom" in server_log.getvalue()
 
 
 def test_healthz_lists_a_running_worker_that_ran_no_task(start_worker, admin_client):
     worker = start_worker(
-        broker_url="filesystem://", queues="default,gpu",
+        broker_url="filesystem://",
+        queues="default,gpu",
         extra_env={"WORKER_HEARTBEAT_SECONDS": "1"},
-    )  # fmt: skip
+    )
     worker.wait_ready()
     deadline = time.monotonic() + 30
     while WorkerHeartbeat.objects.count() < 2 and time.monotonic() < deadline:

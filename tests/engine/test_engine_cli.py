@@ -46,9 +46,17 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def score_args(model: Path | str, files: dict[str, Path], *extra: str) -> list[str]:
     return [
-        "score", "--model", str(model), "--train", str(files["train"]),
-        "--target", str(files["target"]), "--out", str(files["out"]), *extra,
-    ]  # fmt: skip
+        "score",
+        "--model",
+        str(model),
+        "--train",
+        str(files["train"]),
+        "--target",
+        str(files["target"]),
+        "--out",
+        str(files["out"]),
+        *extra,
+    ]
 
 
 def test_linfik_scores_summary_and_order(tiny_model_dir: Path, files) -> None:
@@ -155,17 +163,25 @@ def test_module_entry_point_runs_with_progress(tiny_model_dir: Path, files) -> N
     command = [sys.executable, "-m", "valuation.engine", *score_args(tiny_model_dir, files)]
     done = subprocess.run(
         [*command, "--method", "linfik", "--device", "cpu"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "LinFiK (jvp): 100%" in done.stderr and "wrote 4 scores" in done.stderr
     assert len(files["out"].read_text().splitlines()) == 4
 
     files["train"].write_text("not json\n")
     failed = subprocess.run(
-        [*command, "--method", "linfik"], cwd=REPO_ROOT, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
+        [*command, "--method", "linfik"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert failed.returncode == 2
     assert f"{files['train']}:1: malformed JSON" in failed.stderr
 

@@ -25,8 +25,9 @@ def reference(model, tokenized, layers):
         for sample in tokenized:
             ids = torch.tensor([sample.input_ids])
             hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[layers][0]
-            predicts = [i for i in range(len(sample.labels) - 1)
-                        if sample.labels[i + 1] != IGNORE_INDEX]  # fmt: skip
+            predicts = [
+                i for i in range(len(sample.labels) - 1) if sample.labels[i + 1] != IGNORE_INDEX
+            ]
             rows.append(hidden[predicts].mean(dim=0).numpy())
     return np.stack(rows)
 
@@ -38,11 +39,11 @@ def test_features_are_the_mean_hidden_state_over_loss_positions(build, tokenizer
     pad = pad_token_id(tokenizer)
     for layers in (1, 2):
         # Batched, padded and length-sorted against each sample alone: the same rows.
-        features = hidden_state_features(model, tokenized, pad_id=pad, layers=layers,
-                                         batch_size=3)  # fmt: skip
+        features = hidden_state_features(model, tokenized, pad_id=pad, layers=layers, batch_size=3)
         assert features.shape == (4, model.config.hidden_size) and features.dtype == np.float32
-        np.testing.assert_allclose(features, reference(model, tokenized, layers), rtol=1e-5,
-                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            features, reference(model, tokenized, layers), rtol=1e-5, atol=1e-6
+        )
     first, second = (hidden_state_features(model, tokenized, pad_id=pad, layers=k) for k in (1, 2))
     assert not np.allclose(first, second)
 
@@ -50,16 +51,20 @@ def test_features_are_the_mean_hidden_state_over_loss_positions(build, tokenizer
 def test_pair_features_ignore_the_prompt_positions(tokenizer):
     model = build_gpt2().double().eval()
     pad = pad_token_id(tokenizer)
-    pair = tokenize_samples([Sample("p", prompt="what is a cat", response="a big cat")],
-                            tokenizer, 32)  # fmt: skip
-    other_prompt = tokenize_samples([Sample("p", prompt="the dog ran", response="a big cat")],
-                                    tokenizer, 32)  # fmt: skip
+    pair = tokenize_samples(
+        [Sample("p", prompt="what is a cat", response="a big cat")], tokenizer, 32
+    )
+    other_prompt = tokenize_samples(
+        [Sample("p", prompt="the dog ran", response="a big cat")], tokenizer, 32
+    )
     # Different prompts change the context, so the response states differ, but a prompt
     # position never enters the mean: the reference reads only the loss positions.
     np.testing.assert_allclose(
         hidden_state_features(model, pair, pad_id=pad, layers=1),
-        reference(model, pair, 1), rtol=1e-5, atol=1e-6,
-    )  # fmt: skip
+        reference(model, pair, 1),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     changed = hidden_state_features(model, other_prompt, pad_id=pad, layers=1)
     assert not np.allclose(hidden_state_features(model, pair, pad_id=pad, layers=1), changed)
 

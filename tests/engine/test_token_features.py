@@ -64,14 +64,23 @@ def test_run_alinfik_reads_extra_columns_and_saves_them_in_the_proxy(tmp_path) -
     blind = rng.normal(size=(300, 4)).astype(np.float32)
 
     result = run_alinfik(
-        samples=samples, label_fn=RecordingLabels(scores), label_fraction=0.4,
-        embeddings=blind, token_counts=counts, extra_features=extra,
-        extra_feature_name=FEATURE_NAME, train_config=FAST,
-    )  # fmt: skip
+        samples=samples,
+        label_fn=RecordingLabels(scores),
+        label_fraction=0.4,
+        embeddings=blind,
+        token_counts=counts,
+        extra_features=extra,
+        extra_feature_name=FEATURE_NAME,
+        train_config=FAST,
+    )
     without = run_alinfik(
-        samples=samples, label_fn=RecordingLabels(scores), label_fraction=0.4,
-        embeddings=blind, token_counts=counts, train_config=FAST,
-    )  # fmt: skip
+        samples=samples,
+        label_fn=RecordingLabels(scores),
+        label_fraction=0.4,
+        embeddings=blind,
+        token_counts=counts,
+        train_config=FAST,
+    )
 
     assert result.proxy.metadata.head.extra_dim == 2
     assert result.proxy.metadata.head.n_inputs == 4 + 1 + 2
@@ -93,8 +102,14 @@ def test_run_alinfik_reads_extra_columns_and_saves_them_in_the_proxy(tmp_path) -
 
 def test_run_alinfik_refuses_inconsistent_extra_features() -> None:
     samples, embeddings, counts, scores = synthetic_pool(40)
-    common = {"samples": samples, "label_fn": RecordingLabels(scores), "embeddings": embeddings,
-              "token_counts": counts, "label_fraction": 0.5, "train_config": FAST}  # fmt: skip
+    common = {
+        "samples": samples,
+        "label_fn": RecordingLabels(scores),
+        "embeddings": embeddings,
+        "token_counts": counts,
+        "label_fraction": 0.5,
+        "train_config": FAST,
+    }
     with pytest.raises(ValueError, match="one row per sample"):
         run_alinfik(extra_features=np.zeros((39, 2), dtype=np.float32), **common)
     broken = np.zeros((40, 2), dtype=np.float32)

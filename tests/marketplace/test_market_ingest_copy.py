@@ -30,17 +30,30 @@ def ingest(provider, title: str):
     )
     with CaptureQueriesContext(connection) as queries:
         version = version_upload(
-            listing=listing, actor=provider, file=io.BytesIO(jsonl(ROWS)),
-            filename="rows.jsonl", inline=True,
-        )  # fmt: skip
+            listing=listing,
+            actor=provider,
+            file=io.BytesIO(jsonl(ROWS)),
+            filename="rows.jsonl",
+            inline=True,
+        )
     assert version.status == DatasetVersion.Status.READY, version.error
     inserts = sum('INSERT INTO "marketplace_sample"' in q["sql"] for q in queries.captured_queries)
     return version, inserts
 
 
 def rows_of(version) -> list[tuple]:
-    fields = ("position", "source_line", "external_id", "text", "prompt", "response",
-              "token_count", "norm_hash", "minhash", "duplicate_kind")  # fmt: skip
+    fields = (
+        "position",
+        "source_line",
+        "external_id",
+        "text",
+        "prompt",
+        "response",
+        "token_count",
+        "norm_hash",
+        "minhash",
+        "duplicate_kind",
+    )
     return [
         tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
         for row in Sample.objects.filter(version=version).order_by("position").values_list(*fields)

@@ -63,18 +63,34 @@ def test_sign_up_from_the_listing_page_comes_back_to_it(client):
     form = client.get("/accounts/signup/?role=buyer&next=/data/la/").content.decode()
     assert '<input type="hidden" name="next" value="/data/la/">' in form
 
-    response = client.post("/accounts/signup/", {
-        "username": "newbie", "email": "newbie@example.com", "roles": ["buyer"],
-        "display_name": "New Bie", "organisation": "", "password1": "a-long-secret-99",
-        "password2": "a-long-secret-99", "next": "/data/la/",
-    })  # fmt: skip
+    response = client.post(
+        "/accounts/signup/",
+        {
+            "username": "newbie",
+            "email": "newbie@example.com",
+            "roles": ["buyer"],
+            "display_name": "New Bie",
+            "organisation": "",
+            "password1": "a-long-secret-99",
+            "password2": "a-long-secret-99",
+            "next": "/data/la/",
+        },
+    )
 
     assert (response.status_code, response["Location"]) == (302, "/data/la/")
-    elsewhere = Client().post("/accounts/signup/", {
-        "username": "other", "email": "o@example.com", "roles": ["buyer"], "display_name": "",
-        "organisation": "", "password1": "a-long-secret-99", "password2": "a-long-secret-99",
-        "next": "https://evil.example.com/",
-    })  # fmt: skip
+    elsewhere = Client().post(
+        "/accounts/signup/",
+        {
+            "username": "other",
+            "email": "o@example.com",
+            "roles": ["buyer"],
+            "display_name": "",
+            "organisation": "",
+            "password1": "a-long-secret-99",
+            "password2": "a-long-secret-99",
+            "next": "https://evil.example.com/",
+        },
+    )
     assert elsewhere["Location"] == "/"
 
 
@@ -142,9 +158,13 @@ def test_demo_source_text_links_to_the_notices_page(settings):
     assert "data/NOTICE.txt" not in source
     assert "(see http://127.0.0.1:8000/notices/)." in source
     listing = listing_create(
-        provider=provider, title="Glosses", licence="MIT", floor_price_per_1k_tokens=1,
-        currency="usd", source=source,
-    )  # fmt: skip
+        provider=provider,
+        title="Glosses",
+        licence="MIT",
+        floor_price_per_1k_tokens=1,
+        currency="usd",
+        source=source,
+    )
     listing.status = Listing.Status.PUBLISHED
     listing.save(update_fields=["status"])
 
@@ -158,9 +178,13 @@ def test_demo_source_text_links_to_the_notices_page(settings):
 def test_a_ready_version_page_offers_publish_with_a_confirmation():
     provider = person("petra", is_provider=True)
     listing = listing_create(
-        provider=provider, title="Bills of lading", licence="MIT", floor_price_per_1k_tokens=5,
-        currency="usd", language="en",
-    )  # fmt: skip
+        provider=provider,
+        title="Bills of lading",
+        licence="MIT",
+        floor_price_per_1k_tokens=5,
+        currency="usd",
+        language="en",
+    )
     rows = "".join(json.dumps({"text": t}) + "\n" for t in ["Freight is due.", "Ship lost."])
     version = version_upload(
         listing=listing, actor=provider, file=io.BytesIO(rows.encode()), filename="b.jsonl"

@@ -29,9 +29,10 @@ def grow(ready_listing, provider_a, provider_b):
             index = len(made)
             provider = provider_a if index % 2 else provider_b
             made.append(
-                ready_listing(provider, ROWS, title=f"Contracts {index}",
-                              tags=[f"law-{index}", "contracts"])
-            )  # fmt: skip
+                ready_listing(
+                    provider, ROWS, title=f"Contracts {index}", tags=[f"law-{index}", "contracts"]
+                )
+            )
         return made
 
     return more

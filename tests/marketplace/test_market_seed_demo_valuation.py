@@ -100,7 +100,10 @@ def test_seed_demo_queues_one_valuation_job_for_the_demo_buyer(tmp_path):
         current_version_ids("wordnet-definitions-instruct", "instruct-mix")
     )
     assert (job.method, job.model_spec, job.label_fraction, job.seed) == (
-        "alinfik", "smollm2-135m", 0.05, 0,
+        "alinfik",
+        "smollm2-135m",
+        0.05,
+        0,
     )
     assert (job.status, job.target_set_hash, job.budget) == ("queued", task.target_set_hash, None)
     assert list(ValuationChunk.objects.values_list("job_id", "stage", "index", "status")) == [

@@ -30,22 +30,30 @@ def test_one_sample_per_line_ignoring_blank_lines(buyer_a):
     task = target_task_create(buyer=buyer_a, name="Support")
 
     task = target_set_paste(
-        task=task, actor=buyer_a,
+        task=task,
+        actor=buyer_a,
         text="How do I reset my password?\n\n  Where is my order?  \r\nCancel my plan, please.\n",
-    )  # fmt: skip
+    )
 
     assert task.status == TargetTask.Status.READY
     assert (task.sample_count, task.original_filename, task.format) == (3, "pasted.jsonl", "jsonl")
     assert [row[1] for row in texts(task)] == [
-        "How do I reset my password?", "Where is my order?", "Cancel my plan, please.",
-    ]  # fmt: skip
+        "How do I reset my password?",
+        "Where is my order?",
+        "Cancel my plan, please.",
+    ]
     # The same samples uploaded as a file give the same target set.
     again = target_task_create(buyer=buyer_a, name="Support as a file")
     again = target_set_upload(
-        task=again, actor=buyer_a, filename="t.jsonl",
-        file=io.BytesIO(pasted_target_rows("How do I reset my password?\nWhere is my order?\n"
-                                           "Cancel my plan, please.")),
-    )  # fmt: skip
+        task=again,
+        actor=buyer_a,
+        filename="t.jsonl",
+        file=io.BytesIO(
+            pasted_target_rows(
+                "How do I reset my password?\nWhere is my order?\nCancel my plan, please."
+            )
+        ),
+    )
     assert again.target_set_hash == task.target_set_hash
 
 
@@ -53,9 +61,10 @@ def test_pasted_json_lines_keep_ids_and_pairs(buyer_a):
     task = target_task_create(buyer=buyer_a, name="QA")
 
     task = target_set_paste(
-        task=task, actor=buyer_a,
+        task=task,
+        actor=buyer_a,
         text='{"id": "q1", "prompt": "2+2?", "response": "4"}\n{"id": "q2", "text": "Hi"}\n',
-    )  # fmt: skip
+    )
 
     assert texts(task) == [("q1", None, "2+2?", "4"), ("q2", "Hi", None, None)]
 

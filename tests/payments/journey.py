@@ -45,10 +45,17 @@ def build_job_world(*, buyer, provider_a, provider_b) -> dict:
     )
     task = TargetTask.objects.create(buyer=buyer, name="Journey task", target_set_hash="e" * 64)
     job = ValuationJob.objects.create(
-        buyer=buyer, task=task, target_set_hash="e" * 64, model_spec="tiny",
-        model_identity="sha-model", method="alinfik", label_fraction=0.5,
-        status=ValuationJob.Status.SUCCEEDED, fidelity={"spearman": 0.9},
-        finished_at=timezone.now(), pool_size=len(ROWS),
+        buyer=buyer,
+        task=task,
+        target_set_hash="e" * 64,
+        model_spec="tiny",
+        model_identity="sha-model",
+        method="alinfik",
+        label_fraction=0.5,
+        status=ValuationJob.Status.SUCCEEDED,
+        fidelity={"spearman": 0.9},
+        finished_at=timezone.now(),
+        pool_size=len(ROWS),
     )
     for key, (_, _, _, value) in ROWS.items():
         sample = samples[key]
@@ -69,9 +76,16 @@ def build_sub_cent_job(*, buyer, providers: list, samples: int = 40) -> Valuatio
     ]
     task = TargetTask.objects.create(buyer=buyer, name="Cheap samples", target_set_hash="e" * 64)
     job = ValuationJob.objects.create(
-        buyer=buyer, task=task, target_set_hash="e" * 64, model_spec="tiny",
-        model_identity="sha-model", method="alinfik", label_fraction=0.5,
-        status=ValuationJob.Status.SUCCEEDED, finished_at=timezone.now(), pool_size=samples,
+        buyer=buyer,
+        task=task,
+        target_set_hash="e" * 64,
+        model_spec="tiny",
+        model_identity="sha-model",
+        method="alinfik",
+        label_fraction=0.5,
+        status=ValuationJob.Status.SUCCEEDED,
+        finished_at=timezone.now(),
+        pool_size=samples,
     )
     for index in range(samples):
         sample = make_sample(listings[index % 4], index // 4, 20 + (index * 37) % 280)

@@ -66,7 +66,9 @@ def test_selection_takes_only_sellable_non_duplicates(world, params, keys, value
 
     assert preview.sample_ids == tuple(pks(world, *keys))
     assert (preview.total_value, preview.exact_price, preview.estimated_price) == (
-        value, price, price,
+        value,
+        price,
+        price,
     )
     assert preview.currency == "usd"
     expected_candidates = 5 if params.get("include_non_positive") else 4
@@ -188,12 +190,11 @@ def test_api_refuses_a_missing_k(client, buyer, world):
     assert response.status_code == 400
 
 
-def test_api_other_buyer_404_provider_403_anonymous_refused(
-    client, other_buyer, provider_a, world
-):
+def test_api_other_buyer_404_provider_403_anonymous_refused(client, other_buyer, provider_a, world):
     body = {"mode": "top_k", "k": 2}
     assert client.post(api_url(world), body, content_type="application/json").status_code in (
-        401, 403,
+        401,
+        403,
     )
     client.force_login(provider_a)
     assert client.post(api_url(world), body, content_type="application/json").status_code == 403
@@ -257,13 +258,21 @@ def test_full_journey_subset_quote_accept_pay_download(client, buyer, world):
     rows = sorted(read_jsonl(response), key=lambda row: row["sample_id"])
     assert rows == [
         {
-            "sample_id": "la-0", "listing": {"slug": "la", "title": "la"},
-            "dataset_version": 1, "licence": "CC-BY-4.0", "value": 3.0, "value_exact": "3",
+            "sample_id": "la-0",
+            "listing": {"slug": "la", "title": "la"},
+            "dataset_version": 1,
+            "licence": "CC-BY-4.0",
+            "value": 3.0,
+            "value_exact": "3",
             "text": "text la 0",
         },
         {
-            "sample_id": "lb-0", "listing": {"slug": "lb", "title": "lb"},
-            "dataset_version": 1, "licence": "CC-BY-4.0", "value": 2.0, "value_exact": "2",
+            "sample_id": "lb-0",
+            "listing": {"slug": "lb", "title": "lb"},
+            "dataset_version": 1,
+            "licence": "CC-BY-4.0",
+            "value": 2.0,
+            "value_exact": "2",
             "text": "text lb 0",
         },
     ]
@@ -306,9 +315,9 @@ def test_unpaid_order_has_no_download(client, buyer, world):
     quote = quote_create_for_job(buyer=buyer, job_id=world["job"].pk, sample_ids=pks(world, "a1"))
     order = order_create_from_quote(quote_id=quote.pk, buyer=buyer)
     client.force_login(buyer)
-    assert client.get(reverse("payments:order_detail", args=[order.pk])).context[
-        "download_url"
-    ] == ""
+    assert (
+        client.get(reverse("payments:order_detail", args=[order.pk])).context["download_url"] == ""
+    )
     response = client.get(download_url(order, order_download_token(order=order)))
     assert response.status_code == 403
 

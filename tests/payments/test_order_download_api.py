@@ -110,18 +110,22 @@ def test_dataset_card_in_hugging_face_format(buyer, world):
     assert header["size_categories"] == ["n<1K"]
     assert header["dataset_info"]["splits"] == [{"name": "train", "num_examples": 3}]
     assert [f["name"] for f in header["dataset_info"]["features"]][:2] == [
-        "sample_id", "listing_slug",
-    ]  # fmt: skip
+        "sample_id",
+        "listing_slug",
+    ]
     assert header["configs"][0]["data_files"][0]["path"] == f"datamarket-order-{order.pk}.parquet"
     listings = header["datamarket"]["listings"]
     assert [(row["slug"], row["licence"], row["samples"]) for row in listings] == [
-        ("la", "CC-BY-4.0", 2), ("lb", "CC-BY-4.0", 1),
-    ]  # fmt: skip
+        ("la", "CC-BY-4.0", 2),
+        ("lb", "CC-BY-4.0", 1),
+    ]
     valuation = header["datamarket"]["valuation"]
     job = world["job"]
     assert (valuation["job"], valuation["method"], valuation["task"]) == (
-        str(job.pk), "alinfik", "Journey task",
-    )  # fmt: skip
+        str(job.pk),
+        "alinfik",
+        "Journey task",
+    )
     assert valuation["fidelity"] == {"spearman": 0.9}
     assert "## Licences and provenance" in card and "## Columns" in card
     assert "| `value_exact` | string |" in card
@@ -129,10 +133,17 @@ def test_dataset_card_in_hugging_face_format(buyer, world):
 
 def test_parquet_streams_one_row_group_at_a_time():
     records = [
-        {"sample_id": f"s{i}", "listing": {"slug": "x", "title": "X"}, "dataset_version": 1,
-         "licence": "MIT", "value": i / 4, "value_exact": f"{i}/4", "text": f"t{i}"}
+        {
+            "sample_id": f"s{i}",
+            "listing": {"slug": "x", "title": "X"},
+            "dataset_version": 1,
+            "licence": "MIT",
+            "value": i / 4,
+            "value_exact": f"{i}/4",
+            "text": f"t{i}",
+        }
         for i in range(25)
-    ]  # fmt: skip
+    ]
 
     chunks = list(parquet_chunks(records, rows_per_group=10))
 

@@ -176,7 +176,18 @@ def test_the_csv_export_streams_one_row_per_sale(client, provider_b, paid_order)
     assert len(rows) == 2
     assert rows[1][0] == str(paid_order.pk)
     assert rows[1][2:] == [
-        "usd", "dataset version dv-b", "dv-b", "1", "200", "40", "160", "0", "pending", "0", "", "",
+        "usd",
+        "dataset version dv-b",
+        "dv-b",
+        "1",
+        "200",
+        "40",
+        "160",
+        "0",
+        "pending",
+        "0",
+        "",
+        "",
     ]
 
 

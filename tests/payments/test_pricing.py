@@ -51,10 +51,19 @@ SAMPLES = [
 ]
 
 
-def sample(sample_id, value, *, provider="alice", listing="lst-alpha", version=None, tokens=1000,
-           duplicate=False):
-    return CandidateSample(sample_id, provider, listing, version or f"{provider}-v1", tokens,
-                           value, duplicate)
+def sample(
+    sample_id,
+    value,
+    *,
+    provider="alice",
+    listing="lst-alpha",
+    version=None,
+    tokens=1000,
+    duplicate=False,
+):
+    return CandidateSample(
+        sample_id, provider, listing, version or f"{provider}-v1", tokens, value, duplicate
+    )
 
 
 def lines(quote):
@@ -83,7 +92,10 @@ def test_example_1_dataset_version_and_sample_lines():
         DatasetVersionLine("bob", "bob-v2", "lst-gamma", 1, 120, 18, 102, Fraction(3, 8)),
     )
     assert lines(quote) == [
-        ("s1", 120, 18, 102), ("s2", 62, 9, 53), ("s3", 60, 9, 51), ("s4", 120, 18, 102),
+        ("s1", 120, 18, 102),
+        ("s2", 62, 9, 53),
+        ("s3", 60, 9, 51),
+        ("s4", 120, 18, 102),
     ]
     assert [s.price for s in quote.samples] == [120, Fraction(617, 10), 60, 120]
     assert quote.excluded == (
@@ -126,12 +138,18 @@ def test_to_dict_is_json_safe_with_fractions_as_strings():
 
     assert json.loads(json.dumps(data)) == data
     assert data["listings"][0] == {
-        "listing_id": "lst-alpha", "floor_per_1k_tokens": 50, "currency": "usd",
+        "listing_id": "lst-alpha",
+        "floor_per_1k_tokens": 50,
+        "currency": "usd",
     }
     assert data["value_rate"] == "40"
     assert data["subtotal"] == "3617/10"
     assert data["providers"][0] == {
-        "provider_id": "alice", "gross": 182, "fee": 27, "amount": 155, "value_share": "7/16",
+        "provider_id": "alice",
+        "gross": 182,
+        "fee": 27,
+        "amount": 155,
+        "value_share": "7/16",
     }
     assert data["samples"][1]["value"] == "1/2"
     assert data["samples"][1]["price"] == "617/10"
@@ -149,10 +167,14 @@ def test_example_2_included_negative_sample_is_charged_its_floor_and_never_paid(
 
     assert (quote.total, quote.fee) == (382, 56)
     assert [(p.provider_id, p.gross, p.fee, p.amount) for p in quote.providers] == [
-        ("alice", 191, 28, 163), ("bob", 191, 28, 163),
+        ("alice", 191, 28, 163),
+        ("bob", 191, 28, 163),
     ]
     assert lines(quote) == [
-        ("s1", 128, 19, 109), ("s2", 63, 9, 54), ("s3", 64, 9, 55), ("s5", 0, 0, 0),
+        ("s1", 128, 19, 109),
+        ("s2", 63, 9, 54),
+        ("s3", 64, 9, 55),
+        ("s5", 0, 0, 0),
         ("s4", 127, 19, 108),
     ]
     assert quote.samples[3].price == 20  # the buyer pays s5's floor; bob is not paid for it
@@ -207,7 +229,8 @@ def test_sub_cent_samples_from_two_providers_each_get_their_share():
     # 40 x 90 x 0.035 = 126, 10 x 60 x 0.02 = 12: total 138; fees floor(18.9) + floor(1.8).
     assert (quote.total, quote.fee) == (138, 19)
     assert [(p.provider_id, p.gross, p.fee, p.amount) for p in quote.providers] == [
-        ("pa", 126, 18, 108), ("pb", 12, 1, 11),
+        ("pa", 126, 18, 108),
+        ("pb", 12, 1, 11),
     ]
 
 
@@ -247,8 +270,12 @@ def test_float_values_are_used_exactly():
 
 
 def test_fraction_value_rate_is_accepted():
-    quote = build_quote([sample("s1", 3.0)], [ListingTerms("lst-alpha", 0, "usd")], fee_bps=0,
-                        value_rate=Fraction("0.35"))
+    quote = build_quote(
+        [sample("s1", 3.0)],
+        [ListingTerms("lst-alpha", 0, "usd")],
+        fee_bps=0,
+        value_rate=Fraction("0.35"),
+    )
 
     assert quote.total == 2  # ceil(1.05)
 
@@ -383,8 +410,13 @@ def test_non_sample_input_is_refused_with_its_position():
 
 
 def test_every_pricing_error_is_a_value_error():
-    for error in (PricingInputError, EmptySubsetError, MixedCurrencyError, UnknownListingError,
-                  NoPayableSamplesError):
+    for error in (
+        PricingInputError,
+        EmptySubsetError,
+        MixedCurrencyError,
+        UnknownListingError,
+        NoPayableSamplesError,
+    ):
         assert issubclass(error, PricingError) and issubclass(error, ValueError)
 
 
@@ -401,7 +433,8 @@ def test_pricing_imports_neither_django_nor_stripe():
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'stripe')); "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr

@@ -26,33 +26,39 @@ def markets(draw, min_samples=1, max_samples=12):
     """Listing terms for every provider's listings, and a subset of samples from them."""
     listings = [
         ListingTerms(f"{p}-L{j}", draw(st.integers(0, 2000)), "usd")
-        for p in PROVIDERS for j in range(LISTINGS_PER_PROVIDER)
+        for p in PROVIDERS
+        for j in range(LISTINGS_PER_PROVIDER)
     ]
     count = draw(st.integers(min_samples, max_samples))
     samples = []
     for index in range(count):
         provider = draw(st.sampled_from(PROVIDERS))
         listing = f"{provider}-L{draw(st.integers(0, LISTINGS_PER_PROVIDER - 1))}"
-        samples.append(CandidateSample(
-            sample_id=f"s{index:03d}",
-            provider_id=provider,
-            listing_id=listing,
-            dataset_version_id=f"{listing}-v{draw(st.integers(0, 1))}",
-            token_count=draw(st.integers(0, 50_000)),
-            value=draw(values),
-            is_duplicate=draw(st.booleans()) and draw(st.booleans()),
-        ))
+        samples.append(
+            CandidateSample(
+                sample_id=f"s{index:03d}",
+                provider_id=provider,
+                listing_id=listing,
+                dataset_version_id=f"{listing}-v{draw(st.integers(0, 1))}",
+                token_count=draw(st.integers(0, 50_000)),
+                value=draw(values),
+                is_duplicate=draw(st.booleans()) and draw(st.booleans()),
+            )
+        )
     return samples, listings
 
 
-terms = st.fixed_dictionaries({
-    "fee_bps": st.integers(0, 10_000),
-    "value_rate": st.one_of(
-        st.just(0), st.integers(0, 500), st.fractions(min_value=0, max_value=500,
-                                                      max_denominator=100),
-    ),
-    "include_non_positive": st.booleans(),
-})
+terms = st.fixed_dictionaries(
+    {
+        "fee_bps": st.integers(0, 10_000),
+        "value_rate": st.one_of(
+            st.just(0),
+            st.integers(0, 500),
+            st.fractions(min_value=0, max_value=500, max_denominator=100),
+        ),
+        "include_non_positive": st.booleans(),
+    }
+)
 
 
 def payable(samples, include_non_positive):
@@ -71,7 +77,9 @@ def sums(lines, parent, payout_field):
     for line in lines:
         gross, fee, paid = totals[getattr(line, parent)]
         totals[getattr(line, parent)] = (
-            gross + line.gross, fee + line.fee, paid + getattr(line, payout_field)
+            gross + line.gross,
+            fee + line.fee,
+            paid + getattr(line, payout_field),
         )
     return dict(totals)
 
@@ -126,8 +134,11 @@ def test_floors_are_respected_for_buyer_and_providers(market, kwargs):
     positive_value = sum(max(line.value, 0) for line in quote.samples)
     assert quote.total >= math.ceil(quote.value_rate * positive_value)
     for provider in quote.providers:
-        own = sum(line.price for line in quote.samples
-                  if line.provider_id == provider.provider_id and line.value > 0)
+        own = sum(
+            line.price
+            for line in quote.samples
+            if line.provider_id == provider.provider_id and line.value > 0
+        )
         # Each provider's gross is at least the price of its positively valued samples,
         # less at most one minor unit of rounding.
         assert provider.gross >= math.floor(own)
@@ -142,8 +153,14 @@ def test_each_provider_is_within_one_unit_of_the_exact_rule(market, kwargs):
     total_value = sum(line.value for line in paid)
 
     for provider in quote.providers:
-        exact = sum((line.price + pool * line.value / total_value
-                     for line in paid if line.provider_id == provider.provider_id), Fraction(0))
+        exact = sum(
+            (
+                line.price + pool * line.value / total_value
+                for line in paid
+                if line.provider_id == provider.provider_id
+            ),
+            Fraction(0),
+        )
         assert abs(provider.gross - exact) < 1
 
 
@@ -173,8 +190,15 @@ def test_higher_value_never_earns_less_all_else_equal(market, kwargs, tokens, fi
 def test_adding_duplicates_changes_no_amount(market, kwargs, extra):
     samples, listings = market
     duplicates = [
-        CandidateSample(f"dup{i}", provider, f"{provider}-L0", f"{provider}-L0-v0", 1000, value,
-                        is_duplicate=True)
+        CandidateSample(
+            f"dup{i}",
+            provider,
+            f"{provider}-L0",
+            f"{provider}-L0-v0",
+            1000,
+            value,
+            is_duplicate=True,
+        )
         for i, (provider, value) in enumerate(extra)
     ]
     before = quote_or_skip(samples, listings, kwargs)
@@ -192,7 +216,8 @@ def test_splitting_a_listing_in_two_keeps_every_provider_payout(market, kwargs, 
     moved = data.draw(st.sets(st.sampled_from([s.sample_id for s in samples])))
     split = [
         replace(s, listing_id="split", dataset_version_id="split-v0")
-        if s.sample_id in moved and s.listing_id == source.listing_id else s
+        if s.sample_id in moved and s.listing_id == source.listing_id
+        else s
         for s in samples
     ]
     before = quote_or_skip(samples, listings, kwargs)

@@ -51,16 +51,25 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
         single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",
-        bos_token="<bos>", eos_token="<eos>",
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<bos>",
+        eos_token="<eos>",
     )
 
 
 def save_tiny_gpt2(directory: Path) -> Path:
     torch.manual_seed(0)
     config = GPT2Config(
-        vocab_size=len(SPECIAL) + len(WORDS), n_positions=64, n_embd=16, n_layer=1, n_head=2,
-        bos_token_id=2, eos_token_id=3, pad_token_id=0,
+        vocab_size=len(SPECIAL) + len(WORDS),
+        n_positions=64,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=0,
     )
     GPT2LMHeadModel(config).save_pretrained(directory)
     build_tokenizer().save_pretrained(directory)
@@ -100,8 +109,12 @@ def _text(rng: random.Random) -> str:
 def make_user(db) -> Callable:
     def make(username: str, *, roles: tuple[str, ...] = (), staff: bool = False):
         return user_create(
-            username=username, email=f"{username}@example.com", password="pw-123456789",
-            is_provider="provider" in roles, is_buyer="buyer" in roles, is_staff=staff,
+            username=username,
+            email=f"{username}@example.com",
+            password="pw-123456789",
+            is_provider="provider" in roles,
+            is_buyer="buyer" in roles,
+            is_staff=staff,
         )
 
     return make
@@ -122,22 +135,37 @@ def make_version(provider) -> Callable[..., DatasetVersion]:
     """make_version("News", n=40, seed=1, duplicates=2, status="ready", published=True)."""
 
     def make(
-        title: str, *, n: int = 40, seed: int = 1, duplicates: int = 0,
-        status: str = DatasetVersion.Status.READY, published: bool = True,
-        pairs_every: int = 5, preview_ids: tuple[str, ...] = (),
+        title: str,
+        *,
+        n: int = 40,
+        seed: int = 1,
+        duplicates: int = 0,
+        status: str = DatasetVersion.Status.READY,
+        published: bool = True,
+        pairs_every: int = 5,
+        preview_ids: tuple[str, ...] = (),
     ) -> DatasetVersion:
         rng = random.Random(seed)
         slug = f"{title.lower().replace(' ', '-')}-{seed}"
         listing = Listing.objects.create(
-            provider=provider, title=title, slug=slug, licence="CC-BY-4.0",
-            floor_price_per_1k_tokens=10, currency="usd",
+            provider=provider,
+            title=title,
+            slug=slug,
+            licence="CC-BY-4.0",
+            floor_price_per_1k_tokens=10,
+            currency="usd",
             status=Listing.Status.PUBLISHED if published else Listing.Status.DRAFT,
             preview_mode=Listing.PreviewMode.PICKED if preview_ids else Listing.PreviewMode.RANDOM,
             preview_sample_ids=list(preview_ids),
         )
         version = DatasetVersion.objects.create(
-            listing=listing, number=1, original_filename=f"{slug}.jsonl", format="jsonl",
-            file_sha256="0" * 64, status=status, sample_count=n,
+            listing=listing,
+            number=1,
+            original_filename=f"{slug}.jsonl",
+            format="jsonl",
+            file_sha256="0" * 64,
+            status=status,
+            sample_count=n,
         )
         samples = []
         for position in range(n):
@@ -148,8 +176,11 @@ def make_version(provider) -> Callable[..., DatasetVersion]:
             joined = fields.get("text") or f"{fields['prompt']}\n{fields['response']}"
             samples.append(
                 Sample(
-                    version=version, position=position, source_line=position + 1,
-                    external_id=f"s{position}", token_count=len(joined.split()) + 1,
+                    version=version,
+                    position=position,
+                    source_line=position + 1,
+                    external_id=f"s{position}",
+                    token_count=len(joined.split()) + 1,
                     norm_hash=hashlib.sha256(f"{slug}:{position}".encode()).hexdigest(),
                     **fields,
                 )
@@ -174,7 +205,8 @@ def make_task(buyer) -> Callable[..., TargetTask]:
     def make(*, owner=None, n: int = 4, seed: int = 99, ready: bool = True) -> TargetTask:
         rng = random.Random(seed)
         task = TargetTask.objects.create(
-            buyer=owner or buyer, name=f"Task {seed}",
+            buyer=owner or buyer,
+            name=f"Task {seed}",
             status=TargetTask.Status.READY if ready else TargetTask.Status.DRAFT,
             target_set_hash=hashlib.sha256(f"target-{seed}".encode()).hexdigest() if ready else "",
             sample_count=n if ready else 0,
@@ -182,8 +214,12 @@ def make_task(buyer) -> Callable[..., TargetTask]:
         if ready:
             TargetSample.objects.bulk_create(
                 TargetSample(
-                    task=task, position=i, source_line=i + 1, external_id=f"q{i}",
-                    text=_text(rng), norm_hash=f"{seed}-{i}",
+                    task=task,
+                    position=i,
+                    source_line=i + 1,
+                    external_id=f"q{i}",
+                    text=_text(rng),
+                    norm_hash=f"{seed}-{i}",
                 )
                 for i in range(n)
             )

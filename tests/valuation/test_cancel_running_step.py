@@ -36,9 +36,14 @@ def test_cancel_stops_the_running_exact_step_between_batches(
 
     monkeypatch.setattr(ExactLinFiK, "_jvp_scores", first_batch_then_cancel)
     job = valuation_job_request(
-        task=target_task, versions=[version], model_spec="local", method="linfik",
-        label_fraction=None, seed=0, requested_by=buyer,
-    )  # fmt: skip
+        task=target_task,
+        versions=[version],
+        model_spec="local",
+        method="linfik",
+        label_fraction=None,
+        seed=0,
+        requested_by=buyer,
+    )
 
     job.refresh_from_db()
     assert job.status == ValuationJob.Status.CANCELLED
@@ -69,9 +74,14 @@ def test_the_stop_check_reads_the_job_at_most_every_interval(
     settings.VALUATION_CANCEL_CHECK_SECONDS = 3600
     with django_capture_on_commit_callbacks(execute=False):
         job = valuation_job_request(
-            task=target_task, versions=[make_version("T", n=12, seed=4)], model_spec="local",
-            method="linfik", label_fraction=None, seed=0, requested_by=buyer,
-        )  # fmt: skip
+            task=target_task,
+            versions=[make_version("T", n=12, seed=4)],
+            model_spec="local",
+            method="linfik",
+            label_fraction=None,
+            seed=0,
+            requested_by=buyer,
+        )
     ValuationJob.objects.filter(pk=job.pk).update(status=ValuationJob.Status.RUNNING)
 
     steps.check_stop()  # outside a step: nothing to check

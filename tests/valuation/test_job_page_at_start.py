@@ -21,9 +21,14 @@ Stage, Done = ValuationChunk.Stage, ValuationChunk.Status.DONE
 def queued_job(buyer, make_task):
     task = make_task()
     job = ValuationJob.objects.create(
-        buyer=buyer, task=task, target_set_hash=task.target_set_hash, model_spec="local",
-        method="alinfik", label_fraction=0.1, progress_total=1,
-    )  # fmt: skip
+        buyer=buyer,
+        task=task,
+        target_set_hash=task.target_set_hash,
+        model_spec="local",
+        method="alinfik",
+        label_fraction=0.1,
+        progress_total=1,
+    )
     ValuationChunk.objects.create(job=job, stage=Stage.PLAN, index=0)
     return job
 
@@ -38,9 +43,15 @@ def plan(job, *, pool=1600, labelled=80):
         ValuationChunk(job=job, stage=stage, index=index, size=size) for stage, index, size in rows
     )
     ValuationJob.objects.filter(pk=job.pk).update(
-        planned=True, pool_size=pool, n_labelled=labelled, progress_total=10, progress_done=1,
-        status=ValuationJob.Status.RUNNING, started_at=timezone.now(), stage=Stage.PLAN,
-    )  # fmt: skip
+        planned=True,
+        pool_size=pool,
+        n_labelled=labelled,
+        progress_total=10,
+        progress_done=1,
+        status=ValuationJob.Status.RUNNING,
+        started_at=timezone.now(),
+        stage=Stage.PLAN,
+    )
     job.refresh_from_db()
     return job
 

@@ -15,14 +15,22 @@ pytestmark = pytest.mark.django_db
 
 
 def finished_job(**user_fields) -> ValuationJob:
-    buyer = user_create(email="bea@example.com", password="pw-long-enough-1", is_buyer=True,
-                        **user_fields)  # fmt: skip
+    buyer = user_create(
+        email="bea@example.com", password="pw-long-enough-1", is_buyer=True, **user_fields
+    )
     task = TargetTask.objects.create(buyer=buyer, name="Support replies", target_set_hash="e" * 64)
     return ValuationJob.objects.create(
-        buyer=buyer, task=task, target_set_hash="e" * 64, model_spec="smollm2-135m",
-        method="alinfik", label_fraction=0.05, status=ValuationJob.Status.SUCCEEDED,
-        pool_size=2088, finished_at=timezone.now(), fidelity={"spearman": 0.514},
-    )  # fmt: skip
+        buyer=buyer,
+        task=task,
+        target_set_hash="e" * 64,
+        model_spec="smollm2-135m",
+        method="alinfik",
+        label_fraction=0.05,
+        status=ValuationJob.Status.SUCCEEDED,
+        pool_size=2088,
+        finished_at=timezone.now(),
+        fidelity={"spearman": 0.514},
+    )
 
 
 def test_the_email_greets_by_display_name_with_grouped_figures():

@@ -25,8 +25,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def queued_job(valuation_settings, pool, target_task, buyer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         return valuation_job_request(
-            task=target_task, versions=pool, model_spec="local", method="alinfik",
-            label_fraction=0.25, seed=1, requested_by=buyer,
+            task=target_task,
+            versions=pool,
+            model_spec="local",
+            method="alinfik",
+            label_fraction=0.25,
+            seed=1,
+            requested_by=buyer,
         )
 
 
@@ -40,13 +45,20 @@ def finished_job(queued_job):
         samples = Sample.objects.filter(version=version, duplicate_of__isnull=True)
         for i, sample in enumerate(samples.order_by("id")):
             rows.append(
-                SampleScore(job=job, sample=sample, version=version, score=(i - 10) / 100,
-                            is_exact=i % 4 == 0)
+                SampleScore(
+                    job=job,
+                    sample=sample,
+                    version=version,
+                    score=(i - 10) / 100,
+                    is_exact=i % 4 == 0,
+                )
             )
     SampleScore.objects.bulk_create(rows)
     version_ids = sorted(job.versions.values_list("id", flat=True))
     ValuationJob.objects.filter(pk=job.pk).update(
-        status=ValuationJob.Status.SUCCEEDED, pool_size=len(rows), n_labelled=18,
+        status=ValuationJob.Status.SUCCEEDED,
+        pool_size=len(rows),
+        n_labelled=18,
         summary=job_summary_compute(job=job, version_ids=version_ids),
     )
     job.refresh_from_db()
@@ -68,10 +80,16 @@ def test_request_page_queues_a_job_and_redirects_to_its_progress(
     assert b"News (v1, 40 samples)" in page.content and b"Code (v1, 30 samples)" in page.content
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client.post(url, {
-            "listings": [pool[0].listing_id, pool[1].listing_id], "model_spec": "local",
-            "method": "alinfik", "label_fraction": "0.25", "seed": "4",
-        })
+        response = client.post(
+            url,
+            {
+                "listings": [pool[0].listing_id, pool[1].listing_id],
+                "model_spec": "local",
+                "method": "alinfik",
+                "label_fraction": "0.25",
+                "seed": "4",
+            },
+        )
     job = ValuationJob.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("valuation:job_detail", args=[job.pk])
@@ -85,10 +103,16 @@ def test_request_page_shows_service_error_and_creates_nothing(
     client, valuation_settings, pool, target_task, buyer
 ):
     login(client, buyer)
-    response = client.post(reverse("valuation:job_request", args=[target_task.pk]), {
-        "listings": [pool[1].listing_id], "model_spec": "local", "method": "alinfik",
-        "label_fraction": "0.05", "seed": "0",
-    })
+    response = client.post(
+        reverse("valuation:job_request", args=[target_task.pk]),
+        {
+            "listings": [pool[1].listing_id],
+            "model_spec": "local",
+            "method": "alinfik",
+            "label_fraction": "0.05",
+            "seed": "0",
+        },
+    )
     assert response.status_code == 200
     assert (
         "ALinFiK needs at least 6 exact labels, but a label fraction of 0.05 on 30 samples "
@@ -101,25 +125,35 @@ def test_request_page_is_for_the_tasks_buyer_only(
     client, valuation_settings, pool, target_task, make_user, provider
 ):
     other = make_user("otto", roles=("buyer",))
-    assert login(client, other).get(
-        reverse("valuation:job_request", args=[target_task.pk])
-    ).status_code == 404
-    assert login(client, provider).get(
-        reverse("valuation:job_request", args=[target_task.pk])
-    ).status_code == 403
+    assert (
+        login(client, other)
+        .get(reverse("valuation:job_request", args=[target_task.pk]))
+        .status_code
+        == 404
+    )
+    assert (
+        login(client, provider)
+        .get(reverse("valuation:job_request", args=[target_task.pk]))
+        .status_code
+        == 403
+    )
     assert not ValuationJob.objects.exists()
 
 
 def test_detail_page_shows_progress_and_polls_the_api(client, queued_job, buyer, make_user):
     ValuationChunk.objects.filter(job=queued_job).update(status="done", seconds=0.1)  # plan
-    ValuationChunk.objects.bulk_create([
-        ValuationChunk(job=queued_job, stage="exact", index=i, size=8) for i in range(4)
-    ])
+    ValuationChunk.objects.bulk_create(
+        [ValuationChunk(job=queued_job, stage="exact", index=i, size=8) for i in range(4)]
+    )
     ValuationChunk.objects.filter(job=queued_job, stage="exact", index=0).update(
         status="done", seconds=2.0
     )
     ValuationJob.objects.filter(pk=queued_job.pk).update(
-        status="running", stage="exact", progress_done=1, progress_total=4, pool_size=68,
+        status="running",
+        stage="exact",
+        progress_done=1,
+        progress_total=4,
+        pool_size=68,
         started_at=queued_job.created_at,
     )
     page = login(client, buyer).get(reverse("valuation:job_detail", args=[queued_job.pk]))
@@ -136,9 +170,10 @@ def test_detail_page_shows_progress_and_polls_the_api(client, queued_job, buyer,
     assert f'action="/valuation/jobs/{queued_job.pk}/cancel/"' in html
 
     other = make_user("otto", roles=("buyer",))
-    assert login(client, other).get(
-        reverse("valuation:job_detail", args=[queued_job.pk])
-    ).status_code == 404
+    assert (
+        login(client, other).get(reverse("valuation:job_detail", args=[queued_job.pk])).status_code
+        == 404
+    )
 
 
 def test_cancel_and_retry_buttons(client, queued_job, buyer):
@@ -171,8 +206,9 @@ def test_results_page_per_listing_counts_histogram_and_ranked_table(
     assert '<p class="stat-value" data-count="positive">27</p>' in html
     assert '<p class="stat-value" data-count="duplicates">2</p>' in html
     assert "vendor/chartjs/chart.umd.min.js" in html
-    chart = json.loads(html.split('id="histogram-data" type="application/json">')[1]
-                       .split("</script>")[0])
+    chart = json.loads(
+        html.split('id="histogram-data" type="application/json">')[1].split("</script>")[0]
+    )
     assert [d["label"] for d in chart["datasets"]] == ["Code", "News"]
     assert [sum(d["data"]) for d in chart["datasets"]] == [30, 38]
     assert "data-chart-fallback" in html  # the table, shown without JS
@@ -188,26 +224,35 @@ def test_results_page_per_listing_counts_histogram_and_ranked_table(
 
 
 def test_results_show_snippets_only_for_samples_the_provider_lets_preview(
-    client, valuation_settings, make_version, target_task, buyer,
+    client,
+    valuation_settings,
+    make_version,
+    target_task,
+    buyer,
     django_capture_on_commit_callbacks,
 ):
     version = make_version("Open", n=20, seed=9, pairs_every=0, preview_ids=("s19",))
     with django_capture_on_commit_callbacks(execute=False):
         job = valuation_job_request(
-            task=target_task, versions=[version], model_spec="local", method="alinfik",
-            label_fraction=0.5, seed=0, requested_by=buyer,
+            task=target_task,
+            versions=[version],
+            model_spec="local",
+            method="alinfik",
+            label_fraction=0.5,
+            seed=0,
+            requested_by=buyer,
         )
     samples = list(Sample.objects.filter(version=version).order_by("position"))
     SampleScore.objects.bulk_create(
-        SampleScore(job=job, sample=s, version=version, score=float(i)) for i, s in
-        enumerate(samples)
+        SampleScore(job=job, sample=s, version=version, score=float(i))
+        for i, s in enumerate(samples)
     )
     ValuationJob.objects.filter(pk=job.pk).update(
         status="succeeded", summary=job_summary_compute(job=job, version_ids=[version.pk])
     )
-    html = login(client, buyer).get(
-        reverse("valuation:job_results", args=[job.pk])
-    ).content.decode()
+    html = (
+        login(client, buyer).get(reverse("valuation:job_results", args=[job.pk])).content.decode()
+    )
     assert html.count('data-access="preview"') == 1
     assert " ".join(samples[19].text.split())[:40] in html
     assert samples[18].text not in html
@@ -242,8 +287,12 @@ def test_api_create_cancel_retry(
 ):
     api = APIClient()
     api.force_authenticate(provider)
-    body = {"task": target_task.pk, "versions": [v.pk for v in pool], "model_spec": "local",
-            "label_fraction": 0.25}
+    body = {
+        "task": target_task.pk,
+        "versions": [v.pk for v in pool],
+        "model_spec": "local",
+        "label_fraction": 0.25,
+    }
     assert api.post("/api/valuation/jobs/", body, format="json").status_code == 403
     api.force_authenticate(buyer)
     bad = api.post("/api/valuation/jobs/", {**body, "model_spec": "gpt-9"}, format="json")
@@ -252,9 +301,7 @@ def test_api_create_cancel_retry(
         "Unknown model 'gpt-9'; choose one of smollm2-135m, local."
     ]
     missing = api.post("/api/valuation/jobs/", {**body, "versions": [999999]}, format="json")
-    assert missing.json()["error"]["details"]["versions"] == [
-        "Unknown dataset version(s): 999999."
-    ]
+    assert missing.json()["error"]["details"]["versions"] == ["Unknown dataset version(s): 999999."]
     assert not ValuationJob.objects.exists()
 
     with django_capture_on_commit_callbacks(execute=False):
@@ -296,7 +343,8 @@ def test_listing_value_expression_orders_marketplace_search(finished_job, buyer,
     listings = list(listing_search(sort="value", value_expression=expression))
     # News: mean of (i - 10) / 100 for i < 38 = 0.085; Code: i < 30 -> 0.045.
     assert [(row.title, round(row.average_value, 4)) for row in listings] == [
-        ("News", 0.085), ("Code", 0.045),
+        ("News", 0.085),
+        ("Code", 0.045),
     ]
 
 
@@ -321,9 +369,14 @@ def test_detail_page_tells_the_buyer_the_outcome(client, finished_job, buyer):
 
 
 def test_detail_page_shows_the_proxy_fidelity_and_its_heads(client, finished_job, buyer):
-    fidelity = {"spearman": 0.6912, "kendall_tau": 0.5, "precision_at_10pct": 0.7,
-                "n_holdout": 18.0, "folds": 5,
-                "inputs": ["sentence embedding", "model hidden state after layer 4"]}  # fmt: skip
+    fidelity = {
+        "spearman": 0.6912,
+        "kendall_tau": 0.5,
+        "precision_at_10pct": 0.7,
+        "n_holdout": 18.0,
+        "folds": 5,
+        "inputs": ["sentence embedding", "model hidden state after layer 4"],
+    }
     ValuationJob.objects.filter(pk=finished_job.pk).update(fidelity=fidelity)
     login(client, buyer)
     html = client.get(reverse("valuation:job_detail", args=[finished_job.pk])).content.decode()
@@ -331,8 +384,7 @@ def test_detail_page_shows_the_proxy_fidelity_and_its_heads(client, finished_job
     assert "<dt>Held-out labels</dt><dd>18</dd>" in html
     assert re.search(r"<dt>Proxy heads</dt><dd[^>]*>5, cross-fitted</dd>", html)  # 1 round
     assert (
-        "<dt>Proxy inputs</dt><dd>sentence embedding, model hidden state after layer 4</dd>"
-        in html
+        "<dt>Proxy inputs</dt><dd>sentence embedding, model hidden state after layer 4</dd>" in html
     )
     # Three rounds of cross-fitting: 15 heads.
     ValuationJob.objects.filter(pk=finished_job.pk).update(fidelity={**fidelity, "repeats": 3})
@@ -356,7 +408,9 @@ def test_provider_dashboard_shows_aggregate_valuations_without_buyer_details(
 
     # News: 38 non-duplicate samples scored (i - 10) / 100; Code: 30 samples.
     assert (summaries["News"].jobs, summaries["News"].scored, summaries["News"].positive) == (
-        1, 38, 27,
+        1,
+        38,
+        27,
     )
     assert summaries["News"].mean_score == pytest.approx(323 / 3800)
     assert (summaries["Code"].scored, summaries["Code"].positive) == (30, 19)
@@ -394,10 +448,17 @@ def test_request_keeps_the_budget_and_the_subset_page_starts_from_it(
     login(client, buyer)
     url = reverse("valuation:job_request", args=[target_task.pk])
     with django_capture_on_commit_callbacks(execute=False):
-        client.post(url, {
-            "listings": [pool[0].listing_id], "model_spec": "local", "method": "alinfik",
-            "label_fraction": "0.25", "seed": "0", "budget": "12.50",
-        })
+        client.post(
+            url,
+            {
+                "listings": [pool[0].listing_id],
+                "model_spec": "local",
+                "method": "alinfik",
+                "label_fraction": "0.25",
+                "seed": "0",
+                "budget": "12.50",
+            },
+        )
     job = ValuationJob.objects.get()
     assert job.budget == 1250
     ValuationJob.objects.filter(pk=job.pk).update(status=ValuationJob.Status.SUCCEEDED)
@@ -412,10 +473,17 @@ def test_a_malformed_budget_is_refused_and_creates_no_job(
     client, valuation_settings, pool, target_task, buyer
 ):
     login(client, buyer)
-    response = client.post(reverse("valuation:job_request", args=[target_task.pk]), {
-        "listings": [pool[0].listing_id], "model_spec": "local", "method": "alinfik",
-        "label_fraction": "0.25", "seed": "0", "budget": "12.505",
-    })
+    response = client.post(
+        reverse("valuation:job_request", args=[target_task.pk]),
+        {
+            "listings": [pool[0].listing_id],
+            "model_spec": "local",
+            "method": "alinfik",
+            "label_fraction": "0.25",
+            "seed": "0",
+            "budget": "12.505",
+        },
+    )
 
     assert response.status_code == 200
     assert "at most 2 decimals" in response.content.decode()
@@ -428,10 +496,17 @@ def test_api_request_accepts_a_budget_in_minor_units(
     api = APIClient()
     api.force_authenticate(buyer)
     with django_capture_on_commit_callbacks(execute=False):
-        response = api.post("/api/valuation/jobs/", {
-            "task": target_task.pk, "versions": [pool[0].pk], "model_spec": "local",
-            "label_fraction": 0.25, "budget": 999,
-        }, format="json")
+        response = api.post(
+            "/api/valuation/jobs/",
+            {
+                "task": target_task.pk,
+                "versions": [pool[0].pk],
+                "model_spec": "local",
+                "label_fraction": 0.25,
+                "budget": 999,
+            },
+            format="json",
+        )
 
     assert response.status_code == 201, response.json()
     assert response.json()["budget"] == 999

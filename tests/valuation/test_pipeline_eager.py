@@ -35,9 +35,7 @@ def stage_counts(job):
 
 
 def scores_of(job):
-    return dict(
-        SampleScore.objects.filter(job=job).values_list("sample_id", "score").order_by()
-    )
+    return dict(SampleScore.objects.filter(job=job).values_list("sample_id", "score").order_by())
 
 
 def test_alinfik_job_values_every_pool_sample(
@@ -52,7 +50,13 @@ def test_alinfik_job_values_every_pool_sample(
     assert job.n_labelled == 18  # round half up: 0.25 * 38 = 9.5 -> 10, 0.25 * 30 = 7.5 -> 8
     assert job.n_labels_cached == 0
     assert stage_counts(job) == {
-        "plan": 1, "embed": 3, "target": 1, "exact": 3, "train": 1, "proxy": 4, "finalise": 1,
+        "plan": 1,
+        "embed": 3,
+        "target": 1,
+        "exact": 3,
+        "train": 1,
+        "proxy": 4,
+        "finalise": 1,
     }
     assert (job.progress_done, job.progress_total, job.retry_count) == (14, 14, 0)
     scores = SampleScore.objects.filter(job=job)
@@ -67,7 +71,9 @@ def test_alinfik_job_values_every_pool_sample(
     fidelity = job.fidelity
     assert (fidelity["n_holdout"], fidelity["folds"], fidelity["repeats"]) == (18, 5, 3)
     assert job.fidelity["inputs"] == [
-        "sentence embedding", "model token embeddings", "model hidden state after layer 1",
+        "sentence embedding",
+        "model token embeddings",
+        "model hidden state after layer 1",
     ]
     proxy = LinFiKProxy.load(artefact_local_path(name=pipeline.proxy_name(job_id=job.pk))[0])
     assert isinstance(proxy.head, EnsembleHead) and len(proxy.head.members) == 15
@@ -114,10 +120,13 @@ def test_second_job_on_same_pool_reuses_cached_exact_labels(
     first_scores = scores_of(first)
     embedded_before = dict(Sample.objects.values_list("id", "embedding"))
 
-    with mock.patch.object(
-        pipeline, "exact_chunk_compute", side_effect=AssertionError("no exact labels")
-    ), mock.patch.object(
-        pipeline, "target_gradient_compute", side_effect=AssertionError("no target gradient")
+    with (
+        mock.patch.object(
+            pipeline, "exact_chunk_compute", side_effect=AssertionError("no exact labels")
+        ),
+        mock.patch.object(
+            pipeline, "target_gradient_compute", side_effect=AssertionError("no target gradient")
+        ),
     ):
         second = request(target_task, pool, buyer)
 
@@ -148,9 +157,11 @@ def test_chunk_run_twice_overwrites_its_rows(
     settings.VALUATION_KEEP_TARGET_GRADIENT = True
     job = request(target_task, pool, buyer)
     before = scores_of(job)
-    for stage, compute in (("exact", pipeline.exact_chunk_compute),
-                           ("proxy", pipeline.proxy_chunk_compute),
-                           ("embed", pipeline.embed_chunk_compute)):
+    for stage, compute in (
+        ("exact", pipeline.exact_chunk_compute),
+        ("proxy", pipeline.proxy_chunk_compute),
+        ("embed", pipeline.embed_chunk_compute),
+    ):
         for chunk in ValuationChunk.objects.filter(job=job, stage=stage):
             compute(chunk=chunk)
     assert SampleScore.objects.filter(job=job).count() == 68

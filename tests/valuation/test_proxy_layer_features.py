@@ -36,8 +36,13 @@ MAX_LENGTH = 32  # TINY_SETTINGS
 
 def request(task, versions, buyer, seed=7):
     return valuation_job_request(
-        task=task, versions=versions, requested_by=buyer, model_spec="local",
-        method="alinfik", label_fraction=0.25, seed=seed,
+        task=task,
+        versions=versions,
+        requested_by=buyer,
+        model_spec="local",
+        method="alinfik",
+        label_fraction=0.25,
+        seed=seed,
     )
 
 
@@ -48,8 +53,9 @@ def engine_layer_rows(directory, samples):
     rows = []
     for sample in samples:
         tokenized = tokenize_sample(model_features.engine_sample(sample), tokenizer, MAX_LENGTH)
-        rows.append(hidden_state_features(model, [tokenized], pad_id=pad_token_id(tokenizer),
-                                          layers=1)[0])  # fmt: skip
+        rows.append(
+            hidden_state_features(model, [tokenized], pad_id=pad_token_id(tokenizer), layers=1)[0]
+        )
     return np.array(rows), model, tokenizer
 
 
@@ -83,8 +89,9 @@ def test_job_stores_layer_features_once_and_the_proxy_reads_them(
 
     samples = list(Sample.objects.filter(id__in=sorted(pool_ids)[::9]).order_by("id"))
     expected_rows, model, tokenizer = engine_layer_rows(tiny_model_dir, samples)
-    np.testing.assert_allclose(stored_rows(feature_set, samples), expected_rows, rtol=1e-5,
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        stored_rows(feature_set, samples), expected_rows, rtol=1e-5, atol=1e-6
+    )
 
     # The proxy reads token features, then layer features, and its stored scores are what
     # it predicts from inputs recomputed here from the model files.
@@ -170,8 +177,7 @@ def test_ingest_computes_the_rows_of_feature_sets_in_use(
     assert len(later_ids) == 9
     samples = list(Sample.objects.filter(id__in=later_ids).order_by("id"))
     expected, _, _ = engine_layer_rows(tiny_model_dir, samples)
-    np.testing.assert_allclose(stored_rows(feature_set, samples), expected, rtol=1e-5,
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(stored_rows(feature_set, samples), expected, rtol=1e-5, atol=1e-6)
 
     settings.VALUATION_PROXY_LAYERS = 0  # off: ingest computes none
     off = make_version("Off", n=5, seed=5)
@@ -211,8 +217,13 @@ def test_missing_rows_are_computed_on_read_and_a_changed_model_is_refused(
 def test_sample_without_predicted_token_gets_a_zero_row(valuation_settings, make_version):
     version = make_version("Pairs", n=3, pairs_every=0)
     empty = Sample.objects.create(
-        version=version, position=3, source_line=4, external_id="long-prompt",
-        prompt=" ".join(["question"] * 40), response="answer yes", token_count=43,
+        version=version,
+        position=3,
+        source_line=4,
+        external_id="long-prompt",
+        prompt=" ".join(["question"] * 40),
+        response="answer yes",
+        token_count=43,
         norm_hash="long-prompt",
     )
     identity = worker_cache.model_identity("local")
@@ -234,7 +245,8 @@ def test_extra_feature_names_round_trip():
         for chosen in (feature_set, None):
             name = model_features.extra_feature_name(tokens=tokens, feature_set=chosen)
             assert model_features.extra_features_of(name=name, feature_set=feature_set) == (
-                tokens, chosen,
+                tokens,
+                chosen,
             )
     assert model_features.extra_feature_name(tokens=False, feature_set=None) == ""
     with pytest.raises(ValueError, match="llm-hidden-after-layer-2"):

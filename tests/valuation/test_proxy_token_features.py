@@ -2,7 +2,6 @@
 stored once per model identity by the step that has the model loaded. Layer features are
 off here (test_proxy_layer_features.py covers them with the token features)."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -29,8 +28,13 @@ def _no_layer_features(settings):
 
 def request(task, versions, buyer):
     return valuation_job_request(
-        task=task, versions=versions, requested_by=buyer, model_spec="local",
-        method="alinfik", label_fraction=0.25, seed=7,
+        task=task,
+        versions=versions,
+        requested_by=buyer,
+        model_spec="local",
+        method="alinfik",
+        label_fraction=0.25,
+        seed=7,
     )
 
 

@@ -20,22 +20,33 @@ def finished(versions, target_task, buyer, capture) -> ValuationJob:
     """A succeeded job over ``versions`` whose scores are written directly."""
     with capture(execute=False):
         job = valuation_job_request(
-            task=target_task, versions=versions, model_spec="local", method="alinfik",
-            label_fraction=0.5, seed=1, requested_by=buyer,
-        )  # fmt: skip
+            task=target_task,
+            versions=versions,
+            model_spec="local",
+            method="alinfik",
+            label_fraction=0.5,
+            seed=1,
+            requested_by=buyer,
+        )
     rows = [
         # Scores shuffle the listings' samples together, so every page mixes both listings.
-        SampleScore(job=job, sample=sample, version=sample.version, score=(i * 37 % 211) / 100,
-                    is_exact=i % 3 == 0)
+        SampleScore(
+            job=job,
+            sample=sample,
+            version=sample.version,
+            score=(i * 37 % 211) / 100,
+            is_exact=i % 3 == 0,
+        )
         for i, sample in enumerate(
             Sample.objects.filter(version__in=versions).select_related("version").order_by("id")
         )
-    ]  # fmt: skip
+    ]
     SampleScore.objects.bulk_create(rows)
     ValuationJob.objects.filter(pk=job.pk).update(
-        status=ValuationJob.Status.SUCCEEDED, pool_size=len(rows),
+        status=ValuationJob.Status.SUCCEEDED,
+        pool_size=len(rows),
         summary=job_summary_compute(job=job, version_ids=[v.pk for v in versions]),
-    )  # fmt: skip
+    )
     return job
 
 
@@ -47,19 +58,32 @@ def queries_for(client, url: str) -> int:
 
 
 def test_results_scores_and_job_list_queries_do_not_grow_with_the_pool(
-    client, valuation_settings, make_version, target_task, buyer,
+    client,
+    valuation_settings,
+    make_version,
+    target_task,
+    buyer,
     django_capture_on_commit_callbacks,
-):  # fmt: skip
+):
     client.force_login(buyer)
-    small = finished([make_version("Small", n=12, seed=1)], target_task, buyer,
-                     django_capture_on_commit_callbacks)  # fmt: skip
+    small = finished(
+        [make_version("Small", n=12, seed=1)],
+        target_task,
+        buyer,
+        django_capture_on_commit_callbacks,
+    )
     one_job = queries_for(client, "/valuation/jobs/")
     large = finished(
-        [make_version("Large", n=160, seed=2, preview_ids=("s1", "s2")),
-         make_version("Other", n=40, seed=3), make_version("Third", n=30, seed=5),
-         make_version("Fourth", n=30, seed=6, duplicates=3)],
-        target_task, buyer, django_capture_on_commit_callbacks,
-    )  # fmt: skip
+        [
+            make_version("Large", n=160, seed=2, preview_ids=("s1", "s2")),
+            make_version("Other", n=40, seed=3),
+            make_version("Third", n=30, seed=5),
+            make_version("Fourth", n=30, seed=6, duplicates=3),
+        ],
+        target_task,
+        buyer,
+        django_capture_on_commit_callbacks,
+    )
     assert queries_for(client, "/valuation/jobs/") == one_job
     for path in ("/valuation/jobs/{}/results/", "/api/valuation/jobs/{}/scores/"):
         first = queries_for(client, path.format(small.pk))

@@ -21,9 +21,14 @@ DEAD_WORKER = f"{socket.gethostname()}:999999999"  # no such pid on this host
 @pytest.fixture
 def running_job(valuation_settings, pool, target_task, buyer) -> ValuationJob:
     job = valuation_job_request(
-        task=target_task, versions=pool, model_spec="local", method="alinfik",
-        label_fraction=0.5, seed=0, requested_by=buyer,
-    )  # fmt: skip
+        task=target_task,
+        versions=pool,
+        model_spec="local",
+        method="alinfik",
+        label_fraction=0.5,
+        seed=0,
+        requested_by=buyer,
+    )
     ValuationJob.objects.filter(pk=job.pk).update(status=ValuationJob.Status.RUNNING)
     return job
 
@@ -58,13 +63,19 @@ def test_a_step_dead_mid_run_is_recovered_even_if_others_moved_since(running_job
     ready_at = timezone.now()
     step = plan_step(running_job)
     ValuationChunk.objects.filter(pk=step.pk).update(
-        status=Status.RUNNING, worker=DEAD_WORKER, task_id="dead-task",
+        status=Status.RUNNING,
+        worker=DEAD_WORKER,
+        task_id="dead-task",
         started_at=ready_at - timedelta(minutes=1),
-    )  # fmt: skip
+    )
     ValuationChunk.objects.create(
-        job=running_job, stage=ValuationChunk.Stage.EXACT, index=7, status=Status.DONE,
-        started_at=ready_at, finished_at=ready_at + timedelta(seconds=1),
-    )  # fmt: skip
+        job=running_job,
+        stage=ValuationChunk.Stage.EXACT,
+        index=7,
+        status=Status.DONE,
+        started_at=ready_at,
+        finished_at=ready_at + timedelta(seconds=1),
+    )
     recoveries = jobs_to_recover_on_this_host(worker_ready_at=ready_at)
     assert [(r.job_id, r.dead_task_ids) for r in recoveries] == [(running_job.pk, ["dead-task"])]
 
@@ -73,9 +84,14 @@ def test_a_job_queued_before_the_restart_is_started_again(
     valuation_settings, pool, target_task, buyer
 ) -> None:
     job = valuation_job_request(
-        task=target_task, versions=pool, model_spec="local", method="alinfik",
-        label_fraction=0.5, seed=0, requested_by=buyer,
-    )  # fmt: skip
+        task=target_task,
+        versions=pool,
+        model_spec="local",
+        method="alinfik",
+        label_fraction=0.5,
+        seed=0,
+        requested_by=buyer,
+    )
     assert job.status == ValuationJob.Status.QUEUED
     before, after = job.created_at - timedelta(seconds=1), job.created_at + timedelta(seconds=1)
 

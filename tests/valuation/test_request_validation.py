@@ -23,12 +23,16 @@ def request(task, versions, user, **overrides):
         ({"label_fraction": 0}, "The label fraction must be greater than 0 and at most 1, got 0."),
         ({"label_fraction": 1.5}, "greater than 0 and at most 1, got 1.5."),
         ({"label_fraction": "lots"}, "The label fraction must be a number, got 'lots'."),
-        ({"label_fraction": 0.05},
-         "ALinFiK needs at least 6 exact labels, but a label fraction of 0.05 on 68 samples "
-         "gives 4; raise the label fraction or add datasets."),
+        (
+            {"label_fraction": 0.05},
+            "ALinFiK needs at least 6 exact labels, but a label fraction of 0.05 on 68 samples "
+            "gives 4; raise the label fraction or add datasets.",
+        ),
         ({"method": "magic"}, "Unknown method 'magic'; use one of alinfik, linfik."),
-        ({"model_spec": "/etc/passwd"},
-         "Unknown model '/etc/passwd'; choose one of smollm2-135m, local."),
+        (
+            {"model_spec": "/etc/passwd"},
+            "Unknown model '/etc/passwd'; choose one of smollm2-135m, local.",
+        ),
         ({"seed": -1}, "The seed must be a whole number from 0 to 2147483647."),
     ],
 )
@@ -51,8 +55,9 @@ def test_pool_must_be_current_ready_versions_of_published_listings(
         assert str(error.value) == (
             f"Only the current ready version of a published listing can be valued; not {name}."
         )
-    Listing.objects.filter(pk=pool[1].listing_id).update(status=Listing.Status.TAKEN_DOWN,
-                                                        taken_down_at="2026-01-01T00:00Z")
+    Listing.objects.filter(pk=pool[1].listing_id).update(
+        status=Listing.Status.TAKEN_DOWN, taken_down_at="2026-01-01T00:00Z"
+    )
     with pytest.raises(ValuationRequestInvalid, match="not Code v1"):
         request(target_task, pool, buyer)
     with pytest.raises(ValuationRequestInvalid, match="Choose at least one dataset"):
@@ -103,7 +108,10 @@ def test_request_once_creates_one_job_then_returns_it_whatever_its_status(
         job, created = request_once(target_task, pool, buyer)
     assert created is True and len(callbacks) == 1
     assert (job.task_id, job.method, job.label_fraction, job.status) == (
-        target_task.pk, "alinfik", 0.25, "queued",
+        target_task.pk,
+        "alinfik",
+        0.25,
+        "queued",
     )
     assert sorted(job.versions.values_list("id", flat=True)) == sorted(v.pk for v in pool)
 

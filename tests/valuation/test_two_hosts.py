@@ -29,9 +29,15 @@ def files_under(folder: Path) -> list[Path]:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_eager_valuation_keeps_its_artefacts_in_s3(
-    valuation_settings, s3_storage, s3_server, pool, target_task, buyer, settings,
+    valuation_settings,
+    s3_storage,
+    s3_server,
+    pool,
+    target_task,
+    buyer,
+    settings,
     eager_on_commit,
-):  # fmt: skip
+):
     worker_cache.clear()
     artefacts.stats.clear()
     job = request_job(target_task, pool, buyer)
@@ -71,9 +77,18 @@ def host_env(root: Path, tiny_model_dir: Path, valuation_env: dict, s3_env: dict
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_two_hosts_value_one_pool_with_the_scores_of_one_worker(
-    require_redis, require_postgres, start_worker, valuation_settings, s3_storage, s3_server,
-    tiny_model_dir, pool, target_task, buyer, tmp_path,
-):  # fmt: skip
+    require_redis,
+    require_postgres,
+    start_worker,
+    valuation_settings,
+    s3_storage,
+    s3_server,
+    tiny_model_dir,
+    pool,
+    target_task,
+    buyer,
+    tmp_path,
+):
     hosts = [tmp_path / "host-a", tmp_path / "host-b"]
     envs = [host_env(root, tiny_model_dir, valuation_settings, s3_storage) for root in hosts]
     for env in envs:
@@ -105,8 +120,12 @@ def test_two_hosts_value_one_pool_with_the_scores_of_one_worker(
         downloads += count
     assert downloads >= 1
     # Removed on success, just after the job is marked succeeded.
-    wait_for(lambda: target not in bucket_keys(s3_server, s3_storage), workers[0], timeout=20,
-             what="the target gradient to be removed")  # fmt: skip
+    wait_for(
+        lambda: target not in bucket_keys(s3_server, s3_storage),
+        workers[0],
+        timeout=20,
+        what="the target gradient to be removed",
+    )
     assert pipeline.proxy_name(job_id=job.pk) in bucket_keys(s3_server, s3_storage)
     two_hosts = scores_of(job)
 

@@ -61,8 +61,13 @@ def wait_finished(job: ValuationJob, worker, timeout: float = 150.0) -> Valuatio
 
 def request_job(task, pool, buyer) -> ValuationJob:
     return valuation_job_request(
-        task=task, versions=pool, model_spec="local", method="alinfik",
-        label_fraction=0.25, seed=3, requested_by=buyer,
+        task=task,
+        versions=pool,
+        model_spec="local",
+        method="alinfik",
+        label_fraction=0.25,
+        seed=3,
+        requested_by=buyer,
     )
 
 
@@ -75,8 +80,9 @@ def scores_of(job: ValuationJob) -> dict[int, tuple[float, bool]]:
     }
 
 
-def run_kill_and_resume(*, start_worker, broker_url, transport_options, worker_env, task,
-                        pool, buyer):
+def run_kill_and_resume(
+    *, start_worker, broker_url, transport_options, worker_env, task, pool, buyer
+):
     stage, index = SLEEPY_CHUNK
     sleepy_env = {**worker_env, "VALUATION_TEST_STEP_SLEEP": f"{stage}:{index}:120"}
     first = start_worker(broker_url=broker_url, extra_env=sleepy_env)
@@ -86,7 +92,9 @@ def run_kill_and_resume(*, start_worker, broker_url, transport_options, worker_e
             lambda: ValuationChunk.objects.filter(
                 job=job, stage=stage, index=index, status=ValuationChunk.Status.RUNNING
             ).first(),
-            first, timeout=120, what=f"{stage}#{index} to start",
+            first,
+            timeout=120,
+            what=f"{stage}#{index} to start",
         )
         first.kill()  # SIGKILL, mid-chunk: the chunk's row says running, its worker is gone
         assert not ValuationChunk.objects.filter(
@@ -122,9 +130,13 @@ def test_worker_killed_mid_chunk_on_embedded_broker_resumes_exactly(
     folder = tmp_path / "broker"
     options = filesystem_transport_options(folder)
     run_kill_and_resume(
-        start_worker=start_worker, broker_url="filesystem://", transport_options=options,
+        start_worker=start_worker,
+        broker_url="filesystem://",
+        transport_options=options,
         worker_env={**valuation_settings, "CELERY_BROKER_FOLDER": str(folder)},
-        task=target_task, pool=pool, buyer=buyer,
+        task=target_task,
+        pool=pool,
+        buyer=buyer,
     )
 
 
@@ -142,9 +154,13 @@ def test_worker_killed_mid_chunk_on_redis_is_redelivered_and_resumes_exactly(
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
     }
     run_kill_and_resume(
-        start_worker=start_worker, broker_url=require_redis,
-        transport_options={"visibility_timeout": 6}, worker_env=env,
-        task=target_task, pool=pool, buyer=buyer,
+        start_worker=start_worker,
+        broker_url=require_redis,
+        transport_options={"visibility_timeout": 6},
+        worker_env=env,
+        task=target_task,
+        pool=pool,
+        buyer=buyer,
     )
 
 

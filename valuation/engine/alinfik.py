@@ -168,9 +168,7 @@ def split_labelled(
     )
 
 
-def cross_fit_splits(
-    n_labelled: int, folds: int, seed: int, repeat: int = 0
-) -> list[LabelSplit]:
+def cross_fit_splits(n_labelled: int, folds: int, seed: int, repeat: int = 0) -> list[LabelSplit]:
     """One split per member: fold k is its holdout, the rest its train and validation.
 
     Folds partition the labels (each is held out from exactly one member); every part has
@@ -274,12 +272,15 @@ def fit_head(
     heldout_sum, heldout_count = np.zeros(len(labels)), np.zeros(len(labels))
     for k, split in enumerate(splits):
         head, scaler, report = train_head(
-            inputs[split.train], labels[split.train],
-            inputs[split.validation], labels[split.validation],
-            head_config=member_config, config=config,
+            inputs[split.train],
+            labels[split.train],
+            inputs[split.validation],
+            labels[split.validation],
+            head_config=member_config,
+            config=config,
             seed=seed if len(splits) == 1 else _member_seed(seed, k),
             input_statistics=statistics,
-        )  # fmt: skip
+        )
         with torch.inference_mode(), single_thread():
             predicted = head(torch.from_numpy(inputs[split.holdout])).double().numpy()
         heldout_sum[split.holdout] += scaler.inverse(predicted)
@@ -423,12 +424,18 @@ def _fit_finetuned(
     if pool.token_counts is not None:
         counts = (pool.token_counts[train_rows], pool.token_counts[val_rows])
     tuned, head, scaler, report = train_finetuned(
-        encoder, [pool.texts[i] for i in train_rows], train_y,
-        [pool.texts[i] for i in val_rows], val_y,
-        token_counts=counts, frozen_inputs=(pool.rows(train_rows), pool.rows(val_rows)),
-        head_config=pool.head_config, config=config, seed=seed,
+        encoder,
+        [pool.texts[i] for i in train_rows],
+        train_y,
+        [pool.texts[i] for i in val_rows],
+        val_y,
+        token_counts=counts,
+        frozen_inputs=(pool.rows(train_rows), pool.rows(val_rows)),
+        head_config=pool.head_config,
+        config=config,
+        seed=seed,
         input_statistics=pool.statistics(),
-    )  # fmt: skip
+    )
     return _Fitted(head, scaler, report, tuned)
 
 
@@ -451,13 +458,20 @@ def _train(
             pool,
             train=(labelled[split.train], exact[split.train]),
             validation=(labelled[split.validation], exact[split.validation]),
-            encoder=encoder, config=config, seed=seed,
-        )  # fmt: skip
+            encoder=encoder,
+            config=config,
+            seed=seed,
+        )
         return fitted, None
     fit = fit_head(
-        pool.rows(labelled), exact, splits, head_config=pool.head_config, config=config,
-        seed=seed, input_statistics=pool.statistics(),
-    )  # fmt: skip
+        pool.rows(labelled),
+        exact,
+        splits,
+        head_config=pool.head_config,
+        config=config,
+        seed=seed,
+        input_statistics=pool.statistics(),
+    )
     members = tuple(fit.reports) if len(splits) > 1 else ()
     return _Fitted(fit.head, fit.scaler, fit.report, None, members), fit.heldout
 
@@ -600,8 +614,17 @@ def run_alinfik(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    pool = _pool_inputs(samples, embeddings, token_counts, extra_features, encoder, head_config,
-                        config, embed_batch_size, progress)  # fmt: skip
+    pool = _pool_inputs(
+        samples,
+        embeddings,
+        token_counts,
+        extra_features,
+        encoder,
+        head_config,
+        config,
+        embed_batch_size,
+        progress,
+    )
     timings["embed_seconds"] = time.perf_counter() - started
 
     labelled = stratified_selection(strata_labels, label_fraction, seed)
@@ -611,16 +634,29 @@ def run_alinfik(
     exact = _call_label_fn(label_fn, labelled)
     timings["label_seconds"] = time.perf_counter() - started
 
-    fitted, heldout = _train(pool, labelled, exact, splits, finetune_encoder=finetune_encoder,
-                             encoder=encoder, config=config, seed=seed)  # fmt: skip
+    fitted, heldout = _train(
+        pool,
+        labelled,
+        exact,
+        splits,
+        finetune_encoder=finetune_encoder,
+        encoder=encoder,
+        config=config,
+        seed=seed,
+    )
     timings["train_seconds"] = fitted.report.seconds
     identity = encoder.identity if encoder is not None else (encoder_identity or "unknown")
     metadata = _metadata(
-        fitted, encoder_identity=identity, config=config, n_labelled=len(labelled),
-        model_identity=model_identity, target_hash=target_hash, seed=seed,
+        fitted,
+        encoder_identity=identity,
+        config=config,
+        n_labelled=len(labelled),
+        model_identity=model_identity,
+        target_hash=target_hash,
+        seed=seed,
         label_fraction=label_fraction,
         extra_features=extra_feature_name if pool.extra_features is not None else "",
-    )  # fmt: skip
+    )
     proxy = LinFiKProxy(fitted.head, metadata, fitted.tuned)
 
     started = time.perf_counter()

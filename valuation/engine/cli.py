@@ -133,9 +133,12 @@ def _proxy_model_features(
         return features, FEATURE_NAME
     layers = min(args.proxy_layers, len(decoder_layers(loaded.model)))
     hidden = hidden_state_features(
-        loaded.model, train, pad_id=pad_token_id(loaded.tokenizer), layers=layers,
+        loaded.model,
+        train,
+        pad_id=pad_token_id(loaded.tokenizer),
+        layers=layers,
         batch_size=args.batch_size,
-    )  # fmt: skip
+    )
     return np.hstack([features, hidden]), f"{FEATURE_NAME}+{layer_feature_name(layers)}"
 
 

@@ -113,8 +113,11 @@ def hidden_state_features(
             batch = {key: value.to(device) for key, value in batch.items()}
             captured.clear()
             with suppress(_Stop):
-                model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                      position_ids=batch["position_ids"])  # fmt: skip
+                model(
+                    input_ids=batch["input_ids"],
+                    attention_mask=batch["attention_mask"],
+                    position_ids=batch["position_ids"],
+                )
             means = _loss_position_means(captured[0].float(), batch["labels"])
             out[rows] = means.cpu().numpy()
     finally:

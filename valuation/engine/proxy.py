@@ -532,14 +532,22 @@ def train_finetuned(
 
     if frozen_inputs is None:
         frozen_inputs = tuple(
-            inputs(torch.from_numpy(encoder.encode(texts, config.batch_size, config.max_length)),
-                   counts).numpy()
+            inputs(
+                torch.from_numpy(encoder.encode(texts, config.batch_size, config.max_length)),
+                counts,
+            ).numpy()
             for texts, counts in ((train_texts, train_counts), (val_texts, val_counts))
-        )  # fmt: skip
+        )
     head, scaler, head_report = train_head(
-        frozen_inputs[0], train_y, frozen_inputs[1], val_y, head_config=head_config,
-        config=config, seed=seed, input_statistics=input_statistics,
-    )  # fmt: skip
+        frozen_inputs[0],
+        train_y,
+        frozen_inputs[1],
+        val_y,
+        head_config=head_config,
+        config=config,
+        seed=seed,
+        input_statistics=input_statistics,
+    )
     tuned = encoder.copy()
     encoder_params = _unfreeze(tuned, config.finetune_layers)
     with torch.random.fork_rng(devices=[]):

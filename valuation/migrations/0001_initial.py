@@ -7,140 +7,379 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('marketplace', '0001_initial'),
+        ("marketplace", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExactLabelSet',
+            name="ExactLabelSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_identity', models.CharField(max_length=100)),
-                ('target_set_hash', models.CharField(max_length=64)),
-                ('seed', models.PositiveIntegerField()),
-                ('max_length', models.PositiveIntegerField(help_text='Tokens kept per sample.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='marketplace.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model_identity", models.CharField(max_length=100)),
+                ("target_set_hash", models.CharField(max_length=64)),
+                ("seed", models.PositiveIntegerField()),
+                ("max_length", models.PositiveIntegerField(help_text="Tokens kept per sample.")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="marketplace.datasetversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ExactLabel',
+            name="ExactLabel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.FloatField()),
-                ('sample', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='marketplace.sample')),
-                ('label_set', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='valuation.exactlabelset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("score", models.FloatField()),
+                (
+                    "sample",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="marketplace.sample",
+                    ),
+                ),
+                (
+                    "label_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="labels",
+                        to="valuation.exactlabelset",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ValuationJob',
+            name="ValuationJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('target_set_hash', models.CharField(help_text="The task's target-set hash when the job was requested.", max_length=64)),
-                ('model_spec', models.CharField(help_text='A name from VALUATION_MODELS.', max_length=200)),
-                ('model_identity', models.CharField(blank=True, help_text='sha256 of the model files; set when planned.', max_length=100)),
-                ('method', models.CharField(choices=[('alinfik', 'ALinFiK (exact labels on a sample + learned proxy)'), ('linfik', 'Exact LinFiK on every sample')], default='alinfik', max_length=16)),
-                ('label_fraction', models.FloatField(help_text="Share of each version's samples labelled with exact LinFiK (ALinFiK).", validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)])),
-                ('seed', models.PositiveIntegerField(default=0)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
-                ('stage', models.CharField(blank=True, max_length=16)),
-                ('progress_done', models.PositiveIntegerField(default=0, help_text='Steps finished.')),
-                ('progress_total', models.PositiveIntegerField(default=0, help_text='Steps planned.')),
-                ('pool_size', models.PositiveIntegerField(default=0, help_text='Samples valued.')),
-                ('n_labelled', models.PositiveIntegerField(default=0)),
-                ('n_labels_cached', models.PositiveIntegerField(default=0, help_text='Exact labels reused from the cache instead of computed.')),
-                ('planned', models.BooleanField(default=False)),
-                ('round', models.PositiveIntegerField(default=1, help_text='1 + number of manual retries.')),
-                ('dispatched_round', models.PositiveIntegerField(default=0)),
-                ('retry_count', models.PositiveIntegerField(default=0, help_text='Steps re-run in this round because their worker died.')),
-                ('timings', models.JSONField(blank=True, default=dict, help_text='Seconds per stage.')),
-                ('fidelity', models.JSONField(blank=True, default=dict, help_text='Proxy vs exact, holdout.')),
-                ('summary', models.JSONField(blank=True, default=dict, help_text='Per-listing distribution.')),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('buyer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='valuation_jobs', to=settings.AUTH_USER_MODEL)),
-                ('task', models.ForeignKey(help_text='Deleting a task deletes its valuations (their steps then do nothing).', on_delete=django.db.models.deletion.CASCADE, related_name='valuation_jobs', to='marketplace.targettask')),
-                ('versions', models.ManyToManyField(help_text='Candidate pool.', related_name='valuation_jobs', to='marketplace.datasetversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "target_set_hash",
+                    models.CharField(
+                        help_text="The task's target-set hash when the job was requested.",
+                        max_length=64,
+                    ),
+                ),
+                (
+                    "model_spec",
+                    models.CharField(help_text="A name from VALUATION_MODELS.", max_length=200),
+                ),
+                (
+                    "model_identity",
+                    models.CharField(
+                        blank=True,
+                        help_text="sha256 of the model files; set when planned.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("alinfik", "ALinFiK (exact labels on a sample + learned proxy)"),
+                            ("linfik", "Exact LinFiK on every sample"),
+                        ],
+                        default="alinfik",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "label_fraction",
+                    models.FloatField(
+                        help_text="Share of each version's samples labelled with exact LinFiK (ALinFiK).",
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(1.0),
+                        ],
+                    ),
+                ),
+                ("seed", models.PositiveIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("stage", models.CharField(blank=True, max_length=16)),
+                (
+                    "progress_done",
+                    models.PositiveIntegerField(default=0, help_text="Steps finished."),
+                ),
+                (
+                    "progress_total",
+                    models.PositiveIntegerField(default=0, help_text="Steps planned."),
+                ),
+                ("pool_size", models.PositiveIntegerField(default=0, help_text="Samples valued.")),
+                ("n_labelled", models.PositiveIntegerField(default=0)),
+                (
+                    "n_labels_cached",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Exact labels reused from the cache instead of computed.",
+                    ),
+                ),
+                ("planned", models.BooleanField(default=False)),
+                (
+                    "round",
+                    models.PositiveIntegerField(
+                        default=1, help_text="1 + number of manual retries."
+                    ),
+                ),
+                ("dispatched_round", models.PositiveIntegerField(default=0)),
+                (
+                    "retry_count",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Steps re-run in this round because their worker died."
+                    ),
+                ),
+                (
+                    "timings",
+                    models.JSONField(blank=True, default=dict, help_text="Seconds per stage."),
+                ),
+                (
+                    "fidelity",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Proxy vs exact, holdout."
+                    ),
+                ),
+                (
+                    "summary",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Per-listing distribution."
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "buyer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="valuation_jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        help_text="Deleting a task deletes its valuations (their steps then do nothing).",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="valuation_jobs",
+                        to="marketplace.targettask",
+                    ),
+                ),
+                (
+                    "versions",
+                    models.ManyToManyField(
+                        help_text="Candidate pool.",
+                        related_name="valuation_jobs",
+                        to="marketplace.datasetversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ValuationChunk',
+            name="ValuationChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stage', models.CharField(choices=[('plan', 'Planning'), ('embed', 'Sample embeddings'), ('target', 'Target gradient'), ('exact', 'Exact LinFiK labels'), ('train', 'Proxy training'), ('proxy', 'Proxy scoring'), ('finalise', 'Finalising')], max_length=16)),
-                ('index', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('size', models.PositiveIntegerField(default=0, help_text='Samples this step covers.')),
-                ('params', models.JSONField(blank=True, default=dict, help_text='What to process: sample ids or an id range.')),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('worker', models.CharField(blank=True, help_text='host:pid of the attempt.', max_length=200)),
-                ('error', models.TextField(blank=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('seconds', models.FloatField(default=0.0, help_text='Duration of the successful attempt.')),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='valuation.valuationjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "stage",
+                    models.CharField(
+                        choices=[
+                            ("plan", "Planning"),
+                            ("embed", "Sample embeddings"),
+                            ("target", "Target gradient"),
+                            ("exact", "Exact LinFiK labels"),
+                            ("train", "Proxy training"),
+                            ("proxy", "Proxy scoring"),
+                            ("finalise", "Finalising"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("index", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "size",
+                    models.PositiveIntegerField(default=0, help_text="Samples this step covers."),
+                ),
+                (
+                    "params",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="What to process: sample ids or an id range.",
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, help_text="host:pid of the attempt.", max_length=200
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "seconds",
+                    models.FloatField(default=0.0, help_text="Duration of the successful attempt."),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="valuation.valuationjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job_id', 'id'],
+                "ordering": ["job_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SampleScore',
+            name="SampleScore",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.FloatField()),
-                ('is_exact', models.BooleanField(default=False)),
-                ('sample', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='valuation_scores', to='marketplace.sample')),
-                ('version', models.ForeignKey(help_text='Denormalised from the sample, for per-listing summaries.', on_delete=django.db.models.deletion.CASCADE, related_name='+', to='marketplace.datasetversion')),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='valuation.valuationjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("score", models.FloatField()),
+                ("is_exact", models.BooleanField(default=False)),
+                (
+                    "sample",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="valuation_scores",
+                        to="marketplace.sample",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        help_text="Denormalised from the sample, for per-listing summaries.",
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="marketplace.datasetversion",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="scores",
+                        to="valuation.valuationjob",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='exactlabelset',
-            constraint=models.UniqueConstraint(fields=('model_identity', 'version', 'target_set_hash', 'seed', 'max_length'), name='valuation_label_set_unique'),
+            model_name="exactlabelset",
+            constraint=models.UniqueConstraint(
+                fields=("model_identity", "version", "target_set_hash", "seed", "max_length"),
+                name="valuation_label_set_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='exactlabel',
-            constraint=models.UniqueConstraint(fields=('label_set', 'sample'), name='valuation_exact_label_unique'),
+            model_name="exactlabel",
+            constraint=models.UniqueConstraint(
+                fields=("label_set", "sample"), name="valuation_exact_label_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='valuationjob',
-            index=models.Index(fields=['buyer', '-created_at'], name='valuation_v_buyer_i_aa2df5_idx'),
+            model_name="valuationjob",
+            index=models.Index(
+                fields=["buyer", "-created_at"], name="valuation_v_buyer_i_aa2df5_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='valuationjob',
-            constraint=models.CheckConstraint(condition=models.Q(('label_fraction__gt', 0), ('label_fraction__lte', 1)), name='valuation_job_label_fraction_range'),
+            model_name="valuationjob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("label_fraction__gt", 0), ("label_fraction__lte", 1)),
+                name="valuation_job_label_fraction_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='valuationchunk',
-            index=models.Index(fields=['job', 'status'], name='valuation_v_job_id_7447c2_idx'),
+            model_name="valuationchunk",
+            index=models.Index(fields=["job", "status"], name="valuation_v_job_id_7447c2_idx"),
         ),
         migrations.AddConstraint(
-            model_name='valuationchunk',
-            constraint=models.UniqueConstraint(fields=('job', 'stage', 'index'), name='valuation_chunk_unique'),
+            model_name="valuationchunk",
+            constraint=models.UniqueConstraint(
+                fields=("job", "stage", "index"), name="valuation_chunk_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='samplescore',
-            index=models.Index(fields=['job', '-score'], name='valuation_s_job_id_f7ab41_idx'),
+            model_name="samplescore",
+            index=models.Index(fields=["job", "-score"], name="valuation_s_job_id_f7ab41_idx"),
         ),
         migrations.AddIndex(
-            model_name='samplescore',
-            index=models.Index(fields=['job', 'version', 'score'], name='valuation_s_job_id_85325a_idx'),
+            model_name="samplescore",
+            index=models.Index(
+                fields=["job", "version", "score"], name="valuation_s_job_id_85325a_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='samplescore',
-            constraint=models.UniqueConstraint(fields=('job', 'sample'), name='valuation_score_unique'),
+            model_name="samplescore",
+            constraint=models.UniqueConstraint(
+                fields=("job", "sample"), name="valuation_score_unique"
+            ),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('valuation', '0001_initial'),
+        ("valuation", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='valuationjob',
-            name='budget',
-            field=models.PositiveBigIntegerField(blank=True, help_text="The buyer's budget in minor units, if given; the subset page starts from it.", null=True),
+            model_name="valuationjob",
+            name="budget",
+            field=models.PositiveBigIntegerField(
+                blank=True,
+                help_text="The buyer's budget in minor units, if given; the subset page starts from it.",
+                null=True,
+            ),
         ),
     ]

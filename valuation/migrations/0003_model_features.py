@@ -5,47 +5,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0002_alter_listing_currency'),
-        ('valuation', '0002_job_budget'),
+        ("marketplace", "0002_alter_listing_currency"),
+        ("valuation", "0002_job_budget"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='valuationchunk',
-            name='stage',
-            field=models.CharField(choices=[('plan', 'Planning'), ('embed', 'Sample embeddings and model features'), ('target', 'Target gradient'), ('exact', 'Exact LinFiK labels'), ('train', 'Proxy training'), ('proxy', 'Proxy scoring'), ('finalise', 'Finalising')], max_length=16),
+            model_name="valuationchunk",
+            name="stage",
+            field=models.CharField(
+                choices=[
+                    ("plan", "Planning"),
+                    ("embed", "Sample embeddings and model features"),
+                    ("target", "Target gradient"),
+                    ("exact", "Exact LinFiK labels"),
+                    ("train", "Proxy training"),
+                    ("proxy", "Proxy scoring"),
+                    ("finalise", "Finalising"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.CreateModel(
-            name='ModelFeatureSet',
+            name="ModelFeatureSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model_identity', models.CharField(max_length=100)),
-                ('layers', models.PositiveSmallIntegerField(help_text="Decoder layers run (the setting, capped at the model's layer count).")),
-                ('max_length', models.PositiveIntegerField(help_text='Tokens kept per sample.')),
-                ('dim', models.PositiveIntegerField(help_text="Values per sample (the model's hidden size).")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("model_identity", models.CharField(max_length=100)),
+                (
+                    "layers",
+                    models.PositiveSmallIntegerField(
+                        help_text="Decoder layers run (the setting, capped at the model's layer count)."
+                    ),
+                ),
+                ("max_length", models.PositiveIntegerField(help_text="Tokens kept per sample.")),
+                (
+                    "dim",
+                    models.PositiveIntegerField(
+                        help_text="Values per sample (the model's hidden size)."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('model_identity', 'layers', 'max_length'), name='valuation_model_feature_set_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("model_identity", "layers", "max_length"),
+                        name="valuation_model_feature_set_unique",
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='valuationjob',
-            name='layer_features',
-            field=models.ForeignKey(blank=True, help_text="The scored model's layer features the proxy reads; set when planned.", null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='valuation.modelfeatureset'),
+            model_name="valuationjob",
+            name="layer_features",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The scored model's layer features the proxy reads; set when planned.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="valuation.modelfeatureset",
+            ),
         ),
         migrations.CreateModel(
-            name='SampleModelFeature',
+            name="SampleModelFeature",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('vector', models.BinaryField()),
-                ('feature_set', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='valuation.modelfeatureset')),
-                ('sample', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='marketplace.sample')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("vector", models.BinaryField()),
+                (
+                    "feature_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rows",
+                        to="valuation.modelfeatureset",
+                    ),
+                ),
+                (
+                    "sample",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="marketplace.sample",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('feature_set', 'sample'), name='valuation_sample_model_feature_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("feature_set", "sample"),
+                        name="valuation_sample_model_feature_unique",
+                    )
+                ],
             },
         ),
     ]

@@ -76,8 +76,10 @@ def version_embeddings_compute(
     committed, so an interrupted run resumes where it stopped). Returns how many were new."""
     pages = sample_id_pages(
         pool_samples(version_ids=[version_id]).filter(embedding__isnull=True),
-        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")), id_min=id_min, id_max=id_max,
-    )  # fmt: skip
+        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")),
+        id_min=id_min,
+        id_max=id_max,
+    )
     return sum(len(samples_embed_missing(sample_ids=ids)) for ids in pages)
 
 

@@ -82,8 +82,7 @@ def _validated_versions(
             for version in refused
         )
         raise ValuationRequestInvalid(
-            f"Only the current ready version of a published listing can be valued; "
-            f"not {names}."
+            f"Only the current ready version of a published listing can be valued; not {names}."
         )
     return [chosen[pk] for pk in sorted(chosen)]
 
@@ -243,9 +242,7 @@ def valuation_job_retry(*, job: ValuationJob, retried_by: AbstractBaseUser) -> V
                 f"{job.get_status_display().lower()}."
             )
         unfinished = list(
-            chunk_qs_select_for_update()
-            .filter(job=job)
-            .exclude(status=ValuationChunk.Status.DONE)
+            chunk_qs_select_for_update().filter(job=job).exclude(status=ValuationChunk.Status.DONE)
         )
         for chunk in unfinished:
             chunk.status = ValuationChunk.Status.PENDING
@@ -253,9 +250,7 @@ def valuation_job_retry(*, job: ValuationJob, retried_by: AbstractBaseUser) -> V
             chunk.worker = ""
             if chunk.stage == ValuationChunk.Stage.PLAN:
                 chunk.task_id = run_id
-        ValuationChunk.objects.bulk_update(
-            unfinished, ["status", "error", "worker", "task_id"]
-        )
+        ValuationChunk.objects.bulk_update(unfinished, ["status", "error", "worker", "task_id"])
         job.status = ValuationJob.Status.QUEUED
         job.error = ""
         job.finished_at = None
@@ -264,7 +259,12 @@ def valuation_job_retry(*, job: ValuationJob, retried_by: AbstractBaseUser) -> V
         job.round += 1
         job.save(
             update_fields=[
-                "status", "error", "finished_at", "notified_at", "retry_count", "round",
+                "status",
+                "error",
+                "finished_at",
+                "notified_at",
+                "retry_count",
+                "round",
             ]
         )
         job_id = job.pk

@@ -138,10 +138,13 @@ def samples_layer_features_missing(
     tokenized, rows = _tokenize_nonempty(records, loaded.tokenizer, feature_set.max_length)
     if tokenized:
         vectors[rows] = hidden_state_features(
-            loaded.model, tokenized, pad_id=pad_token_id(loaded.tokenizer),
-            layers=feature_set.layers, batch_size=int(conf.get("VALUATION_EMBED_BATCH_SIZE")),
+            loaded.model,
+            tokenized,
+            pad_id=pad_token_id(loaded.tokenizer),
+            layers=feature_set.layers,
+            batch_size=int(conf.get("VALUATION_EMBED_BATCH_SIZE")),
             between_batches=check_stop,
-        )  # fmt: skip
+        )
     SampleModelFeature.objects.bulk_create(
         [
             SampleModelFeature(feature_set=feature_set, sample=sample, vector=embedding_to_bytes(v))
@@ -167,8 +170,10 @@ def version_layer_features_compute(
         pool_samples(version_ids=[version_id]).filter(
             feature_set_rows_missing(feature_set_id=feature_set.pk)
         ),
-        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")), id_min=id_min, id_max=id_max,
-    )  # fmt: skip
+        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")),
+        id_min=id_min,
+        id_max=id_max,
+    )
     return sum(
         samples_layer_features_missing(
             feature_set=feature_set, model_spec=model_spec, sample_ids=ids

@@ -145,9 +145,11 @@ def _id_arrays(
     that lack an embedding or a row of the ``layer_features`` set."""
     batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
     rows = version_sample_ids(
-        version_id=version_id, batch_size=batch, missing_embedding=missing_features,
+        version_id=version_id,
+        batch_size=batch,
+        missing_embedding=missing_features,
         missing_layer_features=layer_features if missing_features else None,
-    )  # fmt: skip
+    )
     ids, tokens = array("q"), array("q")  # 16 bytes per sample, not Python int objects
     for sample_id, token_count in rows:
         ids.append(sample_id)
@@ -175,8 +177,9 @@ def job_plan(*, job_id: int) -> None:
     alinfik = job.method == ValuationJob.Method.ALINFIK
     layer_features = (
         layer_feature_set_get_or_create(model_spec=job.model_spec, identity=identity)
-        if alinfik else None
-    )  # fmt: skip
+        if alinfik
+        else None
+    )
     chunks: list[ValuationChunk] = []
     counters = {"pool": 0, "labelled": 0, "cached": 0}
     indices = {Stage.EMBED: 0, Stage.EXACT: 0, Stage.PROXY: 0}
@@ -195,26 +198,44 @@ def job_plan(*, job_id: int) -> None:
                 labelled = ids[chosen]
                 for id_min, id_max, size in _ranges(ids, proxy_size):
                     chunks.append(
-                        _chunk(job, Stage.PROXY, indices[Stage.PROXY], size,
-                               version=version_id, id_min=id_min, id_max=id_max)
+                        _chunk(
+                            job,
+                            Stage.PROXY,
+                            indices[Stage.PROXY],
+                            size,
+                            version=version_id,
+                            id_min=id_min,
+                            id_max=id_max,
+                        )
                     )
                     indices[Stage.PROXY] += 1
                 missing, _ = _id_arrays(
-                    version_id, missing_features=True,
+                    version_id,
+                    missing_features=True,
                     layer_features=layer_features.pk if layer_features else None,
-                )  # fmt: skip
+                )
                 for id_min, id_max, size in _ranges(missing, embed_size):
                     chunks.append(
-                        _chunk(job, Stage.EMBED, indices[Stage.EMBED], size,
-                               version=version_id, id_min=id_min, id_max=id_max)
+                        _chunk(
+                            job,
+                            Stage.EMBED,
+                            indices[Stage.EMBED],
+                            size,
+                            version=version_id,
+                            id_min=id_min,
+                            id_max=id_max,
+                        )
                     )
                     indices[Stage.EMBED] += 1
             else:
                 labelled = ids
             del ids, tokens
             label_set, _ = ExactLabelSet.objects.get_or_create(
-                model_identity=identity, version_id=version_id,
-                target_set_hash=job.target_set_hash, seed=job.seed, max_length=max_length,
+                model_identity=identity,
+                version_id=version_id,
+                target_set_hash=job.target_set_hash,
+                seed=job.seed,
+                max_length=max_length,
             )
             cached = np.fromiter(
                 ExactLabel.objects.filter(label_set=label_set)
@@ -230,9 +251,15 @@ def job_plan(*, job_id: int) -> None:
             for start in range(0, len(todo), exact_size):
                 part = todo[start : start + exact_size]
                 chunks.append(
-                    _chunk(job, Stage.EXACT, indices[Stage.EXACT], len(part),
-                           version=version_id, label_set=label_set.pk,
-                           sample_ids=[int(i) for i in part])
+                    _chunk(
+                        job,
+                        Stage.EXACT,
+                        indices[Stage.EXACT],
+                        len(part),
+                        version=version_id,
+                        label_set=label_set.pk,
+                        sample_ids=[int(i) for i in part],
+                    )
                 )
                 indices[Stage.EXACT] += 1
 
@@ -260,13 +287,22 @@ def job_plan(*, job_id: int) -> None:
         job.progress_total = ValuationChunk.objects.filter(job=job).count()
         job.save(
             update_fields=[
-                "planned", "model_identity", "layer_features", "pool_size", "n_labelled",
-                "n_labels_cached", "progress_total",
+                "planned",
+                "model_identity",
+                "layer_features",
+                "pool_size",
+                "n_labelled",
+                "n_labels_cached",
+                "progress_total",
             ]
         )
     logger.info(
         "job %s planned: %s samples, %s labels (%s cached), %s steps",
-        job_id, counters["pool"], counters["labelled"], counters["cached"], len(chunks) + 1,
+        job_id,
+        counters["pool"],
+        counters["labelled"],
+        counters["cached"],
+        len(chunks) + 1,
     )
 
 
@@ -335,8 +371,9 @@ def exact_chunk_compute(*, chunk: ValuationChunk) -> None:
     tokenized, scored_ids, empty_ids = [], [], []
     for sample in samples:
         try:
-            tokenized.append(tokenize_sample(engine_sample(sample), scorer.tokenizer,
-                                             scorer.max_length))
+            tokenized.append(
+                tokenize_sample(engine_sample(sample), scorer.tokenizer, scorer.max_length)
+            )
             scored_ids.append(sample.pk)
         except EmptySampleError:
             # No predicted token: the sample adds nothing to the loss, its LinFiK is 0.
@@ -398,9 +435,10 @@ def _model_features(
     if layer_features is not None:
         ids = [row[0] for row in rows]
         parts.append(
-            layer_features_read(feature_set=layer_features, model_spec=job.model_spec,
-                                sample_ids=ids)
-        )  # fmt: skip
+            layer_features_read(
+                feature_set=layer_features, model_spec=job.model_spec, sample_ids=ids
+            )
+        )
     return np.hstack(parts) if parts else None
 
 
@@ -496,9 +534,7 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
             **metadata.fidelity,
             "folds": len(splits) // repeats,
             "repeats": repeats,
-            "inputs": proxy_input_labels(
-                tokens=source is not None, feature_set=job.layer_features
-            ),
+            "inputs": proxy_input_labels(tokens=source is not None, feature_set=job.layer_features),
             "best_val_spearman": fit.report.best_val_spearman,
             "epochs_run": fit.report.epochs_run,
         }
@@ -580,11 +616,7 @@ def job_stage_timings(*, job_id: int) -> dict[str, dict[str, float]]:
         seconds = [s for s in rows.values_list("seconds", flat=True)]
         if not seconds:
             continue
-        wall = (
-            (agg["last"] - agg["first"]).total_seconds()
-            if agg["first"] and agg["last"]
-            else 0.0
-        )
+        wall = (agg["last"] - agg["first"]).total_seconds() if agg["first"] and agg["last"] else 0.0
         timings[stage] = {
             "steps": len(seconds),
             "work_seconds": round(sum(seconds), 3),

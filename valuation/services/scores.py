@@ -26,9 +26,7 @@ def _batches(rows: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def scores_upsert(
-    *, job_id: int, rows: Iterable[tuple[int, int, float]], is_exact: bool
-) -> int:
+def scores_upsert(*, job_id: int, rows: Iterable[tuple[int, int, float]], is_exact: bool) -> int:
     """Write (sample id, version id, score) rows of a job; returns the number written."""
     size = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
     written = 0
@@ -36,8 +34,11 @@ def scores_upsert(
         SampleScore.objects.bulk_create(
             [
                 SampleScore(
-                    job_id=job_id, sample_id=sample_id, version_id=version_id,
-                    score=float(score), is_exact=is_exact,
+                    job_id=job_id,
+                    sample_id=sample_id,
+                    version_id=version_id,
+                    score=float(score),
+                    is_exact=is_exact,
                 )
                 for sample_id, version_id, score in batch
             ],

@@ -152,7 +152,12 @@ def step_begin(
             limit = int(conf.get("VALUATION_MAX_INTERRUPTIONS"))
             logger.warning(
                 "job %s: %s#%s was interrupted (worker %s died); interruption %s of %s",
-                job.pk, stage, index, chunk.worker, job.retry_count, limit,
+                job.pk,
+                stage,
+                index,
+                chunk.worker,
+                job.retry_count,
+                limit,
             )
             if job.retry_count > limit:
                 name = _step_name(chunk)
@@ -179,7 +184,13 @@ def step_begin(
         chunk.error = ""
         chunk.save(
             update_fields=[
-                "status", "attempts", "worker", "task_id", "started_at", "finished_at", "error",
+                "status",
+                "attempts",
+                "worker",
+                "task_id",
+                "started_at",
+                "finished_at",
+                "error",
             ]
         )
         fields = []
@@ -356,9 +367,7 @@ def jobs_to_recover_on_this_host(*, worker_ready_at: datetime | None = None) -> 
         ]
     jobs = ValuationJob.objects.filter(status=ValuationJob.Status.RUNNING).order_by("id")
     for job in jobs:
-        running = list(
-            ValuationChunk.objects.filter(job=job, status=ValuationChunk.Status.RUNNING)
-        )
+        running = list(ValuationChunk.objects.filter(job=job, status=ValuationChunk.Status.RUNNING))
         if any(not chunk.worker.startswith(f"{host}:") for chunk in running):
             continue  # another host's worker: the broker there redelivers
         if any(not attempt_is_dead(chunk.worker) for chunk in running):
@@ -388,9 +397,9 @@ def job_plan_rerun_id(*, job_id: int) -> str:
     import uuid
 
     run_id = uuid.uuid4().hex
-    ValuationChunk.objects.filter(
-        job_id=job_id, stage=ValuationChunk.Stage.PLAN
-    ).exclude(status=ValuationChunk.Status.DONE).update(task_id=run_id)
+    ValuationChunk.objects.filter(job_id=job_id, stage=ValuationChunk.Stage.PLAN).exclude(
+        status=ValuationChunk.Status.DONE
+    ).update(task_id=run_id)
     return run_id
 
 

@@ -18,7 +18,10 @@ OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
 @shared_task(name="valuation.tasks.gpu.target_gradient", **OPTIONS)
 def target_gradient(self, job_id: int, index: int = 0) -> str:
     return run_step(
-        self, job_id=job_id, stage=Stage.TARGET, index=index,
+        self,
+        job_id=job_id,
+        stage=Stage.TARGET,
+        index=index,
         work=pipeline.target_gradient_compute,
     )
 
