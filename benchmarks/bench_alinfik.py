@@ -44,11 +44,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from valuation.engine.alinfik import (  # noqa: E402
-    DEFAULT_REPEATS,
-    run_alinfik,
-    stratified_selection,
-)
+from valuation.engine.alinfik import AlinfikOptions, PoolFeatures, run_alinfik  # noqa: E402
+from valuation.engine.crossfit import DEFAULT_REPEATS  # noqa: E402
 from valuation.engine.data import (  # noqa: E402
     Sample,
     collate,
@@ -58,6 +55,7 @@ from valuation.engine.data import (  # noqa: E402
 )
 from valuation.engine.embeddings import SentenceEncoder  # noqa: E402
 from valuation.engine.exact import ExactLinFiK  # noqa: E402
+from valuation.engine.labels import stratified_selection  # noqa: E402
 from valuation.engine.layer_features import (  # noqa: E402
     decoder_layers,
     hidden_state_features,
@@ -65,8 +63,8 @@ from valuation.engine.layer_features import (  # noqa: E402
 )
 from valuation.engine.metrics import spearman  # noqa: E402
 from valuation.engine.models import LoadedModel, load_model, wrap_model  # noqa: E402
-from valuation.engine.proxy import TrainConfig  # noqa: E402
 from valuation.engine.token_features import FEATURE_NAME, token_embedding_features  # noqa: E402
+from valuation.engine.training import TrainConfig  # noqa: E402
 
 DEMO_DATA = REPO_ROOT / "demo" / "data"
 TINY_GPT2 = "tiny-gpt2"
@@ -317,19 +315,23 @@ def run_one(
     result = run_alinfik(
         samples=context["samples"],
         label_fn=labeller,
-        label_fraction=fraction,
-        seed=context["seed"],
-        strata=context["strata"],
-        embeddings=context["embeddings"],
-        token_counts=context["token_counts"],
         encoder=context["encoder"],
-        extra_features=context["extra"].get(variant, (None, ""))[0],
-        extra_feature_name=context["extra"].get(variant, (None, ""))[1],
-        finetune_encoder=variant == "fine-tuned",
-        folds=folds,
-        repeats=context["repeats"] if folds > 1 else 1,
-        train_config=config,
-        model_identity=model.identity,
+        options=AlinfikOptions(
+            label_fraction=fraction,
+            seed=context["seed"],
+            finetune_encoder=variant == "fine-tuned",
+            folds=folds,
+            repeats=context["repeats"] if folds > 1 else 1,
+            train_config=config,
+            model_identity=model.identity,
+        ),
+        features=PoolFeatures(
+            strata=context["strata"],
+            embeddings=context["embeddings"],
+            token_counts=context["token_counts"],
+            extra_features=context["extra"].get(variant, (None, ""))[0],
+            extra_feature_name=context["extra"].get(variant, (None, ""))[1],
+        ),
     )
     evaluated = np.array(sorted(labeller.cache), dtype=np.int64)
     unlabelled = evaluated[~result.is_exact[evaluated]]

@@ -34,26 +34,17 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
 from bench_alinfik import demo_pool, load_targets  # noqa: E402
 
-from valuation.engine.alinfik import (  # noqa: E402
-    fit_head,
-    label_splits,
-    split_labelled,
-    stratified_selection,
-)
+from valuation.engine.crossfit import fit_head, label_splits, split_labelled  # noqa: E402
 from valuation.engine.data import pad_token_id, tokenize_samples  # noqa: E402
 from valuation.engine.embeddings import SentenceEncoder  # noqa: E402
 from valuation.engine.exact import ExactLinFiK  # noqa: E402
+from valuation.engine.heads import HeadConfig, feature_statistics, length_column  # noqa: E402
+from valuation.engine.labels import stratified_selection  # noqa: E402
 from valuation.engine.layer_features import hidden_state_features  # noqa: E402
 from valuation.engine.metrics import spearman  # noqa: E402
 from valuation.engine.models import load_model  # noqa: E402
-from valuation.engine.proxy import (  # noqa: E402
-    HeadConfig,
-    TrainConfig,
-    feature_statistics,
-    length_column,
-    train_head,
-)
 from valuation.engine.token_features import token_embedding_features  # noqa: E402
+from valuation.engine.training import TrainConfig, train_head  # noqa: E402
 
 Features = dict[str, np.ndarray]
 

@@ -35,7 +35,7 @@ from experiments.scoring import hashing_embeddings
 from experiments.stability import stratified_rows
 from valuation.engine.exact import ExactLinFiK
 from valuation.engine.models import load_model, wrap_model
-from valuation.engine.proxy import train_head
+from valuation.engine.training import train_head
 
 NAME = "scalability"
 SIZES = {

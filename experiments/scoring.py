@@ -23,9 +23,10 @@ import numpy as np
 
 from experiments.common import Context, Pool, Timer, load_targets
 from experiments.lm import load_checkpoint
-from valuation.engine.alinfik import AlinfikResult, LabelFn, run_alinfik
+from valuation.engine.alinfik import AlinfikOptions, AlinfikResult, PoolFeatures, run_alinfik
 from valuation.engine.data import Sample
 from valuation.engine.exact import ExactLinFiK, TargetGradient
+from valuation.engine.labels import LabelFn
 
 METHODS = ("alinfik", "linfik", "random", "low_perplexity", "embedding")
 METHOD_LABELS = {
@@ -162,11 +163,10 @@ def alinfik(
     return run_alinfik(
         samples=pool.samples,
         label_fn=label_fn or (lambda rows: exact[np.asarray(rows, dtype=np.int64)]),
-        label_fraction=fraction,
-        seed=seed,
-        strata=list(pool.datasets),
-        embeddings=embeddings,
-        encoder_identity=meta["encoder"],
+        options=AlinfikOptions(label_fraction=fraction, seed=seed),
+        features=PoolFeatures(
+            strata=list(pool.datasets), embeddings=embeddings, encoder_identity=meta["encoder"]
+        ),
     )
 
 

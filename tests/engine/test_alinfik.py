@@ -8,28 +8,17 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from valuation.engine.alinfik import (
-    MIN_LABELS,
-    cross_fit_splits,
-    fidelity_report,
-    label_splits,
-    length_strata,
-    run_alinfik,
-    split_labelled,
-    stratified_selection,
-)
+from valuation.engine.alinfik import AlinfikOptions, PoolFeatures, run_alinfik
+from valuation.engine.crossfit import MIN_LABELS, cross_fit_splits, label_splits, split_labelled
 from valuation.engine.data import Sample
 from valuation.engine.embeddings import SentenceEncoder
 from valuation.engine.exact import ExactLinFiK
+from valuation.engine.fit import fidelity_report
+from valuation.engine.heads import EnsembleHead, HeadConfig, RegressionHead
+from valuation.engine.labels import length_strata, stratified_selection
 from valuation.engine.metrics import spearman
-from valuation.engine.proxy import (
-    EnsembleHead,
-    HeadConfig,
-    LinFiKProxy,
-    ProxyFileError,
-    RegressionHead,
-    TrainConfig,
-)
+from valuation.engine.proxy import LinFiKProxy, ProxyFileError
+from valuation.engine.training import TrainConfig
 
 FAST = TrainConfig(max_epochs=120, patience=20)
 
@@ -163,11 +152,10 @@ def test_run_alinfik_keeps_exact_labels_and_predicts_the_rest():
     result = run_alinfik(
         samples=samples,
         label_fn=labels,
-        label_fraction=0.25,
-        embeddings=embeddings,
-        token_counts=counts,
-        encoder_identity="sha256:e",
-        train_config=FAST,
+        options=AlinfikOptions(label_fraction=0.25, train_config=FAST),
+        features=PoolFeatures(
+            embeddings=embeddings, token_counts=counts, encoder_identity="sha256:e"
+        ),
     )
     assert labels.calls == [result.labelled_indices.tolist()]  # one batched call
     assert len(result.labelled_indices) == 100
@@ -204,11 +192,8 @@ def run_synthetic(scores, embeddings, counts, samples, **options):
     return run_alinfik(
         samples=samples,
         label_fn=RecordingLabels(scores),
-        label_fraction=0.2,
-        embeddings=embeddings,
-        token_counts=counts,
-        train_config=FAST,
-        **options,
+        options=AlinfikOptions(label_fraction=0.2, train_config=FAST, **options),
+        features=PoolFeatures(embeddings=embeddings, token_counts=counts),
     )
 
 
@@ -322,9 +307,16 @@ def test_finetuning_needs_the_single_split():
     samples, embeddings, counts, scores = synthetic_pool(60)
     labels = RecordingLabels(scores)
     with pytest.raises(ValueError, match="pass folds=1"):
-        run_alinfik(samples=samples, label_fn=labels, finetune_encoder=True, folds=5)
+        run_alinfik(
+            samples=samples, label_fn=labels, options=AlinfikOptions(finetune_encoder=True, folds=5)
+        )
     with pytest.raises(ValueError, match="folds must be at least 1, got 0"):
-        run_alinfik(samples=samples, label_fn=labels, embeddings=embeddings, folds=0)
+        run_alinfik(
+            samples=samples,
+            label_fn=labels,
+            options=AlinfikOptions(folds=0),
+            features=PoolFeatures(embeddings=embeddings),
+        )
     assert labels.calls == []
 
 
@@ -335,11 +327,8 @@ def test_run_alinfik_is_bitwise_deterministic_and_seed_sensitive():
         return run_alinfik(
             samples=samples,
             label_fn=RecordingLabels(scores),
-            seed=seed,
-            label_fraction=0.2,
-            embeddings=embeddings,
-            token_counts=counts,
-            train_config=FAST,
+            options=AlinfikOptions(seed=seed, label_fraction=0.2, train_config=FAST),
+            features=PoolFeatures(embeddings=embeddings, token_counts=counts),
         )
 
     first, second, other = run(7), run(7), run(8)
@@ -358,11 +347,8 @@ def test_length_feature_lets_the_head_learn_length_driven_scores():
         result = run_alinfik(
             samples=samples,
             label_fn=RecordingLabels(scores),
-            label_fraction=0.3,
-            embeddings=noise,
-            token_counts=counts,
-            head_config=head_config,
-            train_config=FAST,
+            options=AlinfikOptions(label_fraction=0.3, head_config=head_config, train_config=FAST),
+            features=PoolFeatures(embeddings=noise, token_counts=counts),
         )
         assert result.proxy.metadata.head == result.proxy.head.config
         return spearman(scores[~result.is_exact], result.scores[~result.is_exact])
@@ -377,11 +363,8 @@ def test_given_strata_each_get_a_label():
     result = run_alinfik(
         samples=samples,
         label_fn=RecordingLabels(scores),
-        label_fraction=0.05,
-        strata=strata,
-        embeddings=embeddings,
-        token_counts=counts,
-        train_config=FAST,
+        options=AlinfikOptions(label_fraction=0.05, train_config=FAST),
+        features=PoolFeatures(strata=strata, embeddings=embeddings, token_counts=counts),
     )
     assert Counter(strata[i] for i in result.labelled_indices) == {"provider-a": 9, "provider-b": 1}
 
@@ -391,12 +374,10 @@ def test_saved_proxy_from_a_run_reproduces_its_scores(tmp_path):
     result = run_alinfik(
         samples=samples,
         label_fn=RecordingLabels(scores),
-        label_fraction=0.2,
-        embeddings=embeddings,
-        token_counts=counts,
-        train_config=FAST,
-        model_identity="sha256:m",
-        target_hash="sha256:t",
+        options=AlinfikOptions(
+            label_fraction=0.2, train_config=FAST, model_identity="sha256:m", target_hash="sha256:t"
+        ),
+        features=PoolFeatures(embeddings=embeddings, token_counts=counts),
     )
     loaded = LinFiKProxy.load(result.proxy.save(tmp_path / "p.safetensors"))
     assert (loaded.metadata.model_identity, loaded.metadata.target_hash) == ("sha256:m", "sha256:t")
@@ -422,9 +403,8 @@ def test_bad_labels_are_reported(label_fn, message):
         run_alinfik(
             samples=samples,
             label_fn=label_fn,
-            label_fraction=0.2,
-            embeddings=embeddings,
-            token_counts=counts,
+            options=AlinfikOptions(label_fraction=0.2),
+            features=PoolFeatures(embeddings=embeddings, token_counts=counts),
         )
 
 
@@ -433,23 +413,22 @@ def test_bad_inputs_are_reported():
     labels = RecordingLabels(scores)
     with pytest.raises(ValueError, match=r"expected one row per sample \(60\)"):
         run_alinfik(
-            samples=samples, label_fn=labels, embeddings=embeddings[:50], token_counts=counts
+            samples=samples,
+            label_fn=labels,
+            features=PoolFeatures(embeddings=embeddings[:50], token_counts=counts),
         )
     with pytest.raises(ValueError, match="3 strata labels for 60 samples"):
         run_alinfik(
             samples=samples,
             label_fn=labels,
-            embeddings=embeddings,
-            token_counts=counts,
-            strata=["a"] * 3,
+            features=PoolFeatures(embeddings=embeddings, token_counts=counts, strata=["a"] * 3),
         )
     with pytest.raises(ValueError, match="at least 6 labelled samples"):
         run_alinfik(
             samples=samples,
             label_fn=labels,
-            embeddings=embeddings,
-            token_counts=counts,
-            label_fraction=0.05,
+            options=AlinfikOptions(label_fraction=0.05),
+            features=PoolFeatures(embeddings=embeddings, token_counts=counts),
         )
     with pytest.raises(ValueError, match="at least one sample"):
         run_alinfik(samples=[], label_fn=labels)
@@ -488,18 +467,18 @@ def test_end_to_end_with_exact_linfik_on_tiny_gpt2(minilm, tiny_gpt2, tokenizer,
     first = run_alinfik(
         samples=samples,
         label_fn=label_fn,
-        label_fraction=0.5,
         encoder=minilm,
-        train_config=config,
-        model_identity=tiny_gpt2.identity,
+        options=AlinfikOptions(
+            label_fraction=0.5, train_config=config, model_identity=tiny_gpt2.identity
+        ),
     )
     second = run_alinfik(
         samples=samples,
         label_fn=label_fn,
-        label_fraction=0.5,
         encoder=minilm,
-        train_config=config,
-        model_identity=tiny_gpt2.identity,
+        options=AlinfikOptions(
+            label_fraction=0.5, train_config=config, model_identity=tiny_gpt2.identity
+        ),
     )
     assert first.scores.tobytes() == second.scores.tobytes()
     np.testing.assert_allclose(
@@ -532,11 +511,10 @@ def test_finetuned_encoder_run_saves_and_reloads(minilm, tmp_path):
     result = run_alinfik(
         samples=samples,
         label_fn=RecordingLabels(lengths),
-        label_fraction=0.5,
         encoder=minilm,
-        finetune_encoder=True,
-        folds=1,
-        train_config=config,
+        options=AlinfikOptions(
+            label_fraction=0.5, finetune_encoder=True, folds=1, train_config=config
+        ),
     )
     assert minilm.weights_digest() == digest_before  # the caller's encoder is not tuned
     metadata = result.proxy.metadata

@@ -17,22 +17,18 @@ from valuation.engine.embeddings import (
     load_embeddings,
     save_embeddings,
 )
-from valuation.engine.metrics import spearman
-from valuation.engine.proxy import (
+from valuation.engine.heads import (
     EnsembleHead,
     HeadConfig,
-    LinFiKProxy,
-    ProxyFileError,
-    ProxyMetadata,
     RegressionHead,
     TargetScaler,
-    TrainConfig,
     feature_statistics,
     length_column,
-    pairwise_ranking_loss,
     proxy_inputs,
-    train_head,
 )
+from valuation.engine.metrics import spearman
+from valuation.engine.proxy import LinFiKProxy, ProxyFileError, ProxyMetadata
+from valuation.engine.training import TrainConfig, pairwise_ranking_loss, train_head
 
 
 @pytest.fixture(autouse=True)

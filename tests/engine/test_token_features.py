@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from valuation.engine.alinfik import run_alinfik
+from valuation.engine.alinfik import AlinfikOptions, PoolFeatures, run_alinfik
 from valuation.engine.data import Sample, tokenize_samples
-from valuation.engine.proxy import HeadConfig, LinFiKProxy, TrainConfig
+from valuation.engine.heads import HeadConfig
+from valuation.engine.proxy import LinFiKProxy
 from valuation.engine.token_features import (
     FEATURE_NAME,
     token_embedding_features,
     token_feature_dim,
 )
+from valuation.engine.training import TrainConfig
 
 from .test_alinfik import RecordingLabels, synthetic_pool
 
@@ -66,20 +68,19 @@ def test_run_alinfik_reads_extra_columns_and_saves_them_in_the_proxy(tmp_path) -
     result = run_alinfik(
         samples=samples,
         label_fn=RecordingLabels(scores),
-        label_fraction=0.4,
-        embeddings=blind,
-        token_counts=counts,
-        extra_features=extra,
-        extra_feature_name=FEATURE_NAME,
-        train_config=FAST,
+        options=AlinfikOptions(label_fraction=0.4, train_config=FAST),
+        features=PoolFeatures(
+            embeddings=blind,
+            token_counts=counts,
+            extra_features=extra,
+            extra_feature_name=FEATURE_NAME,
+        ),
     )
     without = run_alinfik(
         samples=samples,
         label_fn=RecordingLabels(scores),
-        label_fraction=0.4,
-        embeddings=blind,
-        token_counts=counts,
-        train_config=FAST,
+        options=AlinfikOptions(label_fraction=0.4, train_config=FAST),
+        features=PoolFeatures(embeddings=blind, token_counts=counts),
     )
 
     assert result.proxy.metadata.head.extra_dim == 2
@@ -105,25 +106,34 @@ def test_run_alinfik_refuses_inconsistent_extra_features() -> None:
     common = {
         "samples": samples,
         "label_fn": RecordingLabels(scores),
-        "embeddings": embeddings,
-        "token_counts": counts,
-        "label_fraction": 0.5,
-        "train_config": FAST,
+        "options": AlinfikOptions(label_fraction=0.5, train_config=FAST),
     }
+
+    def features(extra: np.ndarray) -> PoolFeatures:
+        return PoolFeatures(embeddings=embeddings, token_counts=counts, extra_features=extra)
+
     with pytest.raises(ValueError, match="one row per sample"):
-        run_alinfik(extra_features=np.zeros((39, 2), dtype=np.float32), **common)
+        run_alinfik(features=features(np.zeros((39, 2), dtype=np.float32)), **common)
     broken = np.zeros((40, 2), dtype=np.float32)
     broken[7, 1] = np.nan
     with pytest.raises(ValueError, match="row 7 has a non-finite value"):
-        run_alinfik(extra_features=broken, **common)
+        run_alinfik(features=features(broken), **common)
     with pytest.raises(ValueError, match="extra_dim is 3 but extra_features have 2"):
         run_alinfik(
-            extra_features=np.zeros((40, 2), dtype=np.float32),
-            head_config=HeadConfig(input_dim=embeddings.shape[1], extra_dim=3),
-            **common,
+            samples=common["samples"],
+            label_fn=common["label_fn"],
+            options=AlinfikOptions(
+                label_fraction=0.5,
+                train_config=FAST,
+                head_config=HeadConfig(input_dim=embeddings.shape[1], extra_dim=3),
+            ),
+            features=features(np.zeros((40, 2), dtype=np.float32)),
         )
     with pytest.raises(ValueError, match="frozen encoder only"):
         run_alinfik(
-            extra_features=np.zeros((40, 2), dtype=np.float32), finetune_encoder=True, **common
+            samples=common["samples"],
+            label_fn=common["label_fn"],
+            options=AlinfikOptions(label_fraction=0.5, train_config=FAST, finetune_encoder=True),
+            features=features(np.zeros((40, 2), dtype=np.float32)),
         )
     assert common["label_fn"].calls == []  # refused before any exact label was paid for

@@ -10,7 +10,8 @@ from django.db.models import Count, Q
 from core.artefacts import artefact_exists, artefact_local_path
 from marketplace.models import Sample, TargetSample
 from valuation import worker_cache
-from valuation.engine.proxy import EnsembleHead, LinFiKProxy, RegressionHead
+from valuation.engine.heads import EnsembleHead, RegressionHead
+from valuation.engine.proxy import LinFiKProxy
 from valuation.models import ExactLabel, SampleScore, ValuationChunk, ValuationJob
 from valuation.services import (
     pipeline,

@@ -152,7 +152,7 @@ def _run_alinfik(
     target_hash: str,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     # Imported here so the exact half works before or without the proxy half.
-    from valuation.engine.alinfik import run_alinfik
+    from valuation.engine.alinfik import AlinfikOptions, PoolFeatures, run_alinfik
 
     def label_fn(indices: Sequence[int]) -> np.ndarray:
         return scorer.score([train[i] for i in indices], target)
@@ -162,13 +162,14 @@ def _run_alinfik(
         result = run_alinfik(
             samples=[item.sample for item in numbered_train],
             label_fn=label_fn,
-            label_fraction=args.label_fraction,
-            seed=args.seed,
-            extra_features=features,
-            extra_feature_name=feature_name,
-            model_identity=loaded.identity,
-            target_hash=target_hash,
-            progress=True,
+            options=AlinfikOptions(
+                label_fraction=args.label_fraction,
+                seed=args.seed,
+                model_identity=loaded.identity,
+                target_hash=target_hash,
+                progress=True,
+            ),
+            features=PoolFeatures(extra_features=features, extra_feature_name=feature_name),
         )
     except ValueError as exc:
         raise InputError(f"alinfik: {exc}") from exc

@@ -18,7 +18,7 @@ from accounts.selectors import user_has_role
 from core.validators import BUDGET_MAX
 from marketplace.models import DatasetVersion, Listing, TargetTask
 from valuation import conf
-from valuation.engine.alinfik import MIN_LABELS
+from valuation.engine.crossfit import MIN_LABELS
 from valuation.errors import ValuationNotAllowed, ValuationRequestInvalid, ValuationStateError
 from valuation.lock_objects import chunk_qs_select_for_update, job_qs_select_for_update
 from valuation.models import ValuationChunk, ValuationJob

@@ -35,21 +35,13 @@ from django.utils import timezone
 from core import artefacts
 from marketplace.models import Sample, TargetSample
 from valuation import conf, worker_cache
-from valuation.engine.alinfik import (
-    MIN_LABELS,
-    fit_head,
-    heldout_fidelity,
-    label_splits,
-    stratified_selection,
-)
+from valuation.engine.crossfit import MIN_LABELS, label_splits
 from valuation.engine.data import EmptySampleError, tokenize_sample
-from valuation.engine.proxy import (
-    HeadConfig,
-    LinFiKProxy,
-    ProxyMetadata,
-    TrainConfig,
-    proxy_inputs,
-)
+from valuation.engine.fit import ProxyProvenance, fit_proxy
+from valuation.engine.heads import HeadConfig, proxy_inputs
+from valuation.engine.labels import stratified_selection
+from valuation.engine.proxy import LinFiKProxy
+from valuation.engine.training import TrainConfig
 from valuation.errors import ValuationRequestInvalid
 from valuation.lock_objects import job_qs_select_for_update
 from valuation.models import (
@@ -502,36 +494,31 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
     folds = int(conf.get("VALUATION_PROXY_FOLDS"))
     repeats = int(conf.get("VALUATION_PROXY_REPEATS")) if folds > 1 else 1
     splits = label_splits(len(ids), folds, job.seed, repeats=repeats)
-    fit = fit_head(inputs, exact, splits, head_config=head_config, config=config, seed=job.seed)
-    identity = worker_cache.current_encoder_identity()
-    metadata = ProxyMetadata(
-        head=fit.head.config,
-        target_mean=fit.scaler.mean,
-        target_std=fit.scaler.std,
-        encoder_identity=identity,
-        base_encoder_identity=identity,
-        max_length=config.max_length,
-        extra_features=extra_feature_name(
-            tokens=source is not None, feature_set=job.layer_features
-        ),
-        model_identity=job.model_identity,
-        target_hash=job.target_set_hash,
+    fit = fit_proxy(
+        inputs=inputs,
+        labels=exact,
+        splits=splits,
+        repeats=repeats,
+        head_config=head_config,
+        config=config,
         seed=job.seed,
-        label_fraction=job.label_fraction,
-        n_labelled=len(ids),
-        training={
-            "best_epoch": fit.report.best_epoch,
-            "epochs_run": fit.report.epochs_run,
-            "best_val_spearman": fit.report.best_val_spearman,
-        },
+        encoder_identity=worker_cache.current_encoder_identity(),
+        provenance=ProxyProvenance(
+            model_identity=job.model_identity,
+            target_hash=job.target_set_hash,
+            seed=job.seed,
+            label_fraction=job.label_fraction,
+            extra_features=extra_feature_name(
+                tokens=source is not None, feature_set=job.layer_features
+            ),
+        ),
     )
-    metadata.fidelity = heldout_fidelity(exact, fit.heldout)
     with tempfile.TemporaryDirectory(dir=artefacts.scratch_root()) as scratch:
-        path = LinFiKProxy(fit.head, metadata).save(Path(scratch) / "proxy.safetensors")
+        path = fit.proxy.save(Path(scratch) / "proxy.safetensors")
         artefacts.artefact_save(name=proxy_name(job_id=job.pk), path=path)
     fidelity = _finite_dict(
         {
-            **metadata.fidelity,
+            **fit.proxy.metadata.fidelity,  # with folds and repeats as whole numbers:
             "folds": len(splits) // repeats,
             "repeats": repeats,
             "inputs": proxy_input_labels(tokens=source is not None, feature_set=job.layer_features),
