@@ -64,6 +64,7 @@ from valuation.engine.profiling import (  # noqa: E402
     reset_cuda_peak,
     reset_peak_rss,
 )
+from valuation.engine.reference import score_loop, score_vmap  # noqa: E402
 
 METHODS = ("jvp", "double_backward", "vmap", "loop", "dattri_tracin", "forward_backward")
 PER_SAMPLE_BASELINES = ("vmap", "loop", "dattri_tracin")
@@ -228,8 +229,8 @@ def run_method(method: str, scorer: ExactLinFiK, train: list[Sample], targets: l
     if method in ("jvp", "double_backward"):
         return scorer.score(train, target, method=method)
     if method == "vmap":
-        return scorer.score_vmap(train, target)
-    return scorer.score_loop(train, target)
+        return score_vmap(scorer, train, target)
+    return score_loop(scorer, train, target)
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -31,6 +31,7 @@ from valuation.engine.profiling import (  # noqa: E402
     release_free_memory,
     reset_peak_rss,
 )
+from valuation.engine.reference import score_loop  # noqa: E402
 
 
 def random_samples(count: int, vocab: int, min_len: int, max_len: int, seed: int) -> list:
@@ -111,7 +112,7 @@ def main() -> None:
         scorer.score(train[: args.batch_size], target)  # warm-up: one-time JVP set-up
         fast = measure(lambda s=scorer, t=target: s.score(train, t))
         plain = measure(lambda s=scorer: s.target_gradient(train))
-        loop = None if args.no_loop else measure(lambda s=scorer, t=target: s.score_loop(train, t))
+        loop = None if args.no_loop else measure(lambda s=scorer, t=target: score_loop(s, train, t))
         sizes.append(scorer.n_params)
         fast_cpu.append(fast["cpu"])
         loop_cells = (

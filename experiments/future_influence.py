@@ -58,7 +58,7 @@ def oracle_scores(
 ) -> np.ndarray:
     """The engine's one-step oracle, with the unperturbed target loss computed once.
 
-    Same formula as ``ExactLinFiK.one_step_oracle``, which recomputes L_T(theta) per call.
+    Same formula as ``reference.one_step_oracle``, which recomputes L_T(theta) per call.
     """
     tokenized_targets = scorer.tokenize(targets)
     before = scorer.losses(tokenized_targets).mean()

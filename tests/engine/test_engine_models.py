@@ -19,6 +19,7 @@ from valuation.engine.models import (
     resolve_dtype,
     wrap_model,
 )
+from valuation.engine.reference import score_vmap
 
 
 def test_load_model_directory(tiny_model_dir: Path) -> None:
@@ -140,7 +141,7 @@ def test_smollm2_loads_cached_and_fast_path_matches_vmap(tmp_path: Path) -> None
     ]
     target = scorer.target_gradient([Sample("t", text="Paris is a city in France.")])
     fast = scorer.score(samples, target)
-    reference = scorer.score_vmap(samples, target)
+    reference = score_vmap(scorer, samples, target)
     assert np.max(np.abs(fast - reference)) / np.max(np.abs(reference)) < 1e-6
 
 

@@ -4,9 +4,8 @@ Featurize, then score: ``ExactLinFiK.target_gradient`` computes g_T once with pl
 backward passes; ``ExactLinFiK.score`` then scores a whole batch at once without
 materialising per-sample gradients, by one forward-mode JVP of the per-sample loss vector
 L(theta) in R^B along g_T (its tangent output is <grad l(z_i), g_T> for every i).
-``score_vmap`` (torch.func per-sample gradients) and ``score_loop`` (batch-size-1
-backward passes, as LESS and RapidIn do) are the explicit references, and
-``one_step_oracle`` measures the definition: the target loss decrease after one SGD step.
+The slow explicit references that tests and benchmarks check it against live in
+``valuation.engine.reference``.
 """
 
 from __future__ import annotations
@@ -262,10 +261,12 @@ class ExactLinFiK:
         prefixed = {f"model.{name}": tensor for name, tensor in params.items()}
         return functional_call(module, prefixed, args=(batch,))
 
-    def _primals(self) -> Params:
+    def primals(self) -> Params:
+        """The scored parameters, detached."""
         return {name: p.detach() for name, p in self.params.items()}
 
-    def _tangents(self, target: TargetGradient) -> Params:
+    def tangents(self, target: TargetGradient) -> Params:
+        """g_T on the scored parameters' devices and dtypes."""
         missing = self.params.keys() - target.grads.keys()
         if missing:
             raise ValueError(f"target gradient lacks parameters {sorted(missing)[:3]}...")
@@ -320,7 +321,7 @@ class ExactLinFiK:
         if method not in batch_scores:
             raise ValueError(f"unknown fast method {method!r}; use one of {FAST_METHODS}")
         tokenized = self.tokenize(samples)
-        tangents = self._tangents(target)
+        tangents = self.tangents(target)
         scores = np.empty(len(tokenized), dtype=np.float64)
         for indices, batch in self._batches(tokenized, f"LinFiK ({method})"):
             if between_batches is not None:
@@ -335,7 +336,7 @@ class ExactLinFiK:
             warnings.filterwarnings(
                 "ignore", "`torch.jit.script` is deprecated", DeprecationWarning
             )
-            _, scores = jvp(lambda p: self._losses(p, batch), (self._primals(),), (tangents,))
+            _, scores = jvp(lambda p: self._losses(p, batch), (self.primals(),), (tangents,))
         return scores
 
     def _double_backward_scores(
@@ -369,7 +370,7 @@ class ExactLinFiK:
             columns = [batch[key] for key in (*_MODEL_INPUTS, "labels")]
             # grad() ignores an outer no_grad; it keeps unselected parameters out of autograd.
             with torch.no_grad():
-                grads = per_sample_grad(self._primals(), *columns)
+                grads = per_sample_grad(self.primals(), *columns)
             yield indices, grads
 
     def _single_loss(
@@ -401,56 +402,16 @@ class ExactLinFiK:
             for (name, p), g in zip(self.params.items(), grads, strict=True)
         }
 
-    def score_vmap(
-        self,
-        samples: Sequence[Sample | TokenizedSample],
-        target: TargetGradient,
-        *,
-        chunk_size: int | None = None,
-    ) -> np.ndarray:
-        """Reference: materialise per-sample gradients with vmap, then dot with g_T."""
-        tangents = self._tangents(target)
-        scores = np.empty(len(samples), dtype=np.float64)
-        for indices, grads in self.per_sample_gradients(samples, chunk_size=chunk_size):
-            scores[indices] = dot_params(grads, tangents).double().cpu().numpy()
-        return scores
-
-    def score_loop(
-        self, samples: Sequence[Sample | TokenizedSample], target: TargetGradient
-    ) -> np.ndarray:
-        """Reference: one backward pass per sample (batch size 1), then dot with g_T."""
-        tangents = self._tangents(target)
-        iterator = tqdm(samples, desc="LinFiK (loop)", file=sys.stderr, disable=not self.progress)
-        return np.array(
-            [float(dot_params(self.sample_gradient(s), tangents)) for s in iterator],
-            dtype=np.float64,
-        )
-
-    # ----- losses and the one-step oracle ---------------------------------------------------
+    # ----- losses ---------------------------------------------------------------------------
 
     def losses(
         self, samples: Sequence[Sample | TokenizedSample], params: Params | None = None
     ) -> np.ndarray:
         """Per-sample losses l(z), float64, in input order."""
         tokenized = self.tokenize(samples)
-        params = self._primals() if params is None else params
+        params = self.primals() if params is None else params
         out = np.empty(len(tokenized), dtype=np.float64)
         with torch.no_grad():
             for indices, batch in self._batches(tokenized, "losses"):
                 out[indices] = self._losses(params, batch, full=True).double().cpu().numpy()
         return out
-
-    def one_step_oracle(
-        self,
-        sample: Sample | TokenizedSample,
-        targets: Sequence[Sample | TokenizedSample],
-        lr: float,
-    ) -> float:
-        """(L_T(theta) - L_T(theta - lr * grad l(z))) / lr, which tends to LinFiK(z) as lr -> 0."""
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        step = self.sample_gradient(sample)
-        stepped = {name: p - lr * step[name] for name, p in self._primals().items()}
-        before = self.losses(targets).mean()
-        after = self.losses(targets, stepped).mean()
-        return float((before - after) / lr)
