@@ -34,11 +34,8 @@ from payments.selectors.downloads import (
     order_jsonl_lines,
 )
 from payments.selectors.ledger import provider_ledger_summary
-from payments.selectors.reports import (
-    order_get_for_viewer,
-    order_list_for_buyer,
-    quote_get_for_buyer,
-)
+from payments.selectors.quotes import quote_get_for_buyer
+from payments.selectors.reports import order_get_for_viewer, order_list_for_buyer
 from payments.services.orders import order_checkout_start, order_create_from_quote
 from payments.services.quotes import quote_create_for_job
 

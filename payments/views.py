@@ -38,6 +38,11 @@ from payments.selectors.downloads import (
     order_for_download,
     order_jsonl_lines,
 )
+from payments.selectors.quotes import (
+    provider_quote_lines,
+    quote_explanation,
+    quote_get_for_buyer,
+)
 from payments.selectors.reconcile import reconciliation_mismatches
 from payments.selectors.reports import (
     order_get_for_viewer,
@@ -45,10 +50,7 @@ from payments.selectors.reports import (
     order_receipt_lines,
     platform_revenue_report,
     provider_payout_csv_rows,
-    provider_quote_lines,
     provider_report,
-    quote_explanation,
-    quote_get_for_buyer,
 )
 from payments.services.connect import (
     provider_account_refresh,
