@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from array import array
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from django.db import transaction
 
 from valuation import conf, worker_cache
 from valuation.engine.crossfit import MIN_LABELS
-from valuation.engine.labels import stratified_selection
+from valuation.engine.labels import round_half_up, stratified_selection
 from valuation.errors import ValuationRequestInvalid
 from valuation.lock_objects import job_qs_select_for_update
 from valuation.models import ExactLabel, ExactLabelSet, ValuationChunk, ValuationJob
@@ -44,10 +43,6 @@ def token_strata(token_counts: np.ndarray, n_buckets: int = N_LENGTH_STRATA) -> 
     buckets = np.searchsorted(edges, lengths, side="right")
     names = np.array([f"length-q{bucket}" for bucket in range(n_buckets)], dtype=object)
     return names[buckets]  # references to n_buckets shared strings: 8 bytes per sample
-
-
-def round_half_up(value: float) -> int:
-    return math.floor(value + 0.5)
 
 
 def labels_for_pool(*, counts: dict[int, int], fraction: float) -> int:
