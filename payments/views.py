@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from core.api import service_error_json
 from core.money import format_share
 from core.permissions import role_required
 from payments import conf
@@ -75,10 +76,8 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         event, created = webhook_event_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
-    except WebhookPayloadError as exc:
-        return JsonResponse({"error": {"code": exc.code, "message": str(exc)}}, status=400)
-    except GatewayNotConfiguredError as exc:
-        return JsonResponse({"error": {"code": exc.code, "message": str(exc)}}, status=503)
+    except (WebhookPayloadError, GatewayNotConfiguredError) as exc:
+        return service_error_json(exc)
     return JsonResponse({"received": event.event_id, "duplicate": not created})
 
 
