@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from core.api import service_error_json
-from core.money import format_share
+from core.money import format_money, format_share
 from core.permissions import role_required
 from payments import conf
 from payments.charts import platform_revenue_chart, provider_earnings_chart
@@ -63,7 +63,6 @@ from payments.services.orders import (
     order_test_payment_confirm,
 )
 from payments.services.webhooks import webhook_event_receive
-from payments.templatetags.money import money
 
 # --- Stripe webhook -------------------------------------------------------------------------
 
@@ -342,7 +341,7 @@ def connect_simulated_payout(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"No simulated bank payout: {exc}")
         return redirect("payments:payouts")
     if made:
-        paid = ", ".join(money(p.amount, p.currency) for p in made)
+        paid = ", ".join(format_money(p.amount, p.currency) for p in made)
         messages.success(request, f"Simulated bank payout of {paid} paid (no real money moved).")
     else:
         messages.info(request, "Nothing to pay out: no transferred money waits in the account.")
