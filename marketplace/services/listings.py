@@ -124,7 +124,7 @@ def _clean_fields(data: dict[str, Any], *, listing: Listing | None) -> dict[str,
                 if value not in Listing.PreviewMode.values:
                     fail(name, f"Use one of {', '.join(Listing.PreviewMode.values)}.")
             elif name == "preview_size":
-                maximum = conf.get("PREVIEW_MAX_SIZE")
+                maximum = conf.preview_max_size()
                 if (
                     isinstance(value, bool)
                     or not isinstance(value, int)
@@ -140,8 +140,8 @@ def _clean_fields(data: dict[str, Any], *, listing: Listing | None) -> dict[str,
                     fail(name, "Give a list of sample ids.")
                 else:
                     value = [item for item in dict.fromkeys(value) if item]
-                    if len(value) > conf.get("PREVIEW_MAX_SIZE"):
-                        fail(name, f"At most {conf.get('PREVIEW_MAX_SIZE')} preview samples.")
+                    if len(value) > conf.preview_max_size():
+                        fail(name, f"At most {conf.preview_max_size()} preview samples.")
             elif isinstance(value, str) or value is None:
                 value = (value or "").strip()
             else:

@@ -90,14 +90,14 @@ def target_set_upload(
     except FileError as exc:
         raise Invalid(exc.message, field="file") from exc
     size = file_size(file)
-    limit = conf.get("TARGET_UPLOAD_MAX_BYTES")
+    limit = conf.target_upload_max_bytes()
     if size > limit:
         raise Invalid(
             f"{filename} is {size:,} bytes; target sets are limited to {limit:,} bytes.",
             field="file",
         )
-    max_samples = conf.get("TARGET_MAX_SAMPLES")
-    report = ReportBuilder(max_errors=conf.get("INGEST_REPORT_MAX_ERRORS"))
+    max_samples = conf.target_max_samples()
+    report = ReportBuilder(max_errors=conf.ingest_report_max_errors())
     records: list[Record] = []
     try:
         scan = Scan(
@@ -158,7 +158,7 @@ def target_set_upload(
     with transaction.atomic():
         task = TargetTask.objects.select_for_update().get(pk=task.pk)
         TargetSample.objects.filter(task=task).delete()
-        TargetSample.objects.bulk_create(samples, batch_size=conf.get("INGEST_BATCH_SIZE"))
+        TargetSample.objects.bulk_create(samples, batch_size=conf.ingest_batch_size())
         task.status = TargetTask.Status.READY
         task.target_set_hash = hasher.hexdigest()
         task.original_filename = filename

@@ -134,7 +134,7 @@ def _dispatch(version: DatasetVersion, *, step: str, inline: bool = False) -> No
     """Run ``step`` ("process" or "ingest") inline for small files, else on a Celery worker."""
     from marketplace import tasks
 
-    if not inline and version.file_size >= conf.get("INGEST_ASYNC_THRESHOLD_BYTES"):
+    if not inline and version.file_size >= conf.ingest_async_threshold_bytes():
         task = tasks.version_process if step == "process" else tasks.version_ingest
         task.delay(version_id=version.pk)
     elif step == "process":
@@ -227,7 +227,7 @@ def version_process(*, version: DatasetVersion) -> DatasetVersion:
     ):
         return version
     _set(version, progress_phase="validate", progress_done=0, progress_total=version.file_size)
-    report = ReportBuilder(max_errors=conf.get("INGEST_REPORT_MAX_ERRORS"))
+    report = ReportBuilder(max_errors=conf.ingest_report_max_errors())
     progress = _Progress(version, "validate")
     fileobj = None
     try:
@@ -413,7 +413,7 @@ def version_ingest(*, version: DatasetVersion) -> DatasetVersion:
     version.refresh_from_db()
     if version.status != Status.INGESTING:
         return version
-    batch_size = conf.get("INGEST_BATCH_SIZE")
+    batch_size = conf.ingest_batch_size()
     progress = _Progress(version, "ingest")
     fileobj = None
     try:

@@ -143,7 +143,7 @@ def _id_arrays(
 ) -> tuple[np.ndarray, ...]:
     """(ids, token counts) of a version's pool; with ``missing_features``, of the samples
     that lack an embedding or a row of the ``layer_features`` set."""
-    batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
+    batch = conf.read_batch_size()
     rows = version_sample_ids(
         version_id=version_id,
         batch_size=batch,
@@ -170,10 +170,10 @@ def job_plan(*, job_id: int) -> None:
     if job.planned:
         return
     identity = worker_cache.model_identity(job.model_spec)
-    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
-    exact_size = int(conf.get("VALUATION_EXACT_CHUNK_SIZE"))
-    embed_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
-    proxy_size = int(conf.get("VALUATION_PROXY_CHUNK_SIZE"))
+    max_length = conf.max_length()
+    exact_size = conf.exact_chunk_size()
+    embed_size = conf.embed_chunk_size()
+    proxy_size = conf.proxy_chunk_size()
     alinfik = job.method == ValuationJob.Method.ALINFIK
     layer_features = (
         layer_feature_set_get_or_create(model_spec=job.model_spec, identity=identity)
@@ -240,7 +240,7 @@ def job_plan(*, job_id: int) -> None:
             cached = np.fromiter(
                 ExactLabel.objects.filter(label_set=label_set)
                 .values_list("sample_id", flat=True)
-                .iterator(chunk_size=int(conf.get("VALUATION_READ_BATCH_SIZE"))),
+                .iterator(chunk_size=conf.read_batch_size()),
                 dtype=np.int64,
             )
             hit = np.isin(labelled, cached)
@@ -309,7 +309,7 @@ def job_plan(*, job_id: int) -> None:
 def _copy_cached_labels(
     job: ValuationJob, label_set: ExactLabelSet, version_id: int, sample_ids: np.ndarray
 ) -> None:
-    batch = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    batch = conf.write_batch_size()
     for start in range(0, len(sample_ids), batch):
         part = [int(i) for i in sample_ids[start : start + batch]]
         rows = ExactLabel.objects.filter(label_set=label_set, sample_id__in=part).values_list(
@@ -352,7 +352,7 @@ def target_gradient_compute(*, chunk: ValuationChunk) -> None:
 def _export_token_source(job: ValuationJob) -> None:
     """With the model loaded for this step, store its token table for the proxy steps (once
     per model identity; a no-op once written)."""
-    if job.method == ValuationJob.Method.ALINFIK and conf.get("VALUATION_PROXY_TOKEN_FEATURES"):
+    if job.method == ValuationJob.Method.ALINFIK and conf.proxy_token_features():
         worker_cache.export_token_source(job.model_spec)
 
 
@@ -459,9 +459,9 @@ def _labelled_training_set(
     samples_embed_missing(sample_ids=ids.tolist())
     blobs: list[bytes] = []
     extra: list[np.ndarray] = []
-    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
+    max_length = conf.max_length()
     fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
-    batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
+    batch = conf.read_batch_size()
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch].tolist()
         found = {row[0]: row for row in Sample.objects.filter(id__in=part).values_list(*fields)}
@@ -486,21 +486,21 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
     VALUATION_PROXY_REPEATS, or one split with VALUATION_PROXY_FOLDS=1), measure fidelity
     on held-out labels, store it as the job's proxy artefact."""
     job = ValuationJob.objects.select_related("layer_features").get(pk=chunk.job_id)
-    source = job_token_source(job) if conf.get("VALUATION_PROXY_TOKEN_FEATURES") else None
+    source = job_token_source(job) if conf.proxy_token_features() else None
     ids, exact, features, extra = _labelled_training_set(job, source, job.layer_features)
     config = TrainConfig(
-        max_epochs=int(conf.get("VALUATION_PROXY_MAX_EPOCHS")),
-        patience=int(conf.get("VALUATION_PROXY_PATIENCE")),
-        max_length=int(conf.get("VALUATION_MAX_LENGTH")),
+        max_epochs=conf.proxy_max_epochs(),
+        patience=conf.proxy_patience(),
+        max_length=conf.max_length(),
     )
     head_config = HeadConfig(
         input_dim=features.shape[1],
-        hidden_dims=tuple(conf.get("VALUATION_PROXY_HIDDEN_DIMS")),
+        hidden_dims=conf.proxy_hidden_dims(),
         extra_dim=0 if extra is None else extra.shape[1],
     )
     inputs = proxy_inputs(features, None, head_config, config.max_length, extra)
-    folds = int(conf.get("VALUATION_PROXY_FOLDS"))
-    repeats = int(conf.get("VALUATION_PROXY_REPEATS")) if folds > 1 else 1
+    folds = conf.proxy_folds()
+    repeats = conf.proxy_repeats() if folds > 1 else 1
     splits = label_splits(len(ids), folds, job.seed, repeats=repeats)
     fit = fit_head(inputs, exact, splits, head_config=head_config, config=config, seed=job.seed)
     identity = worker_cache.current_encoder_identity()
@@ -560,7 +560,7 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
             job_id=job_id, is_exact=True, sample_id__gte=id_min, sample_id__lte=id_max
         ).values_list("sample_id", flat=True)
     )
-    page = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    page = conf.write_batch_size()
     fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
     features = (job, source, layer_features)
     rows = (
@@ -656,5 +656,5 @@ def job_finalise(*, chunk: ValuationChunk) -> None:
         )
         job_id = job.pk
         transaction.on_commit(lambda: job_notify_finished(job_id=job_id))
-    if not conf.get("VALUATION_KEEP_TARGET_GRADIENT"):
+    if not conf.keep_target_gradient():
         artefacts.artefact_delete(name=target_gradient_name(job_id=job.pk))
