@@ -121,10 +121,10 @@ def order_download(request: HttpRequest, order_id: int) -> HttpResponse:
         order = order_for_download(
             token=request.GET.get("token", ""), order_id=order_id, user=request.user
         )
-    except DownloadLinkExpired as exc:
-        return HttpResponse(str(exc), status=410, content_type="text/plain; charset=utf-8")
-    except DownloadNotAllowed as exc:
-        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    except (DownloadLinkExpired, DownloadNotAllowed) as exc:  # a file link: plain text, 410/403
+        return HttpResponse(
+            exc.message, status=exc.status, content_type="text/plain; charset=utf-8"
+        )
     response = StreamingHttpResponse(
         order_jsonl_lines(order=order), content_type="application/x-ndjson; charset=utf-8"
     )
