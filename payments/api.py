@@ -6,21 +6,15 @@ from __future__ import annotations
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import Invalid
 from core.permissions import IsBuyer, IsProvider
 from payments import conf
-from payments.errors import (
-    NotAllowedError,
-    OrderStateError,
-    PaymentsError,
-    QuoteExpiredError,
-    QuoteNotOpenError,
-)
+from payments.errors import PaymentProviderError
 from payments.gateways.base import GatewayError
 from payments.models import Order
 from payments.selectors.dataset_export import (
@@ -29,7 +23,6 @@ from payments.selectors.dataset_export import (
     order_parquet_chunks,
 )
 from payments.selectors.downloads import (
-    DownloadNotAllowed,
     order_entitled_for_download,
     order_jsonl_lines,
 )
@@ -42,21 +35,8 @@ from payments.services.quotes import quote_create_for_job
 # Serializer names are unique project-wide: drf-spectacular names schema components after them.
 
 
-class PaymentsRefusedError(APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "payments_error"
-
-
-def _refuse(exc: Exception) -> Exception:
-    """A service refusal as an API error with the service's message and code."""
-    if isinstance(exc, NotAllowedError):
-        return Http404(str(exc))  # do not reveal other users' quotes and orders
-    error = PaymentsRefusedError(detail=str(exc), code=getattr(exc, "code", "payments_error"))
-    if isinstance(exc, QuoteExpiredError | QuoteNotOpenError | OrderStateError):
-        error.status_code = status.HTTP_409_CONFLICT
-    elif isinstance(exc, GatewayError):
-        error.status_code = status.HTTP_502_BAD_GATEWAY
-    return error
+def _provider_error(exc: GatewayError) -> PaymentProviderError:
+    return PaymentProviderError(str(exc), code=exc.code or None)
 
 
 class PaymentsQuoteCreateSerializer(serializers.Serializer):
@@ -119,16 +99,13 @@ class QuoteCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = PaymentsQuoteCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            quote = quote_create_for_job(
-                buyer=request.user,
-                job_id=data.validated_data["job_id"],
-                sample_ids=data.validated_data["sample_ids"],
-                include_non_positive=data.validated_data["include_non_positive"],
-                value_rate=conf.value_rate(),
-            )
-        except PaymentsError as exc:
-            raise _refuse(exc) from exc
+        quote = quote_create_for_job(
+            buyer=request.user,
+            job_id=data.validated_data["job_id"],
+            sample_ids=data.validated_data["sample_ids"],
+            include_non_positive=data.validated_data["include_non_positive"],
+            value_rate=conf.value_rate(),
+        )
         return Response(PaymentsQuoteSerializer(quote).data, status=status.HTTP_201_CREATED)
 
 
@@ -153,8 +130,8 @@ class QuoteAcceptApi(APIView):
         try:
             order = order_create_from_quote(quote_id=quote_id, buyer=request.user)
             start = order_checkout_start(order_id=order.pk, buyer=request.user)
-        except (PaymentsError, GatewayError) as exc:
-            raise _refuse(exc) from exc
+        except GatewayError as exc:
+            raise _provider_error(exc) from exc
         order.refresh_from_db()
         body = {"order": PaymentsOrderSerializer(order).data, "checkout_url": start.redirect_url}
         return Response(body, status=status.HTTP_201_CREATED)
@@ -209,9 +186,10 @@ class OrderDownloadApi(APIView):
     def get(self, request: Request, order_id: int) -> StreamingHttpResponse:
         fmt = request.query_params.get("format", "jsonl")
         if fmt not in self.FORMATS:
-            raise PaymentsRefusedError(
-                detail=f"format must be one of {', '.join(self.FORMATS)}, got {fmt!r}",
+            raise Invalid(
+                f"format must be one of {', '.join(self.FORMATS)}, got {fmt!r}",
                 code="bad_format",
+                field="format",
             )
         order = _downloadable_order(request, order_id)
         stem = order_file_stem(order=order)
@@ -249,10 +227,7 @@ def _downloadable_order(request: Request, order_id: int) -> Order:
     order = order_get_for_viewer(user=request.user, order_id=order_id)
     if order is None or order.buyer_id != request.user.pk:  # staff read orders, not data
         raise Http404("No such order.")
-    try:
-        return order_entitled_for_download(order_id=order_id, user=request.user)
-    except DownloadNotAllowed as exc:
-        raise PermissionDenied(detail=str(exc), code="no_access") from exc
+    return order_entitled_for_download(order_id=order_id, user=request.user)
 
 
 class ProviderBalanceApi(APIView):

@@ -1,8 +1,6 @@
-"""Payment settings, each with a default so the app runs with nothing configured.
-
-Optional settings read here (none is required): PLATFORM_FEE_BPS, PRICING_VALUE_RATE,
-QUOTE_TTL_MINUTES, PAYMENTS_DOWNLOAD_MAX_AGE_SECONDS, PAYMENTS_MAX_TRANSFER_ATTEMPTS,
-PAYMENTS_MAX_WEBHOOK_ATTEMPTS, STRIPE_MAX_NETWORK_RETRIES (read by payments.gateways).
+"""Payment settings, typed. Each is read from ``django.conf.settings`` when called (so the
+``settings`` fixture overrides it in tests); config/settings/base.py reads them from the
+environment and documents their defaults.
 """
 
 from datetime import timedelta
@@ -11,21 +9,14 @@ from fractions import Fraction
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-DEFAULT_FEE_BPS = 1500  # 15 % platform fee
-DEFAULT_VALUE_RATE = "0"  # minor units per 1.0 of LinFiK value; 0 prices at the floors only
-DEFAULT_QUOTE_TTL_MINUTES = 30
-DEFAULT_MAX_TRANSFER_ATTEMPTS = 5
-DEFAULT_MAX_WEBHOOK_ATTEMPTS = 5
-DEFAULT_DOWNLOAD_MAX_AGE_SECONDS = 3600  # a signed download link is good for 1 hour
-
 
 def platform_fee_bps() -> int:
-    return int(getattr(settings, "PLATFORM_FEE_BPS", DEFAULT_FEE_BPS))
+    return int(settings.PLATFORM_FEE_BPS)
 
 
 def value_rate() -> Fraction:
     """PRICING_VALUE_RATE as an exact fraction ("40", "7/2"); floats are not accepted."""
-    raw = str(getattr(settings, "PRICING_VALUE_RATE", DEFAULT_VALUE_RATE))
+    raw = str(settings.PRICING_VALUE_RATE)
     try:
         rate = Fraction(raw)
     except (ValueError, ZeroDivisionError) as exc:
@@ -42,21 +33,24 @@ def platform_currency() -> str:
 
 
 def quote_ttl() -> timedelta:
-    return timedelta(minutes=int(getattr(settings, "QUOTE_TTL_MINUTES", DEFAULT_QUOTE_TTL_MINUTES)))
+    return timedelta(minutes=int(settings.QUOTE_TTL_MINUTES))
 
 
 def download_max_age() -> timedelta:
-    default = DEFAULT_DOWNLOAD_MAX_AGE_SECONDS
-    seconds = getattr(settings, "PAYMENTS_DOWNLOAD_MAX_AGE_SECONDS", default)
-    return timedelta(seconds=int(seconds))
+    """How long a signed download link is good for."""
+    return timedelta(seconds=int(settings.PAYMENTS_DOWNLOAD_MAX_AGE_SECONDS))
 
 
 def max_transfer_attempts() -> int:
-    return int(getattr(settings, "PAYMENTS_MAX_TRANSFER_ATTEMPTS", DEFAULT_MAX_TRANSFER_ATTEMPTS))
+    return int(settings.PAYMENTS_MAX_TRANSFER_ATTEMPTS)
 
 
 def max_webhook_attempts() -> int:
-    return int(getattr(settings, "PAYMENTS_MAX_WEBHOOK_ATTEMPTS", DEFAULT_MAX_WEBHOOK_ATTEMPTS))
+    return int(settings.PAYMENTS_MAX_WEBHOOK_ATTEMPTS)
+
+
+def stripe_max_network_retries() -> int:
+    return int(settings.STRIPE_MAX_NETWORK_RETRIES)
 
 
 def retry_delay_seconds(attempt: int) -> int:

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from core.money import format_share
+from core.api import service_error_json
+from core.money import format_money, format_share
 from core.permissions import role_required
 from payments import conf
 from payments.charts import platform_revenue_chart, provider_earnings_chart
@@ -64,7 +65,6 @@ from payments.services.orders import (
     order_test_payment_confirm,
 )
 from payments.services.webhooks import webhook_event_receive
-from payments.templatetags.money import money
 
 # --- Stripe webhook -------------------------------------------------------------------------
 
@@ -77,10 +77,8 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         event, created = webhook_event_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
-    except WebhookPayloadError as exc:
-        return JsonResponse({"error": {"code": exc.code, "message": str(exc)}}, status=400)
-    except GatewayNotConfiguredError as exc:
-        return JsonResponse({"error": {"code": exc.code, "message": str(exc)}}, status=503)
+    except (WebhookPayloadError, GatewayNotConfiguredError) as exc:
+        return service_error_json(exc)
     return JsonResponse({"received": event.event_id, "duplicate": not created})
 
 
@@ -125,10 +123,10 @@ def order_download(request: HttpRequest, order_id: int) -> HttpResponse:
         order = order_for_download(
             token=request.GET.get("token", ""), order_id=order_id, user=request.user
         )
-    except DownloadLinkExpired as exc:
-        return HttpResponse(str(exc), status=410, content_type="text/plain; charset=utf-8")
-    except DownloadNotAllowed as exc:
-        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    except (DownloadLinkExpired, DownloadNotAllowed) as exc:  # a file link: plain text, 410/403
+        return HttpResponse(
+            exc.message, status=exc.status, content_type="text/plain; charset=utf-8"
+        )
     response = StreamingHttpResponse(
         order_jsonl_lines(order=order), content_type="application/x-ndjson; charset=utf-8"
     )
@@ -345,7 +343,7 @@ def connect_simulated_payout(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"No simulated bank payout: {exc}")
         return redirect("payments:payouts")
     if made:
-        paid = ", ".join(money(p.amount, p.currency) for p in made)
+        paid = ", ".join(format_money(p.amount, p.currency) for p in made)
         messages.success(request, f"Simulated bank payout of {paid} paid (no real money moved).")
     else:
         messages.info(request, "Nothing to pay out: no transferred money waits in the account.")

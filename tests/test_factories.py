@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from django.core.exceptions import PermissionDenied
 
+from core.errors import NotAllowed
 from marketplace.models import Listing
 from tests.factories import BuyerFactory, ListingFactory, ProviderFactory, TargetTaskFactory
 
@@ -30,7 +30,7 @@ def test_listing_factory_makes_a_draft_listing_of_its_provider():
 
 @pytest.mark.django_db
 def test_a_buyer_cannot_be_the_provider_of_a_listing():
-    with pytest.raises(PermissionDenied, match="Only data providers can create listings"):
+    with pytest.raises(NotAllowed, match="Only data providers can create listings"):
         ListingFactory(provider=BuyerFactory())
     assert Listing.objects.count() == 0
 

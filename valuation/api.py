@@ -20,7 +20,7 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -33,7 +33,6 @@ from core.validators import BUDGET_MAX, ID_MAX
 from marketplace.models import DatasetVersion
 from marketplace.selectors import target_task_get_for_viewer
 from valuation import conf, selectors, subset
-from valuation.errors import ValuationNotAllowed, ValuationRequestInvalid, ValuationStateError
 from valuation.models import ValuationJob
 from valuation.services import valuation_job_cancel, valuation_job_request, valuation_job_retry
 from valuation.services.jobs import MAX_SEED
@@ -166,18 +165,6 @@ class ValuationPagination(PageNumberPagination):
 
 class ValuationApi(APIView):
     permission_classes = [IsAuthenticated]
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, ValuationNotAllowed):
-            exc = PermissionDenied(str(exc))
-        elif isinstance(exc, ValuationRequestInvalid):
-            exc = ValidationError({"non_field_errors": [str(exc)]})
-        elif isinstance(exc, ValuationStateError):
-            return Response(
-                {"error": {"code": "conflict", "message": str(exc), "details": {}}},
-                status=status.HTTP_409_CONFLICT,
-            )
-        return super().handle_exception(exc)
 
     def job_or_404(self, request: Request, job_id: int) -> ValuationJob:
         job = selectors.job_get_for_user(job_id=job_id, user=request.user)

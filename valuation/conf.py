@@ -1,101 +1,122 @@
-"""Valuation settings: a Django setting of the same name wins, then an environment variable
-of the same name (how a worker process is configured), then the default below.
-
-Read them through ``get(name)`` so tests can override with the ``settings`` fixture.
+"""Valuation settings, typed. Each is read from ``django.conf.settings`` when called (so the
+``settings`` fixture overrides it in tests); config/settings/base.py reads them from the
+environment and documents their defaults.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 from django.conf import settings
 
 DEFAULT_MODEL = "smollm2-135m"
 
-DEFAULTS: dict[str, object] = {
-    # Models a buyer may choose, name -> label. Buyers never pass a file path: a local model
-    # directory is only offered when the operator sets VALUATION_LOCAL_MODEL_DIR.
-    "VALUATION_MODELS": {DEFAULT_MODEL: "SmolLM2-135M (default)"},
-    # A small local Hugging Face model directory for demos and tests; offered as "local".
-    "VALUATION_LOCAL_MODEL_DIR": "",
-    # Sentence encoder directory for the proxy; "" = the packaged all-MiniLM-L6-v2.
-    "VALUATION_ENCODER_DIR": "",
-    "VALUATION_MODEL_DTYPE": "float32",
-    # Exact LinFiK: tokens kept per sample and samples per forward-mode batch.
-    "VALUATION_MAX_LENGTH": 256,
-    "VALUATION_EXACT_BATCH_SIZE": 8,
-    # Samples per chunk (one Celery task, one row in ValuationChunk) in each stage.
-    "VALUATION_EXACT_CHUNK_SIZE": 256,
-    "VALUATION_EMBED_CHUNK_SIZE": 2_000,
-    "VALUATION_PROXY_CHUNK_SIZE": 50_000,
-    # Rows per INSERT ... ON CONFLICT statement and per streamed page.
-    "VALUATION_WRITE_BATCH_SIZE": 2_000,
-    "VALUATION_READ_BATCH_SIZE": 5_000,
-    "VALUATION_EMBED_BATCH_SIZE": 64,
-    # A chunk found interrupted (its worker died) this many times in one run fails the job.
-    "VALUATION_MAX_INTERRUPTIONS": 3,
-    # A step whose earlier stages are not finished yet waits this long, this often, then fails.
-    "VALUATION_GATE_RETRY_SECONDS": 2,
-    "VALUATION_GATE_MAX_RETRIES": 1_800,
-    # Re-send the task of a step whose worker died, when a worker starts. Needed where the
-    # broker cannot redeliver unacknowledged messages (the filesystem transport deletes a
-    # message once read); Redis redelivers by itself after the visibility timeout.
-    "VALUATION_REDISPATCH_ON_WORKER_START": None,  # None: only on the embedded broker
-    # A running step reads its job's status at most this often, between batches of model
-    # work, and stops once the job was cancelled.
-    "VALUATION_CANCEL_CHECK_SECONDS": 1.0,
-    "VALUATION_HISTOGRAM_BINS": 20,
-    "VALUATION_KEEP_TARGET_GRADIENT": False,
-    "VALUATION_PROXY_HIDDEN_DIMS": (512, 128),
-    # Cross-fitted proxy members (engine alinfik.py): each label is held out from one, so
-    # fidelity is measured on every label; 1 = one train/validation/holdout split.
-    "VALUATION_PROXY_FOLDS": 5,
-    # Rounds of cross-fitting with fresh shuffles (folds x repeats members; a label's
-    # held-out prediction is the mean of the members that held it out). Ignored for 1 fold.
-    "VALUATION_PROXY_REPEATS": 3,
-    "VALUATION_PROXY_MAX_EPOCHS": 300,
-    "VALUATION_PROXY_PATIENCE": 30,
-    # The proxy also reads the scored model's token features (engine token_features.py):
-    # mean input-embedding row of the predicted tokens + log count. False: embeddings only.
-    "VALUATION_PROXY_TOKEN_FEATURES": True,
-    # The proxy also reads the scored model's hidden state after this many decoder layers
-    # (engine layer_features.py; capped at the model's layer count), stored once per
-    # (sample, model) like the sentence embedding. 0: off.
-    "VALUATION_PROXY_LAYERS": 4,
-}
+
+def models() -> dict[str, str]:
+    """Models a buyer may choose, name -> label."""
+    return dict(settings.VALUATION_MODELS)
 
 
-def _from_env(name: str, default: object) -> object:
-    raw = os.environ[name]
-    if isinstance(default, bool) or default is None:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    if isinstance(default, tuple):
-        return tuple(int(part) for part in raw.split(",") if part.strip())
-    if isinstance(default, dict):
-        return json.loads(raw)
-    return raw
+def local_model_dir() -> str:
+    return str(settings.VALUATION_LOCAL_MODEL_DIR or "")
 
 
-def get(name: str):
-    """A Django setting of that name, else the environment variable, else the default."""
-    if name not in DEFAULTS:
-        raise KeyError(f"unknown valuation setting {name!r}")
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    if name in os.environ:
-        return _from_env(name, DEFAULTS[name])
-    return DEFAULTS[name]
+def encoder_dir() -> str:
+    return str(settings.VALUATION_ENCODER_DIR or "")
+
+
+def model_dtype() -> str:
+    return str(settings.VALUATION_MODEL_DTYPE)
+
+
+def max_length() -> int:
+    return int(settings.VALUATION_MAX_LENGTH)
+
+
+def exact_batch_size() -> int:
+    return int(settings.VALUATION_EXACT_BATCH_SIZE)
+
+
+def exact_chunk_size() -> int:
+    return int(settings.VALUATION_EXACT_CHUNK_SIZE)
+
+
+def embed_chunk_size() -> int:
+    return int(settings.VALUATION_EMBED_CHUNK_SIZE)
+
+
+def proxy_chunk_size() -> int:
+    return int(settings.VALUATION_PROXY_CHUNK_SIZE)
+
+
+def write_batch_size() -> int:
+    return int(settings.VALUATION_WRITE_BATCH_SIZE)
+
+
+def read_batch_size() -> int:
+    return int(settings.VALUATION_READ_BATCH_SIZE)
+
+
+def embed_batch_size() -> int:
+    return int(settings.VALUATION_EMBED_BATCH_SIZE)
+
+
+def max_interruptions() -> int:
+    return int(settings.VALUATION_MAX_INTERRUPTIONS)
+
+
+def gate_retry_seconds() -> int:
+    return int(settings.VALUATION_GATE_RETRY_SECONDS)
+
+
+def gate_max_retries() -> int:
+    return int(settings.VALUATION_GATE_MAX_RETRIES)
+
+
+def cancel_check_seconds() -> float:
+    return float(settings.VALUATION_CANCEL_CHECK_SECONDS)
+
+
+def histogram_bins() -> int:
+    return int(settings.VALUATION_HISTOGRAM_BINS)
+
+
+def keep_target_gradient() -> bool:
+    return bool(settings.VALUATION_KEEP_TARGET_GRADIENT)
+
+
+def proxy_hidden_dims() -> tuple[int, ...]:
+    return tuple(int(width) for width in settings.VALUATION_PROXY_HIDDEN_DIMS)
+
+
+def proxy_folds() -> int:
+    return int(settings.VALUATION_PROXY_FOLDS)
+
+
+def proxy_repeats() -> int:
+    return int(settings.VALUATION_PROXY_REPEATS)
+
+
+def proxy_max_epochs() -> int:
+    return int(settings.VALUATION_PROXY_MAX_EPOCHS)
+
+
+def proxy_patience() -> int:
+    return int(settings.VALUATION_PROXY_PATIENCE)
+
+
+def proxy_token_features() -> bool:
+    return bool(settings.VALUATION_PROXY_TOKEN_FEATURES)
+
+
+def proxy_layers() -> int:
+    return int(settings.VALUATION_PROXY_LAYERS)
 
 
 def model_choices() -> dict[str, str]:
     """Model specs a buyer may request, spec -> label."""
-    choices = dict(get("VALUATION_MODELS"))
-    local = str(get("VALUATION_LOCAL_MODEL_DIR") or "")
+    choices = models()
+    local = local_model_dir()
     if local:
         choices["local"] = f"Local model ({os.path.basename(local.rstrip('/')) or local})"
     return choices
@@ -104,7 +125,7 @@ def model_choices() -> dict[str, str]:
 def model_source(spec: str) -> str:
     """The engine's model source for a spec: a known name, or the local directory."""
     if spec == "local":
-        local = str(get("VALUATION_LOCAL_MODEL_DIR") or "")
+        local = local_model_dir()
         if not local:
             raise ValueError("no local model directory is configured (VALUATION_LOCAL_MODEL_DIR)")
         return local
@@ -112,16 +133,17 @@ def model_source(spec: str) -> str:
 
 
 def redispatch_on_worker_start() -> bool:
-    value = get("VALUATION_REDISPATCH_ON_WORKER_START")
+    """Unset (None): only on the embedded broker, which cannot redeliver by itself."""
+    value = settings.VALUATION_REDISPATCH_ON_WORKER_START
     if value is None:
-        return bool(getattr(settings, "CELERY_EMBEDDED_BROKER", False))
+        return bool(settings.CELERY_EMBEDDED_BROKER)
     return bool(value)
 
 
 def test_step_sleep() -> tuple[str, int, float] | None:
     """Test hook: ``VALUATION_TEST_STEP_SLEEP=stage:index:seconds`` makes that step sleep on
     its first attempt, so a test can kill the worker mid-chunk. Unset in production."""
-    raw = os.environ.get("VALUATION_TEST_STEP_SLEEP", "")
+    raw = settings.VALUATION_TEST_STEP_SLEEP
     if not raw:
         return None
     stage, index, seconds = raw.split(":")

@@ -32,10 +32,11 @@ MODES = (MODE_TOP_K, MODE_THRESHOLD, MODE_BUDGET)
 READ_CHUNK_SIZE = 2000
 
 
-def money_to_minor_units(*, text: str, currency: str = "usd") -> int:
-    """What a buyer typed ("12", "12.50") as integer minor units; refused with a clear text."""
+def money_to_minor_units(*, text: str, currency: str | None = None) -> int:
+    """What a buyer typed ("12", "12.50") as integer minor units of ``currency`` (default: the
+    platform's, in which listings are priced); refused with a clear text."""
     try:
-        return parse_major(text, currency)
+        return parse_major(text, currency or payments_conf.platform_currency())
     except MoneyParseError as exc:
         raise ValuationRequestInvalid(str(exc)) from exc
 

@@ -105,7 +105,7 @@ def model_config(spec: str) -> Any:
 
 def get_model(spec: str) -> LoadedModel:
     identity = model_identity(spec)
-    device, dtype = worker_device(), str(conf.get("VALUATION_MODEL_DTYPE"))
+    device, dtype = worker_device(), conf.model_dtype()
     key = (identity, device, dtype)
     with _lock:
         if key not in _models:
@@ -117,8 +117,8 @@ def get_model(spec: str) -> LoadedModel:
 
 def get_scorer(spec: str) -> ExactLinFiK:
     loaded = get_model(spec)
-    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
-    batch_size = int(conf.get("VALUATION_EXACT_BATCH_SIZE"))
+    max_length = conf.max_length()
+    batch_size = conf.exact_batch_size()
     key = (loaded.identity, str(loaded.device), str(loaded.dtype), max_length, batch_size)
     with _lock:
         if key not in _scorers:
@@ -129,7 +129,7 @@ def get_scorer(spec: str) -> ExactLinFiK:
 
 
 def encoder_dir() -> Path | None:
-    configured = str(conf.get("VALUATION_ENCODER_DIR") or "")
+    configured = conf.encoder_dir()
     return Path(configured) if configured else None
 
 

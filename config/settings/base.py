@@ -1,7 +1,12 @@
-"""Settings shared by every profile. Everything configurable comes from the environment.
+"""Settings shared by every profile. Every setting is read from the environment here, with
+django-environ, and documented in the README's table; the apps' ``conf.py`` modules only
+read these settings (at call time, so tests can override them). Web and worker processes
+read the same environment.
 
 With nothing configured the platform runs on embedded defaults: a SQLite file and a
 filesystem Celery broker under ``var/``, console email, and the test-mode payment gateway.
+Importing the settings creates nothing; the local folders are created when Django starts
+(``core.apps.local_folders_create``).
 """
 
 from pathlib import Path
@@ -9,11 +14,10 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
 env.read_env(str(BASE_DIR / ".env"), overwrite=False) if (BASE_DIR / ".env").exists() else None
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=True)
 # A fixed development key; the production profile refuses to start without SECRET_KEY.
@@ -54,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A service's refusal a page did not handle: 404, 403 or the refusal page (core.errors).
+    "core.middleware.ServiceErrorMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -136,8 +142,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Created at startup (core.apps): WhiteNoise warns on a missing root.
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root
 STORAGE_ROOT = Path(env.str("STORAGE_ROOT", default=str(VAR_DIR / "storage")))
 MEDIA_ROOT = STORAGE_ROOT
 MEDIA_URL = "/media/"
@@ -189,15 +195,35 @@ INGEST_PARQUET_MAX_CHUNK_BYTES = env.int("INGEST_PARQUET_MAX_CHUNK_BYTES", defau
 INGEST_MAX_LINE_BYTES = env.int("INGEST_MAX_LINE_BYTES", default=0) or None
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# --- Marketplace (read through marketplace.conf) ---------------------------------------------
+# Uploads at least this big are validated and ingested by a Celery worker; smaller ones are
+# processed inside the request.
+INGEST_ASYNC_THRESHOLD_BYTES = env.int("INGEST_ASYNC_THRESHOLD_BYTES", default=2 * 1024 * 1024)
+# Rows inserted per bulk insert (and per transaction) while ingesting.
+INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=1000)
+# "auto": COPY on PostgreSQL and bulk INSERTs elsewhere; "insert" forces bulk INSERTs.
+INGEST_WRITE_METHOD = env.str("INGEST_WRITE_METHOD", default="auto")
+# How many row errors a validation report lists (totals always count every error).
+INGEST_REPORT_MAX_ERRORS = env.int("INGEST_REPORT_MAX_ERRORS", default=100)
+# Near-duplicate threshold on the Jaccard similarity of word 3-shingle sets.
+NEAR_DUPLICATE_THRESHOLD = env.float("NEAR_DUPLICATE_THRESHOLD", default=0.8)
+# Target sets are small: a buyer's examples of the task.
+TARGET_MAX_SAMPLES = env.int("TARGET_MAX_SAMPLES", default=10_000)
+TARGET_UPLOAD_MAX_BYTES = env.int("TARGET_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+PREVIEW_MAX_SIZE = env.int("PREVIEW_MAX_SIZE", default=20)
+# Currencies a listing may be priced in (the platform currency is always one of them).
+SUPPORTED_CURRENCIES = tuple(
+    code.lower() for code in env.list("SUPPORTED_CURRENCIES", default=["usd", "eur", "gbp"])
+)
+# A tokenizer.json to count tokens with instead of the packaged model's (tests, air-gapped).
+MARKETPLACE_TOKENIZER_JSON = env.str("MARKETPLACE_TOKENIZER_JSON", default="")
+
 # --- Celery ---------------------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport under var/broker, consumed by a real worker
 # process that `make run` starts. Set CELERY_BROKER_URL (redis://...) for separate workers.
 BROKER_DIR = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
-if CELERY_EMBEDDED_BROKER:
-    for _folder in ("out", "processed", "control"):
-        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(BROKER_DIR / "out"),
@@ -248,6 +274,65 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Each worker records a heartbeat per queue this often (/healthz lists the workers).
 WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=30.0)
 VALUATION_DEVICE = env.str("VALUATION_DEVICE", default="auto")
+
+# --- Valuation (read through valuation.conf) -------------------------------------------------
+# Models a buyer may choose, name -> label (JSON). Buyers never pass a file path: a local
+# model directory is only offered when the operator sets VALUATION_LOCAL_MODEL_DIR.
+VALUATION_MODELS = env.json("VALUATION_MODELS", default={"smollm2-135m": "SmolLM2-135M (default)"})
+# A small local Hugging Face model directory for demos and tests; offered as "local".
+VALUATION_LOCAL_MODEL_DIR = env.str("VALUATION_LOCAL_MODEL_DIR", default="")
+# Sentence encoder directory for the proxy; "" = the packaged all-MiniLM-L6-v2.
+VALUATION_ENCODER_DIR = env.str("VALUATION_ENCODER_DIR", default="")
+VALUATION_MODEL_DTYPE = env.str("VALUATION_MODEL_DTYPE", default="float32")
+# Exact LinFiK: tokens kept per sample and samples per forward-mode batch.
+VALUATION_MAX_LENGTH = env.int("VALUATION_MAX_LENGTH", default=256)
+VALUATION_EXACT_BATCH_SIZE = env.int("VALUATION_EXACT_BATCH_SIZE", default=8)
+# Samples per chunk (one Celery task, one row in ValuationChunk) in each stage.
+VALUATION_EXACT_CHUNK_SIZE = env.int("VALUATION_EXACT_CHUNK_SIZE", default=256)
+VALUATION_EMBED_CHUNK_SIZE = env.int("VALUATION_EMBED_CHUNK_SIZE", default=2_000)
+VALUATION_PROXY_CHUNK_SIZE = env.int("VALUATION_PROXY_CHUNK_SIZE", default=50_000)
+# Rows per INSERT ... ON CONFLICT statement and per streamed page.
+VALUATION_WRITE_BATCH_SIZE = env.int("VALUATION_WRITE_BATCH_SIZE", default=2_000)
+VALUATION_READ_BATCH_SIZE = env.int("VALUATION_READ_BATCH_SIZE", default=5_000)
+VALUATION_EMBED_BATCH_SIZE = env.int("VALUATION_EMBED_BATCH_SIZE", default=64)
+# A chunk found interrupted (its worker died) this many times in one run fails the job.
+VALUATION_MAX_INTERRUPTIONS = env.int("VALUATION_MAX_INTERRUPTIONS", default=3)
+# A step whose earlier stages are not finished yet waits this long, this often, then fails.
+VALUATION_GATE_RETRY_SECONDS = env.int("VALUATION_GATE_RETRY_SECONDS", default=2)
+VALUATION_GATE_MAX_RETRIES = env.int("VALUATION_GATE_MAX_RETRIES", default=1_800)
+# Re-send the task of a step whose worker died, when a worker starts. Needed where the broker
+# cannot redeliver unacknowledged messages (the filesystem transport deletes a message once
+# read); Redis redelivers by itself after the visibility timeout. Unset: on the embedded
+# broker only.
+VALUATION_REDISPATCH_ON_WORKER_START = env.bool(
+    "VALUATION_REDISPATCH_ON_WORKER_START", default=None
+)
+# A running step reads its job's status at most this often, between batches of model work,
+# and stops once the job was cancelled.
+VALUATION_CANCEL_CHECK_SECONDS = env.float("VALUATION_CANCEL_CHECK_SECONDS", default=1.0)
+VALUATION_HISTOGRAM_BINS = env.int("VALUATION_HISTOGRAM_BINS", default=20)
+VALUATION_KEEP_TARGET_GRADIENT = env.bool("VALUATION_KEEP_TARGET_GRADIENT", default=False)
+VALUATION_PROXY_HIDDEN_DIMS = tuple(
+    env.list("VALUATION_PROXY_HIDDEN_DIMS", cast=int, default=[512, 128])
+)
+# Cross-fitted proxy members (engine alinfik.py): each label is held out from one, so
+# fidelity is measured on every label; 1 = one train/validation/holdout split.
+VALUATION_PROXY_FOLDS = env.int("VALUATION_PROXY_FOLDS", default=5)
+# Rounds of cross-fitting with fresh shuffles (folds x repeats members; a label's held-out
+# prediction is the mean of the members that held it out). Ignored for 1 fold.
+VALUATION_PROXY_REPEATS = env.int("VALUATION_PROXY_REPEATS", default=3)
+VALUATION_PROXY_MAX_EPOCHS = env.int("VALUATION_PROXY_MAX_EPOCHS", default=300)
+VALUATION_PROXY_PATIENCE = env.int("VALUATION_PROXY_PATIENCE", default=30)
+# The proxy also reads the scored model's token features (engine token_features.py): mean
+# input-embedding row of the predicted tokens + log count. False: embeddings only.
+VALUATION_PROXY_TOKEN_FEATURES = env.bool("VALUATION_PROXY_TOKEN_FEATURES", default=True)
+# The proxy also reads the scored model's hidden state after this many decoder layers
+# (engine layer_features.py; capped at the model's layer count), stored once per (sample,
+# model) like the sentence embedding. 0: off.
+VALUATION_PROXY_LAYERS = env.int("VALUATION_PROXY_LAYERS", default=4)
+# Tests only: "stage:index:seconds" makes that step sleep on its first attempt, so a test
+# can kill the worker mid-chunk. Unset in production.
+VALUATION_TEST_STEP_SLEEP = env.str("VALUATION_TEST_STEP_SLEEP", default="")
 # Compute each ready version's sentence embeddings once, at ingest, on a gpu-queue worker.
 EMBED_AT_INGEST = env.bool("EMBED_AT_INGEST", default=True)
 # The landing page shows the demo buyer's latest finished valuation (seed_demo); off in production.
@@ -327,6 +412,11 @@ PLATFORM_CURRENCY = env.str("PLATFORM_CURRENCY", default="usd")
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1500)
 PRICING_VALUE_RATE = env.str("PRICING_VALUE_RATE", default="0")
 QUOTE_TTL_MINUTES = env.int("QUOTE_TTL_MINUTES", default=30)
+# A signed download link is good for this long.
+PAYMENTS_DOWNLOAD_MAX_AGE_SECONDS = env.int("PAYMENTS_DOWNLOAD_MAX_AGE_SECONDS", default=3600)
+PAYMENTS_MAX_TRANSFER_ATTEMPTS = env.int("PAYMENTS_MAX_TRANSFER_ATTEMPTS", default=5)
+PAYMENTS_MAX_WEBHOOK_ATTEMPTS = env.int("PAYMENTS_MAX_WEBHOOK_ATTEMPTS", default=5)
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 
 LOGGING = {
     "version": 1,

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -48,7 +46,6 @@ from marketplace.services.listings import (
     listing_update,
 )
 from marketplace.services.targets import (
-    TargetSetInvalid,
     target_set_upload,
     target_task_create,
     target_task_delete,
@@ -68,28 +65,8 @@ class MarketPagination(PageNumberPagination):
 
 
 class ServiceApi(APIView):
-    """Maps service errors to the API's JSON error shape (core.api.exception_handler)."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, TargetSetInvalid):
-            return Response(
-                {
-                    "error": {
-                        "code": "invalid",
-                        "message": exc.message_dict["file"][0],
-                        "details": {"file": exc.message_dict["file"], "report": exc.report},
-                    }
-                },
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        if isinstance(exc, DjangoValidationError):
-            detail = (
-                exc.message_dict
-                if hasattr(exc, "error_dict")
-                else {"non_field_errors": exc.messages}
-            )
-            exc = ValidationError(detail)
-        return super().handle_exception(exc)
+    """An API view of this app; service errors answer in the API's one error shape
+    (``core.api.exception_handler``)."""
 
     def paginated(self, request: Request, queryset, serializer_class, **kwargs: Any) -> Response:
         paginator = MarketPagination()

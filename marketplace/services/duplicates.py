@@ -107,7 +107,7 @@ class _Detector:
         self.version = version
         self.listing_id = version.listing_id
         self.own_listed = own_listed
-        self.threshold = float(conf.get("NEAR_DUPLICATE_THRESHOLD"))
+        self.threshold = conf.near_duplicate_threshold()
         self.infos: dict[int, _Info] = {}
         # Decisions not yet flushed: sample id -> (root id, kind).
         self.pending: dict[int, tuple[int, str]] = {}

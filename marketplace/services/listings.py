@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.selectors import user_has_role
+from core.errors import Invalid, NotAllowed
 from core.validators import FLOOR_PRICE_MAX
 from marketplace import conf
 from marketplace.licences import licence_normalise
@@ -43,7 +44,7 @@ EDITABLE_FIELDS = (
 
 def _require_owner(*, listing: Listing, actor: AbstractBaseUser) -> None:
     if listing.provider_id != actor.pk:
-        raise PermissionDenied("Only the listing's provider may change it.")
+        raise NotAllowed("Only the listing's provider may change it.")
 
 
 def _unique_slug(title: str) -> str:
@@ -65,19 +66,19 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
     cleaned: list[str] = []
     for tag in tags:
         if not isinstance(tag, str):
-            raise ValidationError({"tags": f"Tags must be strings, got {tag!r}."})
+            raise Invalid(f"Tags must be strings, got {tag!r}.", field="tags")
         slug = slugify(tag)[:40].strip("-")
         if tag.strip() and not slug:
-            raise ValidationError({"tags": f"Tag {tag!r} has no letters or digits."})
+            raise Invalid(f"Tag {tag!r} has no letters or digits.", field="tags")
         if slug and slug not in cleaned:
             cleaned.append(slug)
     if len(cleaned) > MAX_TAGS:
-        raise ValidationError({"tags": f"At most {MAX_TAGS} tags; got {len(cleaned)}."})
+        raise Invalid(f"At most {MAX_TAGS} tags; got {len(cleaned)}.", field="tags")
     return cleaned
 
 
 def _clean_fields(data: dict[str, Any], *, listing: Listing | None) -> dict[str, Any]:
-    """Validate and normalise provider-editable fields; raise one ValidationError for all."""
+    """Validate and normalise provider-editable fields; raise one Invalid for all."""
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
 
@@ -123,7 +124,7 @@ def _clean_fields(data: dict[str, Any], *, listing: Listing | None) -> dict[str,
                 if value not in Listing.PreviewMode.values:
                     fail(name, f"Use one of {', '.join(Listing.PreviewMode.values)}.")
             elif name == "preview_size":
-                maximum = conf.get("PREVIEW_MAX_SIZE")
+                maximum = conf.preview_max_size()
                 if (
                     isinstance(value, bool)
                     or not isinstance(value, int)
@@ -139,14 +140,14 @@ def _clean_fields(data: dict[str, Any], *, listing: Listing | None) -> dict[str,
                     fail(name, "Give a list of sample ids.")
                 else:
                     value = [item for item in dict.fromkeys(value) if item]
-                    if len(value) > conf.get("PREVIEW_MAX_SIZE"):
-                        fail(name, f"At most {conf.get('PREVIEW_MAX_SIZE')} preview samples.")
+                    if len(value) > conf.preview_max_size():
+                        fail(name, f"At most {conf.preview_max_size()} preview samples.")
             elif isinstance(value, str) or value is None:
                 value = (value or "").strip()
             else:
                 fail(name, "Must be text.")
-        except ValidationError as exc:
-            for message in exc.message_dict.get(name, exc.messages):
+        except Invalid as exc:
+            for message in exc.field_messages.get(name, exc.messages):
                 fail(name, message)
             continue
         cleaned[name] = value
@@ -169,8 +170,15 @@ def _clean_fields(data: dict[str, Any], *, listing: Listing | None) -> dict[str,
                     f"Not in the current version: {', '.join(unknown[:10])}.",
                 )
     if errors:
-        raise ValidationError(errors)
+        raise Invalid.for_fields(errors)
     return cleaned
+
+
+def _full_clean(listing: Listing) -> None:
+    try:
+        listing.full_clean()
+    except ValidationError as exc:
+        raise Invalid.from_validation_error(exc) from exc
 
 
 def _set_tags(listing: Listing, tags: list[str]) -> None:
@@ -204,12 +212,12 @@ def listing_create(
     commands), which must then be free.
     """
     if not user_has_role(provider, "provider"):
-        raise PermissionDenied("Only data providers can create listings.")
+        raise NotAllowed("Only data providers can create listings.")
     if slug is not None:
         if slugify(slug) != slug or not slug:
-            raise ValidationError({"slug": f"{slug!r} is not a slug (lowercase, digits, -)."})
+            raise Invalid(f"{slug!r} is not a slug (lowercase, digits, -).", field="slug")
         if Listing.objects.filter(slug=slug).exists():
-            raise ValidationError({"slug": f"The slug {slug!r} is taken."})
+            raise Invalid(f"The slug {slug!r} is taken.", field="slug")
     fields = _clean_fields(
         {
             "title": title,
@@ -233,7 +241,7 @@ def listing_create(
     )
     tag_names = fields.pop("tags")
     listing = Listing(provider=provider, slug=slug or _unique_slug(fields["title"]), **fields)
-    listing.full_clean()
+    _full_clean(listing)
     listing.save()
     _set_tags(listing, tag_names)
     return listing
@@ -245,12 +253,12 @@ def listing_update(*, listing: Listing, actor: AbstractBaseUser, data: dict[str,
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status == Listing.Status.TAKEN_DOWN:
-        raise ValidationError("This listing was taken down by staff and cannot be edited.")
+        raise Invalid("This listing was taken down by staff and cannot be edited.")
     fields = _clean_fields(dict(data), listing=listing)
     tag_names = fields.pop("tags", None)
     for name, value in fields.items():
         setattr(listing, name, value)
-    listing.full_clean()
+    _full_clean(listing)
     listing.save()
     if tag_names is not None:
         _set_tags(listing, tag_names)
@@ -265,14 +273,14 @@ def listing_publish(*, listing: Listing, actor: AbstractBaseUser) -> Listing:
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status == Listing.Status.TAKEN_DOWN:
-        raise ValidationError(
+        raise Invalid(
             f"This listing was taken down by staff ({listing.takedown_reason}) and cannot be "
             "published again."
         )
     if listing.status == Listing.Status.PUBLISHED:
-        raise ValidationError("This listing is already published.")
+        raise Invalid("This listing is already published.")
     if not listing.versions.filter(status=DatasetVersion.Status.READY).exists():
-        raise ValidationError("Upload a dataset version and wait until it is ready to publish.")
+        raise Invalid("Upload a dataset version and wait until it is ready to publish.")
     now = timezone.now()
     listing.status = Listing.Status.PUBLISHED
     listing.published_at = now
@@ -288,9 +296,7 @@ def listing_unpublish(*, listing: Listing, actor: AbstractBaseUser) -> Listing:
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status != Listing.Status.PUBLISHED:
-        raise ValidationError(
-            f"Only a published listing can be unpublished (it is {listing.status})."
-        )
+        raise Invalid(f"Only a published listing can be unpublished (it is {listing.status}).")
     listing.status = Listing.Status.UNPUBLISHED
     listing.save(update_fields=["status", "updated_at"])
     return listing
@@ -304,13 +310,13 @@ def listing_take_down(*, listing: Listing, actor: AbstractBaseUser, reason: str)
     entitlements (``selectors.listing_get_for_viewer`` asks the payments seam).
     """
     if not user_has_role(actor, "staff"):
-        raise PermissionDenied("Only staff can take listings down.")
+        raise NotAllowed("Only staff can take listings down.")
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": "Say why the listing is taken down."})
+        raise Invalid("Say why the listing is taken down.", field="reason")
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status == Listing.Status.TAKEN_DOWN:
-        raise ValidationError("This listing is already taken down.")
+        raise Invalid("This listing is already taken down.")
     listing.status = Listing.Status.TAKEN_DOWN
     listing.takedown_reason = reason
     listing.taken_down_at = timezone.now()
@@ -329,15 +335,13 @@ def listing_delete(*, listing: Listing, actor: AbstractBaseUser) -> None:
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.listed_at is not None:
-        raise ValidationError(
-            "A listing that has been published cannot be deleted; unpublish it instead."
-        )
+        raise Invalid("A listing that has been published cannot be deleted; unpublish it instead.")
     if (
         listing.versions.filter(status__in=DatasetVersion.IN_PROGRESS)
         .exclude(status=DatasetVersion.Status.VALIDATED)
         .exists()
     ):
-        raise ValidationError("A version is still being processed; wait for it to finish.")
+        raise Invalid("A version is still being processed; wait for it to finish.")
     versions = list(listing.versions.all())
     listing.current_version = None
     listing.save(update_fields=["current_version"])

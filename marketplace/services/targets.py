@@ -15,11 +15,11 @@ from pathlib import PurePath
 from typing import IO, Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.selectors import user_has_role
+from core.errors import Invalid, NotAllowed
 from marketplace import conf, fingerprints
 from marketplace.ingest.parsers import format_for
 from marketplace.ingest.records import FileError, Record, ReportBuilder
@@ -30,31 +30,31 @@ from marketplace.services.versions import file_size
 from marketplace.tokens import count_sample_tokens
 
 
-class TargetSetInvalid(ValidationError):
+class TargetSetInvalid(Invalid):
     """The target file has errors; ``report`` is the validation report (nothing was saved)."""
 
     def __init__(self, message: str, *, report: dict[str, Any]):
-        super().__init__({"file": message})
+        super().__init__(message, field="file", details={"report": report})
         self.report = report
 
 
 def _require_buyer(*, task: TargetTask, actor: AbstractBaseUser) -> None:
     if task.buyer_id != actor.pk:
-        raise PermissionDenied("Only the task's buyer may change it.")
+        raise NotAllowed("Only the task's buyer may change it.")
 
 
 def _clean(name: str, description: str) -> tuple[str, str]:
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "A name is required."})
+        raise Invalid("A name is required.", field="name")
     if len(name) > 200:
-        raise ValidationError({"name": "At most 200 characters."})
+        raise Invalid("At most 200 characters.", field="name")
     return name, (description or "").strip()
 
 
 def target_task_create(*, buyer: AbstractBaseUser, name: str, description: str = "") -> TargetTask:
     if not user_has_role(buyer, "buyer"):
-        raise PermissionDenied("Only buyers can create target tasks.")
+        raise NotAllowed("Only buyers can create target tasks.")
     name, description = _clean(name, description)
     return TargetTask.objects.create(buyer=buyer, name=name, description=description)
 
@@ -88,15 +88,16 @@ def target_set_upload(
     try:
         fmt = format_for(filename=filename, declared=declared_format)
     except FileError as exc:
-        raise ValidationError({"file": exc.message}) from exc
+        raise Invalid(exc.message, field="file") from exc
     size = file_size(file)
-    limit = conf.get("TARGET_UPLOAD_MAX_BYTES")
+    limit = conf.target_upload_max_bytes()
     if size > limit:
-        raise ValidationError(
-            {"file": f"{filename} is {size:,} bytes; target sets are limited to {limit:,} bytes."}
+        raise Invalid(
+            f"{filename} is {size:,} bytes; target sets are limited to {limit:,} bytes.",
+            field="file",
         )
-    max_samples = conf.get("TARGET_MAX_SAMPLES")
-    report = ReportBuilder(max_errors=conf.get("INGEST_REPORT_MAX_ERRORS"))
+    max_samples = conf.target_max_samples()
+    report = ReportBuilder(max_errors=conf.ingest_report_max_errors())
     records: list[Record] = []
     try:
         scan = Scan(
@@ -157,7 +158,7 @@ def target_set_upload(
     with transaction.atomic():
         task = TargetTask.objects.select_for_update().get(pk=task.pk)
         TargetSample.objects.filter(task=task).delete()
-        TargetSample.objects.bulk_create(samples, batch_size=conf.get("INGEST_BATCH_SIZE"))
+        TargetSample.objects.bulk_create(samples, batch_size=conf.ingest_batch_size())
         task.status = TargetTask.Status.READY
         task.target_set_hash = hasher.hexdigest()
         task.original_filename = filename
@@ -181,7 +182,7 @@ def pasted_target_rows(text: str) -> bytes:
     lines = [line.strip() for line in (text or "").splitlines()]
     lines = [line for line in lines if line]
     if not lines:
-        raise ValidationError({"text": "Paste at least one target sample."})
+        raise Invalid("Paste at least one target sample.", field="text")
     if lines[0].startswith("{"):
         return ("\n".join(lines) + "\n").encode("utf-8")
     return "".join(json.dumps({"text": line}, ensure_ascii=False) + "\n" for line in lines).encode(

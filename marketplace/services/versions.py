@@ -28,7 +28,6 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
@@ -36,6 +35,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.bulk import analyze, copy_models, copy_rows, reserve_ids
+from core.errors import Invalid, NotAllowed
 from marketplace import conf, fingerprints
 from marketplace.ingest.parsers import format_for
 from marketplace.ingest.records import FileError, Record, ReportBuilder
@@ -58,7 +58,7 @@ class IngestAborted(Exception):
 
 def _require_owner(*, listing: Listing, actor: AbstractBaseUser) -> None:
     if listing.provider_id != actor.pk:
-        raise PermissionDenied("Only the listing's provider may manage its versions.")
+        raise NotAllowed("Only the listing's provider may manage its versions.")
 
 
 def file_size(file: IO[bytes]) -> int:
@@ -134,7 +134,7 @@ def _dispatch(version: DatasetVersion, *, step: str, inline: bool = False) -> No
     """Run ``step`` ("process" or "ingest") inline for small files, else on a Celery worker."""
     from marketplace import tasks
 
-    if not inline and version.file_size >= conf.get("INGEST_ASYNC_THRESHOLD_BYTES"):
+    if not inline and version.file_size >= conf.ingest_async_threshold_bytes():
         task = tasks.version_process if step == "process" else tasks.version_ingest
         task.delay(version_id=version.pk)
     elif step == "process":
@@ -169,28 +169,28 @@ def version_upload(
     try:
         fmt = format_for(filename=filename, declared=declared_format)
     except FileError as exc:
-        raise ValidationError({"file": exc.message}) from exc
+        raise Invalid(exc.message, field="file") from exc
     size = file_size(file)
     limit = conf.upload_max_bytes()
     if size > limit:
-        raise ValidationError(
-            {"file": f"{filename} is {size:,} bytes; the upload limit is {limit:,} bytes."}
+        raise Invalid(
+            f"{filename} is {size:,} bytes; the upload limit is {limit:,} bytes.", field="file"
         )
     if size == 0:
-        raise ValidationError({"file": f"{filename} is empty."})
+        raise Invalid(f"{filename} is empty.", field="file")
     django_file = file if isinstance(file, File) else File(file, name=filename)
     sha256 = _sha256(django_file)
 
     with transaction.atomic():
         listing = Listing.objects.select_for_update().get(pk=listing.pk)
         if listing.status == Listing.Status.TAKEN_DOWN:
-            raise ValidationError("This listing was taken down by staff; uploads are closed.")
+            raise Invalid("This listing was taken down by staff; uploads are closed.")
         busy = listing.versions.filter(status__in=DatasetVersion.IN_PROGRESS).exclude(
             status=Status.VALIDATED
         )
         if busy.exists():
             other = busy.first()
-            raise ValidationError(
+            raise Invalid(
                 f"Version {other.number} is still being processed ({other.status}); "
                 "wait until it is finished."
             )
@@ -227,7 +227,7 @@ def version_process(*, version: DatasetVersion) -> DatasetVersion:
     ):
         return version
     _set(version, progress_phase="validate", progress_done=0, progress_total=version.file_size)
-    report = ReportBuilder(max_errors=conf.get("INGEST_REPORT_MAX_ERRORS"))
+    report = ReportBuilder(max_errors=conf.ingest_report_max_errors())
     progress = _Progress(version, "validate")
     fileobj = None
     try:
@@ -278,12 +278,12 @@ def version_accept_valid_rows(
     """The provider's choice "ingest the N valid rows": skip invalid rows and ingest."""
     _require_owner(listing=version.listing, actor=actor)
     if version.status != Status.VALIDATED:
-        raise ValidationError(
+        raise Invalid(
             f"Only a version awaiting your choice can be accepted (this one is {version.status})."
         )
     with transaction.atomic():
         if not _transition(version, from_statuses=[Status.VALIDATED], to=Status.INGESTING):
-            raise ValidationError("This version changed meanwhile; reload the page.")
+            raise Invalid("This version changed meanwhile; reload the page.")
         _set(version, valid_rows_only=True)
     _dispatch(version, step="ingest")
     return version
@@ -300,7 +300,7 @@ def version_discard(*, version: DatasetVersion, actor: AbstractBaseUser) -> Data
         from_statuses=[Status.STAGED, Status.VALIDATED, Status.FAILED],
         to=Status.DISCARDED,
     ):
-        raise ValidationError(
+        raise Invalid(
             "Only a version waiting to be processed, awaiting your choice or failed can be "
             f"discarded (this one is {version.status})."
         )
@@ -413,7 +413,7 @@ def version_ingest(*, version: DatasetVersion) -> DatasetVersion:
     version.refresh_from_db()
     if version.status != Status.INGESTING:
         return version
-    batch_size = conf.get("INGEST_BATCH_SIZE")
+    batch_size = conf.ingest_batch_size()
     progress = _Progress(version, "ingest")
     fileobj = None
     try:
@@ -525,7 +525,7 @@ def _finish(
 def version_fail_stuck(*, version: DatasetVersion, reason: str) -> DatasetVersion:
     """Operator tool: fail a version stuck in processing (its worker died), removing rows."""
     if version.status not in (Status.STAGED, Status.VALIDATING, Status.INGESTING):
-        raise ValidationError(f"Version {version.pk} is {version.status}, not stuck in processing.")
+        raise Invalid(f"Version {version.pk} is {version.status}, not stuck in processing.")
     _delete_rows(version)
     _set(version, status=Status.FAILED, error=reason or "Processing was interrupted.")
     return version

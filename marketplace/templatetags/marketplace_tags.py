@@ -2,7 +2,7 @@
 
 from django import template
 
-from core.money import format_money
+from core.templatetags import money as money_filters
 
 register = template.Library()
 
@@ -27,9 +27,6 @@ def status_badge(status: str) -> str:
     return STATUS_BADGES.get(status, "")
 
 
-@register.filter
-def price_per_1k(amount, currency: str = "usd") -> str:
-    """Integer minor units per 1,000 tokens as "0.05 USD / 1k tokens" (exact, no floats)."""
-    if amount is None:
-        return ""
-    return f"{format_money(int(amount), str(currency))} / 1k tokens"
+# Prices are shown by the money filter library (core/templatetags/money.py); the same
+# filter under this library's name for the marketplace's templates.
+register.filter("price_per_1k", money_filters.price_per_1k)

@@ -18,7 +18,7 @@ def get_gateway() -> PaymentGateway:
         return StripeGateway(
             api_key=settings.STRIPE_API_KEY,
             api_base=settings.STRIPE_API_BASE,
-            max_network_retries=getattr(settings, "STRIPE_MAX_NETWORK_RETRIES", 2),
+            max_network_retries=int(settings.STRIPE_MAX_NETWORK_RETRIES),
         )
     from payments.gateways.test_gateway import TestGateway
 

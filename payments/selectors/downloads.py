@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
 
+from core.errors import Conflict, NotAllowed
 from payments import conf
 from payments.errors import PaymentsError
 from payments.models import Order, OrderLine
@@ -23,12 +24,17 @@ SIGNING_SALT = "payments.order-download"
 DOWNLOAD_CHUNK_SIZE = 500
 
 
-class DownloadLinkExpired(PaymentsError):
+class DownloadLinkExpired(PaymentsError, Conflict):
     """The link was valid but is older than its max age (410)."""
 
+    code = "link_expired"
+    status = 410
 
-class DownloadNotAllowed(PaymentsError):
+
+class DownloadNotAllowed(PaymentsError, NotAllowed):
     """Tampered link, another user's link, or an order without live access (403)."""
+
+    code = "no_access"
 
 
 def order_download_token(*, order: Order) -> str:

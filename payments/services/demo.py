@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from core.money import format_money
 from payments import conf, pricing
 from payments.errors import NotAllowedError
 from payments.gateways import gateway_is_test_mode
@@ -41,7 +42,6 @@ from payments.services.orders import (
 )
 from payments.services.payouts import TransferOutcome, payout_line_transfer
 from payments.services.quotes import ValuationMeta, quote_create
-from payments.templatetags.money import money
 
 DEMO_METHOD = "demo"
 DEMO_JOB_PREFIX = "demo-purchase-"
@@ -111,7 +111,7 @@ def _purchase(*, buyer, number: int, listings: list, result: DemoPurchasesResult
             return None
         result.created.append(
             f"quote #{quote.pk} ({job_ref}): {quote.sample_count} samples for "
-            f"{money(quote.total, quote.currency)}"
+            f"{format_money(quote.total, quote.currency)}"
         )
     order = Order.objects.filter(quote=quote).first()
     if order is None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from payments import conf
 from payments.errors import (
     NotAllowedError,
+    NotYoursError,
     OrderStateError,
     PaymentMismatchError,
     QuoteExpiredError,
@@ -53,7 +54,7 @@ def order_create_from_quote(
     now = now or timezone.now()
     quote = quote_qs_select_for_update().filter(pk=quote_id).first()
     if quote is None or quote.buyer_id != buyer.pk:
-        raise NotAllowedError(f"quote {quote_id} does not exist or is not yours")
+        raise NotYoursError(f"quote {quote_id} does not exist or is not yours")
     if quote.status != Quote.Status.OPEN:
         raise QuoteNotOpenError(f"quote {quote_id} was already accepted")
     if quote.expires_at <= now:
@@ -117,7 +118,7 @@ def order_checkout_start(*, order_id: int, buyer: AbstractBaseUser) -> CheckoutS
     """Open a checkout session for a pending order; returns where to send the buyer."""
     order = order_qs_select_for_update().filter(pk=order_id).first()
     if order is None or order.buyer_id != buyer.pk:
-        raise NotAllowedError(f"order {order_id} does not exist or is not yours")
+        raise NotYoursError(f"order {order_id} does not exist or is not yours")
     if order.status != Order.Status.PENDING:
         raise OrderStateError(f"order {order_id} is {order.status}, not awaiting payment")
     gateway = get_gateway()
@@ -176,7 +177,7 @@ def order_test_payment_confirm(*, order_id: int, buyer: AbstractBaseUser) -> Ord
         raise NotAllowedError("test payments are only possible when Stripe is not configured")
     order = Order.objects.filter(pk=order_id, buyer=buyer).first()
     if order is None:
-        raise NotAllowedError(f"order {order_id} does not exist or is not yours")
+        raise NotYoursError(f"order {order_id} does not exist or is not yours")
     if order.gateway != Order.Gateway.TEST or not order.checkout_session_id:
         raise OrderStateError(f"order {order_id} has no test-mode checkout session")
     state = gateway.test_payment(

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.selectors import user_has_role
 from payments import conf, pricing
-from payments.errors import NotAllowedError, QuoteError
+from payments.errors import NotAllowedError, NotYoursError, QuoteError
 from payments.models import Quote
 from payments.selectors.entitlements import entitled_sample_refs
 
@@ -198,7 +198,7 @@ def quote_create_for_job(
 
     job = ValuationJob.objects.filter(pk=job_id, buyer=buyer).first()
     if job is None:
-        raise NotAllowedError(f"valuation job {job_id} does not exist or is not yours")
+        raise NotYoursError(f"valuation job {job_id} does not exist or is not yours")
     if job.status != ValuationJob.Status.SUCCEEDED:
         raise QuoteError(f"valuation job {job_id} is {job.status}; only finished jobs are quoted")
     wanted = sorted({int(pk) for pk in sample_ids})

@@ -82,3 +82,57 @@ def test_default_profile_flags_its_development_defaults_as_not_deployable():
     )
     assert result.returncode != 0
     assert "security.W018" in result.stderr + result.stdout  # DEBUG on
+
+
+def _settings_in_a_fresh_process(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VALUATION_"))}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings.base", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_importing_the_settings_creates_no_folder(tmp_path):
+    var = tmp_path / "var"
+    result = _settings_in_a_fresh_process(
+        "import config.settings.base as s; print(s.VAR_DIR)", {"VAR_DIR": str(var)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(var)
+    assert not var.exists()
+
+
+def test_django_startup_creates_the_local_folders(tmp_path):
+    var = tmp_path / "var"
+    result = _settings_in_a_fresh_process("import django; django.setup()", {"VAR_DIR": str(var)})
+    assert result.returncode == 0, result.stderr
+    assert (var / "staticfiles").is_dir() and (var / "broker" / "out").is_dir()
+
+
+def test_app_settings_come_from_the_environment_in_every_process(tmp_path):
+    code = (
+        "import django; django.setup()\n"
+        "from marketplace import conf as m; from payments import conf as p\n"
+        "from valuation import conf as v\n"
+        "print(v.max_length(), v.proxy_hidden_dims(), v.redispatch_on_worker_start(),"
+        " m.ingest_batch_size(), m.supported_currencies(), p.max_webhook_attempts())"
+    )
+    defaults = _settings_in_a_fresh_process(code, {"VAR_DIR": str(tmp_path)})
+    configured = _settings_in_a_fresh_process(
+        code,
+        {
+            "VAR_DIR": str(tmp_path),
+            "VALUATION_MAX_LENGTH": "64",
+            "VALUATION_PROXY_HIDDEN_DIMS": "32,8",
+            "VALUATION_REDISPATCH_ON_WORKER_START": "false",
+            "INGEST_BATCH_SIZE": "7",
+            "SUPPORTED_CURRENCIES": "usd,jpy",
+            "PAYMENTS_MAX_WEBHOOK_ATTEMPTS": "9",
+        },
+    )
+    assert defaults.stdout.split("\n")[-2] == "256 (512, 128) True 1000 ('usd', 'eur', 'gbp') 5"
+    assert configured.stdout.split("\n")[-2] == "64 (32, 8) False 7 ('usd', 'jpy') 9"

@@ -8,9 +8,9 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 
+from core.errors import Invalid, NotAllowed
 from marketplace import fingerprints
 from marketplace.models import DatasetVersion, Sample, SampleBand
 from marketplace.selectors import sellable_samples, version_samples
@@ -303,22 +303,22 @@ def test_all_rows_invalid_fails(provider_a, make_listing):
 def test_refused_uploads_store_nothing(provider_a, provider_b, make_listing, settings, staff):
     listing = make_listing(provider_a)
     settings.UPLOAD_MAX_BYTES = 10
-    with pytest.raises(ValidationError) as too_big:
+    with pytest.raises(Invalid) as too_big:
         upload(listing, provider_a, b'{"text": "more than ten bytes"}')
-    assert too_big.value.message_dict == {
+    assert too_big.value.field_messages == {
         "file": ["data.jsonl is 31 bytes; the upload limit is 10 bytes."]
     }
     settings.UPLOAD_MAX_BYTES = 10_000
-    with pytest.raises(ValidationError) as unknown:
+    with pytest.raises(Invalid) as unknown:
         upload(listing, provider_a, b"hello", "data.xlsx")
-    assert "cannot tell the format of 'data.xlsx'" in unknown.value.message_dict["file"][0]
-    with pytest.raises(ValidationError) as empty:
+    assert "cannot tell the format of 'data.xlsx'" in unknown.value.field_messages["file"][0]
+    with pytest.raises(Invalid) as empty:
         upload(listing, provider_a, b"", "data.jsonl")
-    assert empty.value.message_dict == {"file": ["data.jsonl is empty."]}
-    with pytest.raises(PermissionDenied):
+    assert empty.value.field_messages == {"file": ["data.jsonl is empty."]}
+    with pytest.raises(NotAllowed):
         upload(listing, provider_b, b'{"text": "not mine"}')
     listing_take_down(listing=listing, actor=staff, reason="spam")
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         upload(listing, provider_a, b'{"text": "after take-down"}')
     assert DatasetVersion.objects.count() == 0
     assert not default_storage.exists("datasets")
@@ -348,16 +348,16 @@ def test_ingest_valid_rows_only(provider_a, make_listing):
 def test_choices_are_for_the_owner_and_the_right_state(provider_a, provider_b, make_listing):
     listing = make_listing(provider_a)
     version = upload(listing, provider_a, b'{"text": "good"}\n{bad\n')
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         version_accept_valid_rows(version=version, actor=provider_b)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         version_discard(version=version, actor=provider_b)
     version.refresh_from_db()
     assert version.status == Status.VALIDATED
     ready = upload(make_listing(provider_a, title="r"), provider_a, b'{"text": "x"}')
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         version_accept_valid_rows(version=ready, actor=provider_a)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         version_discard(version=ready, actor=provider_a)
     ready.refresh_from_db()
     assert ready.status == Status.READY
@@ -394,7 +394,7 @@ def test_a_version_in_progress_blocks_new_uploads(provider_a, make_listing):
     listing = make_listing(provider_a)
     version = upload(listing, provider_a, b'{"text": "one"}')
     DatasetVersion.objects.filter(pk=version.pk).update(status=Status.INGESTING)
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(Invalid) as refused:
         upload(listing, provider_a, b'{"text": "two"}')
     assert refused.value.messages == [
         "Version 1 is still being processed (ingesting); wait until it is finished."
@@ -515,5 +515,5 @@ def test_staged_version_can_be_cancelled_and_stuck_ones_failed(provider_a, make_
     failed = version_services.version_fail_stuck(version=stuck, reason="Worker lost.")
     assert (failed.status, failed.error) == (Status.FAILED, "Worker lost.")
     assert Sample.objects.filter(version=stuck).count() == 0
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         version_services.version_fail_stuck(version=failed, reason="again")

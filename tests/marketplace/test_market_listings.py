@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, FloatField, Value
 from django.forms.models import model_to_dict
 
+from core.errors import Invalid, NotAllowed
 from marketplace.licences import licence_normalise
 from marketplace.models import Listing
 from marketplace.selectors import (
@@ -70,7 +70,7 @@ def test_create_listing_normalises_fields(provider_a):
 
 @pytest.mark.django_db
 def test_create_listing_rejects_bad_input_with_field_errors(provider_a, buyer_a):
-    with pytest.raises(ValidationError) as invalid:
+    with pytest.raises(Invalid) as invalid:
         listing_create(
             provider=provider_a,
             title=" ",
@@ -80,7 +80,7 @@ def test_create_listing_rejects_bad_input_with_field_errors(provider_a, buyer_a)
             language="english",
             preview_size=99,
         )
-    assert set(invalid.value.message_dict) == {
+    assert set(invalid.value.field_messages) == {
         "title",
         "licence",
         "floor_price_per_1k_tokens",
@@ -88,14 +88,14 @@ def test_create_listing_rejects_bad_input_with_field_errors(provider_a, buyer_a)
         "language",
         "preview_size",
     }
-    assert invalid.value.message_dict["floor_price_per_1k_tokens"] == [
+    assert invalid.value.field_messages["floor_price_per_1k_tokens"] == [
         "Give the price per 1,000 tokens as a whole number of minor units (cents), from 0 "
         "to 100,000,000 (1,000,000.00)."
     ]
-    with pytest.raises(ValidationError) as floats:
+    with pytest.raises(Invalid) as floats:
         listing_create(provider=provider_a, title="x", licence="MIT", floor_price_per_1k_tokens=1.5)
-    assert "floor_price_per_1k_tokens" in floats.value.message_dict
-    with pytest.raises(PermissionDenied):
+    assert "floor_price_per_1k_tokens" in floats.value.field_messages
+    with pytest.raises(NotAllowed):
         listing_create(provider=buyer_a, title="x", licence="MIT", floor_price_per_1k_tokens=1)
     assert Listing.objects.count() == 0
 
@@ -105,7 +105,7 @@ def test_licences():
     assert licence_normalise("LicenseRef-acme-data-1.0") == "LicenseRef-acme-data-1.0"
     assert licence_normalise("(MIT OR apache-2.0)") == "(MIT OR Apache-2.0)"
     for bad in ("", "CC-BY-4", "MIT AND", "MIT WITH Classpath-exception-2.0", "GPL; x"):
-        with pytest.raises(ValidationError):
+        with pytest.raises(Invalid):
             licence_normalise(bad)
 
 
@@ -115,15 +115,15 @@ def test_update_by_owner_only_and_invalid_update_changes_nothing(
 ):
     listing = make_listing(provider_a, title="Before")
     before = snapshot(listing)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         listing_update(listing=listing, actor=provider_b, data={"title": "Hijacked"})
-    with pytest.raises(ValidationError) as invalid:
+    with pytest.raises(Invalid) as invalid:
         listing_update(
             listing=listing,
             actor=provider_a,
             data={"title": "After", "licence": "nope", "slug": "x"},
         )
-    assert set(invalid.value.message_dict) == {"licence", "slug"}
+    assert set(invalid.value.field_messages) == {"licence", "slug"}
     assert snapshot(listing) == before
 
     updated = listing_update(
@@ -136,13 +136,13 @@ def test_update_by_owner_only_and_invalid_update_changes_nothing(
 @pytest.mark.django_db
 def test_picked_preview_ids_must_exist_in_the_current_version(provider_a, ready_listing):
     listing = ready_listing(provider_a, [{"id": f"s{i}", "text": sentence(i)} for i in range(5)])
-    with pytest.raises(ValidationError) as unknown:
+    with pytest.raises(Invalid) as unknown:
         listing_update(
             listing=listing,
             actor=provider_a,
             data={"preview_mode": "picked", "preview_sample_ids": ["s1", "nope"]},
         )
-    assert unknown.value.message_dict == {
+    assert unknown.value.field_messages == {
         "preview_sample_ids": ["Not in the current version: nope."]
     }
     listing_update(
@@ -174,7 +174,7 @@ def test_random_preview_is_deterministic_and_skips_duplicates(provider_a, ready_
 def test_publish_needs_a_ready_version(provider_a, make_listing):
     listing = make_listing(provider_a)
     before = snapshot(listing)
-    with pytest.raises(ValidationError) as refused:
+    with pytest.raises(Invalid) as refused:
         listing_publish(listing=listing, actor=provider_a)
     assert refused.value.messages == [
         "Upload a dataset version and wait until it is ready to publish."
@@ -185,13 +185,13 @@ def test_publish_needs_a_ready_version(provider_a, make_listing):
 @pytest.mark.django_db
 def test_publish_unpublish_cycle(provider_a, provider_b, ready_listing):
     listing = ready_listing(provider_a, [{"text": "hello there world"}], publish=False)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         listing_publish(listing=listing, actor=provider_b)
     published = listing_publish(listing=listing, actor=provider_a)
     assert published.status == Listing.Status.PUBLISHED
     first_listed = published.listed_at
     assert first_listed is not None
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         listing_publish(listing=published, actor=provider_a)
 
     unpublished = listing_unpublish(listing=published, actor=provider_a)
@@ -206,9 +206,9 @@ def test_publish_unpublish_cycle(provider_a, provider_b, ready_listing):
 def test_take_down_is_staff_only_and_final(provider_a, buyer_a, staff, ready_listing):
     listing = ready_listing(provider_a, [{"text": "hello there world"}])
     before = snapshot(listing)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         listing_take_down(listing=listing, actor=provider_a, reason="x")
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         listing_take_down(listing=listing, actor=staff, reason="  ")
     assert snapshot(listing) == before
 
@@ -223,9 +223,9 @@ def test_take_down_is_staff_only_and_final(provider_a, buyer_a, staff, ready_lis
     assert listing_get_for_viewer(slug=listing.slug, user=buyer_a) is None
     assert listing_get_for_viewer(slug=listing.slug, user=provider_a) == listing
     assert listing_get_for_viewer(slug=listing.slug, user=staff) == listing
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         listing_publish(listing=taken, actor=provider_a)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         listing_update(listing=taken, actor=provider_a, data={"title": "Sneaky"})
 
 
@@ -250,14 +250,14 @@ def test_past_buyers_keep_access_through_the_entitlement_seam(
 @pytest.mark.django_db
 def test_delete_only_never_published_drafts(provider_a, provider_b, ready_listing, make_listing):
     draft = ready_listing(provider_a, [{"text": "hello there world"}], publish=False)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         listing_delete(listing=draft, actor=provider_b)
     listing_delete(listing=draft, actor=provider_a)
     assert not Listing.objects.filter(pk=draft.pk).exists()
 
     published = ready_listing(provider_a, [{"text": "another text here"}], title="P")
     listing_unpublish(listing=published, actor=provider_a)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         listing_delete(listing=published, actor=provider_a)
     assert Listing.objects.filter(pk=published.pk).exists()
 

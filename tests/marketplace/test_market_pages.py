@@ -309,3 +309,37 @@ def test_admin_take_down_action(provider_a, staff, ready_listing):
         "DMCA notice",
         staff,
     )
+
+
+@pytest.mark.django_db
+def test_a_floor_price_in_a_zero_decimal_currency_is_whole_yen(provider_a, settings):
+    """JPY has no minor unit: 12 yen is stored as 12, not 1,200; 12.5 yen is refused."""
+    settings.PLATFORM_CURRENCY = "jpy"
+    browser = client_for(provider_a)
+
+    half = browser.post(
+        reverse("marketplace:listing_create"), listing_form(floor_price="12.5", currency="jpy")
+    )
+    assert half.status_code == 200
+    assert "whole numbers only" in half.content.decode()
+    assert Listing.objects.count() == 0
+
+    browser.post(
+        reverse("marketplace:listing_create"), listing_form(floor_price="12", currency="jpy")
+    )
+    listing = Listing.objects.get()
+    assert (listing.floor_price_per_1k_tokens, listing.currency) == (12, "jpy")
+
+    edit = browser.get(reverse("marketplace:listing_edit", args=[listing.slug])).content.decode()
+    assert 'name="floor_price" value="12"' in edit
+    assert "12 JPY" in browser.get(reverse("marketplace:provider_datasets")).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_dollar_floor_price_is_still_stored_in_cents(provider_a):
+    browser = client_for(provider_a)
+    browser.post(reverse("marketplace:listing_create"), listing_form(floor_price="12.5"))
+    listing = Listing.objects.get()
+    assert listing.floor_price_per_1k_tokens == 1250
+    edit = browser.get(reverse("marketplace:listing_edit", args=[listing.slug])).content.decode()
+    assert 'name="floor_price" value="12.50"' in edit

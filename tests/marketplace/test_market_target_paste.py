@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.test import Client
 
+from core.errors import Invalid
 from marketplace.models import TargetTask
 from marketplace.selectors import target_samples
 from marketplace.services.targets import (
@@ -77,10 +77,10 @@ def test_a_bad_paste_changes_nothing(buyer_a):
 
     with pytest.raises(TargetSetInvalid) as invalid:
         target_set_paste(task=task, actor=buyer_a, text='{"text": "fine"}\n{"text": \n')
-    assert "1 of 2 rows are invalid" in invalid.value.message_dict["file"][0]
-    with pytest.raises(ValidationError) as empty:
+    assert "1 of 2 rows are invalid" in invalid.value.field_messages["file"][0]
+    with pytest.raises(Invalid) as empty:
         target_set_paste(task=task, actor=buyer_a, text=" \n \n")
-    assert empty.value.message_dict == {"text": ["Paste at least one target sample."]}
+    assert empty.value.field_messages == {"text": ["Paste at least one target sample."]}
 
     task.refresh_from_db()
     assert (task.target_set_hash, texts(task)) == before
@@ -90,7 +90,7 @@ def test_only_the_tasks_buyer_may_paste(buyer_a, buyer_b):
     task = target_task_create(buyer=buyer_a, name="Mine")
     with pytest.raises(Exception) as denied:
         target_set_paste(task=task, actor=buyer_b, text="sneaky")
-    assert type(denied.value).__name__ == "PermissionDenied"
+    assert type(denied.value).__name__ == "NotAllowed"
     task.refresh_from_db()
     assert (task.status, task.sample_count) == (TargetTask.Status.DRAFT, 0)
 

@@ -6,8 +6,8 @@ import io
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import PermissionDenied, ValidationError
 
+from core.errors import Invalid, NotAllowed
 from marketplace import fingerprints
 from marketplace.models import TargetSample, TargetTask
 from marketplace.selectors import target_samples, target_task_get_for_viewer, target_tasks_visible
@@ -58,7 +58,7 @@ def test_an_invalid_target_file_changes_nothing(buyer_a):
 
     with pytest.raises(TargetSetInvalid) as invalid:
         upload_target(task, buyer_a, b'{"text": "fine"}\n{"text": ""}\n')
-    assert invalid.value.message_dict == {
+    assert invalid.value.field_messages == {
         "file": [
             "1 of 2 rows are invalid (first: line 2: 'text' is empty); "
             "fix the file and upload it again"
@@ -70,7 +70,7 @@ def test_an_invalid_target_file_changes_nothing(buyer_a):
     with pytest.raises(TargetSetInvalid) as empty:
         upload_target(task, buyer_a, b"\n")
     assert empty.value.report["fatal"]["code"] == "empty_file"
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         upload_target(task, buyer_a, b"x", "target.docx")
 
     task.refresh_from_db()
@@ -83,13 +83,13 @@ def test_target_limits(buyer_a, settings):
     task = target_task_create(buyer=buyer_a, name="T")
     with pytest.raises(TargetSetInvalid) as too_many:
         upload_target(task, buyer_a, jsonl([{"text": f"row {i}"} for i in range(3)]))
-    assert too_many.value.message_dict["file"] == [
+    assert too_many.value.field_messages["file"] == [
         "a target set has at most 2 samples; this file has more"
     ]
     settings.TARGET_UPLOAD_MAX_BYTES = 5
-    with pytest.raises(ValidationError) as too_big:
+    with pytest.raises(Invalid) as too_big:
         upload_target(task, buyer_a, b'{"text": "x"}')
-    assert "target sets are limited to 5 bytes" in too_big.value.message_dict["file"][0]
+    assert "target sets are limited to 5 bytes" in too_big.value.field_messages["file"][0]
     assert TargetSample.objects.count() == 0
 
 
@@ -116,10 +116,10 @@ def test_target_tasks_are_private(buyer_a, buyer_b, provider_a, staff):
         lambda: upload_target(task, buyer_b, jsonl([{"text": "x"}])),
         lambda: target_task_delete(task=task, actor=buyer_b),
     ):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotAllowed):
             action()
     task.refresh_from_db()
     assert (task.name, task.sample_count) == ("Secret", 0)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotAllowed):
         target_task_create(buyer=provider_a, name="not a buyer")
     assert TargetTask.objects.count() == 1

@@ -15,10 +15,10 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from django.core.exceptions import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import Invalid
 from marketplace.ingest.parsers import Limits
 from marketplace.ingest.records import FileError
 from marketplace.ingest.scan import Scan
@@ -193,7 +193,7 @@ def test_fuzz_dataset_uploads_end_ingested_or_refused_never_half(provider_for_fu
         version = version_upload(
             listing=listing, actor=provider_for_fuzz, file=io.BytesIO(content), filename=name
         )
-    except ValidationError:
+    except Invalid:
         assert not DatasetVersion.objects.filter(listing=listing).exists()
         return
     stored = Sample.objects.filter(version=version).count()
@@ -225,7 +225,7 @@ def test_fuzz_target_sets_are_all_or_nothing(buyer_for_fuzz, upload):
         for error in refused.report["errors"]:
             assert error["message"].startswith(f"line {error['line']}: ")
         return
-    except ValidationError:
+    except Invalid:
         assert TargetSample.objects.filter(task=task).count() == 0
         return
     task.refresh_from_db()

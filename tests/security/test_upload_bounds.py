@@ -117,7 +117,7 @@ def test_the_bomb_uploaded_as_a_version_fails_cleanly_inside_the_request(bomb, p
     api = api_for(provider)
     content = bomb.read_bytes()
     # Small enough to be validated inside the web request, as in the review.
-    assert len(content) < conf.get("INGEST_ASYNC_THRESHOLD_BYTES")
+    assert len(content) < conf.ingest_async_threshold_bytes()
 
     # Warm up first: the first request imports modules (torch among them), which would
     # dominate the measure.

@@ -58,8 +58,8 @@ def samples_embed_missing(*, sample_ids: Sequence[int]) -> dict[int, np.ndarray]
     encoder = worker_cache.get_encoder()
     vectors = encoder.encode(
         [_embedding_text(sample) for sample in missing],
-        batch_size=int(conf.get("VALUATION_EMBED_BATCH_SIZE")),
-        max_length=int(conf.get("VALUATION_MAX_LENGTH")),
+        batch_size=conf.embed_batch_size(),
+        max_length=conf.max_length(),
         between_batches=check_stop,
     )
     for sample, vector in zip(missing, vectors, strict=True):
@@ -76,7 +76,7 @@ def version_embeddings_compute(
     committed, so an interrupted run resumes where it stopped). Returns how many were new."""
     pages = sample_id_pages(
         pool_samples(version_ids=[version_id]).filter(embedding__isnull=True),
-        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")),
+        page_size=conf.embed_chunk_size(),
         id_min=id_min,
         id_max=id_max,
     )

@@ -97,7 +97,7 @@ def sample_token_features(
 def _layers_run(model_spec: str) -> int:
     """VALUATION_PROXY_LAYERS capped at the model's layer count (0: off). Reads the model's
     configuration, not its weights."""
-    requested = int(conf.get("VALUATION_PROXY_LAYERS"))
+    requested = conf.proxy_layers()
     if requested <= 0:
         return 0
     return min(requested, layer_count(worker_cache.model_config(model_spec)))
@@ -112,7 +112,7 @@ def layer_feature_set_get_or_create(*, model_spec: str, identity: str) -> ModelF
     feature_set, _ = ModelFeatureSet.objects.get_or_create(
         model_identity=identity,
         layers=layers,
-        max_length=int(conf.get("VALUATION_MAX_LENGTH")),
+        max_length=conf.max_length(),
         defaults={"dim": int(worker_cache.model_config(model_spec).hidden_size)},
     )
     return feature_set
@@ -142,7 +142,7 @@ def samples_layer_features_missing(
             tokenized,
             pad_id=pad_token_id(loaded.tokenizer),
             layers=feature_set.layers,
-            batch_size=int(conf.get("VALUATION_EMBED_BATCH_SIZE")),
+            batch_size=conf.embed_batch_size(),
             between_batches=check_stop,
         )
     SampleModelFeature.objects.bulk_create(
@@ -170,7 +170,7 @@ def version_layer_features_compute(
         pool_samples(version_ids=[version_id]).filter(
             feature_set_rows_missing(feature_set_id=feature_set.pk)
         ),
-        page_size=int(conf.get("VALUATION_EMBED_CHUNK_SIZE")),
+        page_size=conf.embed_chunk_size(),
         id_min=id_min,
         id_max=id_max,
     )
@@ -187,9 +187,9 @@ def version_layer_features_at_ingest(*, version_id: int) -> int:
     the offered models under the current settings that exist (a set is created by the first
     valuation on its model, so no model is loaded for a model nobody values with). Returns
     how many rows were computed."""
-    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
+    max_length = conf.max_length()
     in_use = ModelFeatureSet.objects.filter(max_length=max_length)
-    if int(conf.get("VALUATION_PROXY_LAYERS")) <= 0 or not in_use.exists():
+    if conf.proxy_layers() <= 0 or not in_use.exists():
         return 0
     computed = 0
     for spec in conf.model_choices():

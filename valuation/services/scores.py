@@ -28,7 +28,7 @@ def _batches(rows: Iterable, size: int) -> Iterator[list]:
 
 def scores_upsert(*, job_id: int, rows: Iterable[tuple[int, int, float]], is_exact: bool) -> int:
     """Write (sample id, version id, score) rows of a job; returns the number written."""
-    size = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    size = conf.write_batch_size()
     written = 0
     for batch in _batches(rows, size):
         SampleScore.objects.bulk_create(
@@ -53,7 +53,7 @@ def scores_upsert(*, job_id: int, rows: Iterable[tuple[int, int, float]], is_exa
 
 def exact_labels_upsert(*, label_set_id: int, rows: Iterable[tuple[int, float]]) -> int:
     """Cache (sample id, exact score) rows under a label set."""
-    size = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    size = conf.write_batch_size()
     written = 0
     for batch in _batches(rows, size):
         ExactLabel.objects.bulk_create(
@@ -81,7 +81,7 @@ def job_summary_compute(*, job: ValuationJob, version_ids: list[int]) -> dict[st
     histogram on bins shared by every listing (so distributions compare). All in the DB."""
     scores = SampleScore.objects.filter(job=job)
     overall = scores.aggregate(low=Min("score"), high=Max("score"), n=Count("id"))
-    n_bins = int(conf.get("VALUATION_HISTOGRAM_BINS"))
+    n_bins = conf.histogram_bins()
     low, high = overall["low"], overall["high"]
     if low is None:
         low = high = 0.0

@@ -149,7 +149,7 @@ def step_begin(
                 return StepStart(SKIP_RUNNING_ELSEWHERE, chunk)
             job.retry_count += 1
             job.save(update_fields=["retry_count"])
-            limit = int(conf.get("VALUATION_MAX_INTERRUPTIONS"))
+            limit = conf.max_interruptions()
             logger.warning(
                 "job %s: %s#%s was interrupted (worker %s died); interruption %s of %s",
                 job.pk,
@@ -240,7 +240,7 @@ _stop_check: ContextVar[_StopCheck | None] = ContextVar("valuation_step_stop_che
 def stop_when_job_stops(*, job_id: int) -> Iterator[None]:
     """While a step works: ``check_stop()`` raises ``StepStopped`` once the job is no longer
     running (read at most every VALUATION_CANCEL_CHECK_SECONDS)."""
-    every = float(conf.get("VALUATION_CANCEL_CHECK_SECONDS"))
+    every = conf.cancel_check_seconds()
     token = _stop_check.set(_StopCheck(job_id=job_id, every=every))
     try:
         yield

@@ -44,10 +44,10 @@ def run_step(
         worker=worker,
     )
     if start.outcome == steps.WAIT:
-        if task.request.retries >= int(conf.get("VALUATION_GATE_MAX_RETRIES")):
+        if task.request.retries >= conf.gate_max_retries():
             steps.step_wait_expired(job_id=job_id, stage=stage, index=index)
             return "gave_up_waiting"
-        raise task.retry(countdown=int(conf.get("VALUATION_GATE_RETRY_SECONDS")), max_retries=None)
+        raise task.retry(countdown=conf.gate_retry_seconds(), max_retries=None)
     if not start.run:
         logger.info("job %s %s#%s skipped: %s", job_id, stage, index, start.outcome)
         return start.outcome

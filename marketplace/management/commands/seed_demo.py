@@ -29,12 +29,12 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from accounts.services import user_create
+from core.errors import Invalid
 from marketplace.licences import licence_normalise
 from marketplace.models import DatasetVersion, Listing, TargetTask
 from marketplace.selectors import version_duplicate_summary
@@ -267,8 +267,9 @@ class Command(BaseCommand):
                 floor_price_per_1k_tokens=int(entry["floor_price_cents_per_1k_tokens"]),
                 currency=str(getattr(settings, "PLATFORM_CURRENCY", "usd")).lower(),
             )
-        except ValidationError as exc:
-            raise CommandError(f"demo/manifest.json: dataset {entry['slug']!r}: {exc}") from exc
+        except Invalid as exc:
+            reasons = " ".join(exc.messages)
+            raise CommandError(f"demo/manifest.json: dataset {entry['slug']!r}: {reasons}") from exc
         self.created += 1
         self.stdout.write(f"+ listing {listing.slug} ({provider.get_username()})")
         return listing

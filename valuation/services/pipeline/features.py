@@ -24,7 +24,7 @@ def check_model(job: ValuationJob) -> None:
 def export_token_source(job: ValuationJob) -> None:
     """With the model loaded for this step, store its token table for the proxy steps (once
     per model identity; a no-op once written)."""
-    if job.method == ValuationJob.Method.ALINFIK and conf.get("VALUATION_PROXY_TOKEN_FEATURES"):
+    if job.method == ValuationJob.Method.ALINFIK and conf.proxy_token_features():
         worker_cache.export_token_source(job.model_spec)
 
 

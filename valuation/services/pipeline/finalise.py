@@ -66,5 +66,5 @@ def job_finalise(*, chunk: ValuationChunk) -> None:
         )
         job_id = job.pk
         transaction.on_commit(lambda: job_notify_finished(job_id=job_id))
-    if not conf.get("VALUATION_KEEP_TARGET_GRADIENT"):
+    if not conf.keep_target_gradient():
         artefacts.artefact_delete(name=target_gradient_name(job_id=job.pk))

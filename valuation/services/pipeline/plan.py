@@ -61,7 +61,7 @@ def _id_arrays(
 ) -> tuple[np.ndarray, ...]:
     """(ids, token counts) of a version's pool; with ``missing_features``, of the samples
     that lack an embedding or a row of the ``layer_features`` set."""
-    batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
+    batch = conf.read_batch_size()
     rows = version_sample_ids(
         version_id=version_id,
         batch_size=batch,
@@ -85,10 +85,10 @@ def job_plan(*, job_id: int) -> None:
     if job.planned:
         return
     identity = worker_cache.model_identity(job.model_spec)
-    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
-    exact_size = int(conf.get("VALUATION_EXACT_CHUNK_SIZE"))
-    embed_size = int(conf.get("VALUATION_EMBED_CHUNK_SIZE"))
-    proxy_size = int(conf.get("VALUATION_PROXY_CHUNK_SIZE"))
+    max_length = conf.max_length()
+    exact_size = conf.exact_chunk_size()
+    embed_size = conf.embed_chunk_size()
+    proxy_size = conf.proxy_chunk_size()
     alinfik = job.method == ValuationJob.Method.ALINFIK
     layer_features = (
         layer_feature_set_get_or_create(model_spec=job.model_spec, identity=identity)
@@ -155,7 +155,7 @@ def job_plan(*, job_id: int) -> None:
             cached = np.fromiter(
                 ExactLabel.objects.filter(label_set=label_set)
                 .values_list("sample_id", flat=True)
-                .iterator(chunk_size=int(conf.get("VALUATION_READ_BATCH_SIZE"))),
+                .iterator(chunk_size=conf.read_batch_size()),
                 dtype=np.int64,
             )
             hit = np.isin(labelled, cached)
@@ -224,7 +224,7 @@ def job_plan(*, job_id: int) -> None:
 def _copy_cached_labels(
     job: ValuationJob, label_set: ExactLabelSet, version_id: int, sample_ids: np.ndarray
 ) -> None:
-    batch = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    batch = conf.write_batch_size()
     for start in range(0, len(sample_ids), batch):
         part = [int(i) for i in sample_ids[start : start + batch]]
         rows = ExactLabel.objects.filter(label_set=label_set, sample_id__in=part).values_list(

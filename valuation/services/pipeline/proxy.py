@@ -36,7 +36,7 @@ def proxy_chunk_compute(*, chunk: ValuationChunk) -> None:
             job_id=job_id, is_exact=True, sample_id__gte=id_min, sample_id__lte=id_max
         ).values_list("sample_id", flat=True)
     )
-    page = int(conf.get("VALUATION_WRITE_BATCH_SIZE"))
+    page = conf.write_batch_size()
     fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
     features = (job, source, layer_features)
     rows = (

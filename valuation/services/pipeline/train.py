@@ -42,9 +42,9 @@ def _labelled_training_set(
     samples_embed_missing(sample_ids=ids.tolist())
     blobs: list[bytes] = []
     extra: list[np.ndarray] = []
-    max_length = int(conf.get("VALUATION_MAX_LENGTH"))
+    max_length = conf.max_length()
     fields = ("id", "embedding", *(() if source is None else TEXT_FIELDS))
-    batch = int(conf.get("VALUATION_READ_BATCH_SIZE"))
+    batch = conf.read_batch_size()
     for start in range(0, len(ids), batch):
         part = ids[start : start + batch].tolist()
         found = {row[0]: row for row in Sample.objects.filter(id__in=part).values_list(*fields)}
@@ -69,21 +69,21 @@ def proxy_train(*, chunk: ValuationChunk) -> None:
     VALUATION_PROXY_REPEATS, or one split with VALUATION_PROXY_FOLDS=1), measure fidelity
     on held-out labels, store it as the job's proxy artefact."""
     job = ValuationJob.objects.select_related("layer_features").get(pk=chunk.job_id)
-    source = job_token_source(job) if conf.get("VALUATION_PROXY_TOKEN_FEATURES") else None
+    source = job_token_source(job) if conf.proxy_token_features() else None
     ids, exact, features, extra = _labelled_training_set(job, source, job.layer_features)
     config = TrainConfig(
-        max_epochs=int(conf.get("VALUATION_PROXY_MAX_EPOCHS")),
-        patience=int(conf.get("VALUATION_PROXY_PATIENCE")),
-        max_length=int(conf.get("VALUATION_MAX_LENGTH")),
+        max_epochs=conf.proxy_max_epochs(),
+        patience=conf.proxy_patience(),
+        max_length=conf.max_length(),
     )
     head_config = HeadConfig(
         input_dim=features.shape[1],
-        hidden_dims=tuple(conf.get("VALUATION_PROXY_HIDDEN_DIMS")),
+        hidden_dims=conf.proxy_hidden_dims(),
         extra_dim=0 if extra is None else extra.shape[1],
     )
     inputs = proxy_inputs(features, None, head_config, config.max_length, extra)
-    folds = int(conf.get("VALUATION_PROXY_FOLDS"))
-    repeats = int(conf.get("VALUATION_PROXY_REPEATS")) if folds > 1 else 1
+    folds = conf.proxy_folds()
+    repeats = conf.proxy_repeats() if folds > 1 else 1
     splits = label_splits(len(ids), folds, job.seed, repeats=repeats)
     fit = fit_proxy(
         inputs=inputs,
