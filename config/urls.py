@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from core.health import healthz
 
 urlpatterns = [
-    path("", include("core.urls")),
+    path("", include("website.urls")),
     path("accounts/", include("accounts.urls")),
     path("payments/", include("payments.urls")),
     path("valuation/", include("valuation.urls")),
@@ -18,6 +18,6 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
 ]
 
-handler403 = "core.views.permission_denied"
-handler404 = "core.views.page_not_found"
-handler500 = "core.views.server_error"
+handler403 = "website.views.permission_denied"
+handler404 = "website.views.page_not_found"
+handler500 = "website.views.server_error"

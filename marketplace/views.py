@@ -19,8 +19,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.permissions import role_required
 from accounts.selectors import user_has_role
-from core.permissions import role_required
 from marketplace.forms import ListingForm, SearchForm, TargetSetForm, TargetTaskForm, UploadForm
 from marketplace.models import DatasetVersion, Listing
 from marketplace.selectors import (

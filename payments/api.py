@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.permissions import IsBuyer, IsProvider
+from accounts.permissions import IsBuyer, IsProvider
 from payments import conf
 from payments.errors import (
     NotAllowedError,

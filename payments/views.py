@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from accounts.permissions import role_required
 from core.money import format_share
-from core.permissions import role_required
 from payments import conf
 from payments.charts import platform_revenue_chart, provider_earnings_chart
 from payments.errors import GatewayNotConfiguredError, PaymentsError, WebhookPayloadError

@@ -27,8 +27,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsBuyer
 from core.api import paginated
-from core.permissions import IsBuyer
 from core.validators import BUDGET_MAX, ID_MAX
 from marketplace.models import DatasetVersion
 from marketplace.selectors import target_task_get_for_viewer

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
-from core.permissions import role_required
+from accounts.permissions import role_required
 from valuation import selectors, subset
 from valuation.errors import ValuationError
 from valuation.forms import SubsetForm, ValuationRequestForm

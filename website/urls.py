@@ -1,8 +1,8 @@
 from django.urls import path
 
-from core import views
+from website import views
 
-app_name = "core"
+app_name = "website"
 
 urlpatterns = [
     path("", views.home, name="home"),
