@@ -3,12 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.health import healthz
+from payments import subset_urls
 
 urlpatterns = [
     path("", include("website.urls")),
     path("accounts/", include("accounts.urls")),
     path("payments/", include("payments.urls")),
     path("valuation/", include("valuation.urls")),
+    path("valuation/", include(subset_urls.pages)),
     path("", include("marketplace.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

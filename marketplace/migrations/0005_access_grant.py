@@ -6,27 +6,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0004_bounded_numbers'),
+        ("marketplace", "0004_bounded_numbers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AccessGrant',
+            name="AccessGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sample_ref', models.BigIntegerField()),
-                ('listing_ref', models.BigIntegerField()),
-                ('source', models.CharField(max_length=64)),
-                ('granted_at', models.DateTimeField()),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='access_grants', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sample_ref", models.BigIntegerField()),
+                ("listing_ref", models.BigIntegerField()),
+                ("source", models.CharField(max_length=64)),
+                ("granted_at", models.DateTimeField()),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="access_grants",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', 'revoked_at'], name='mkt_access_user_live')],
-                'constraints': [models.UniqueConstraint(fields=('source', 'sample_ref'), name='marketplace_access_grant_once_per_source')],
+                "indexes": [
+                    models.Index(fields=["user", "revoked_at"], name="mkt_access_user_live")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("source", "sample_ref"),
+                        name="marketplace_access_grant_once_per_source",
+                    )
+                ],
             },
         ),
     ]

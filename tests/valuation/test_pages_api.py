@@ -463,7 +463,7 @@ def test_request_keeps_the_budget_and_the_subset_page_starts_from_it(
     assert job.budget == 1250
     ValuationJob.objects.filter(pk=job.pk).update(status=ValuationJob.Status.SUCCEEDED)
 
-    page = client.get(reverse("valuation:job_subset", args=[job.pk])).content.decode()
+    page = client.get(reverse("subset:job_subset", args=[job.pk])).content.decode()
 
     assert 'value="12.50"' in page
     assert re.search(r'<input[^>]*value="budget"[^>]*checked', page)
