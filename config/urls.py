@@ -3,7 +3,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.health import healthz
+from marketplace import urls as marketplace_urls
 from payments import subset_urls
+from website import urls as website_urls
 
 urlpatterns = [
     path("", include("website.urls")),
@@ -11,7 +13,14 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("valuation/", include("valuation.urls")),
     path("valuation/", include(subset_urls.pages)),
-    path("", include("marketplace.urls")),
+    # One "marketplace" namespace: the app's own pages, then those that also show valuations.
+    path(
+        "",
+        include(
+            (marketplace_urls.urlpatterns + website_urls.marketplace_pages, "marketplace"),
+            namespace="marketplace",
+        ),
+    ),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
