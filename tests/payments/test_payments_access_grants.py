@@ -1,6 +1,8 @@
 """Payments writes marketplace access grants: on payment, revoked by a full refund only; the
 marketplace and valuation reads follow them, and a denied read writes nothing."""
 
+import importlib
+
 import pytest
 from django.utils import timezone
 
@@ -89,3 +91,20 @@ def test_denied_reads_write_nothing(world, buyer, other_buyer, django_assert_num
         assert not user_has_listing_access(user=other_buyer, listing=la)
         assert readable_sample_ids(user=other_buyer) == set()
     assert list(AccessGrant.objects.values()) == before
+
+
+def test_the_migration_backfills_grants_of_live_paid_orders_only(world, buyer):
+    from django.apps import apps
+
+    backfill = importlib.import_module("payments.migrations.0004_backfill_access_grants").backfill
+    live = _paid_order(world, buyer, "a1")
+    refunded = _paid_order(world, buyer, "b1")
+    order_refund_record(order_id=refunded.pk, cumulative_refunded=refunded.total, source="test")
+    AccessGrant.objects.all().delete()
+
+    backfill(apps, None)
+    backfill(apps, None)  # idempotent
+
+    grant = AccessGrant.objects.get()
+    assert (grant.source, grant.sample_ref) == (access_source(live), world["samples"]["a1"].pk)
+    assert grant.user_id == buyer.pk and grant.revoked_at is None
