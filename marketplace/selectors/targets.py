@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import (
-    QuerySet,
-)
+from django.db.models import QuerySet
 
 from accounts.selectors import user_has_role
 from marketplace.models import TargetSample, TargetTask

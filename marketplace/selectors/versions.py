@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import (
-    Count,
-    F,
-    Q,
-    QuerySet,
-    Sum,
-)
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from marketplace.models import DatasetVersion, Listing, Sample
 from marketplace.selectors.listings import listing_can_manage

@@ -5,14 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import (
-    Avg,
-    Count,
-    FloatField,
-    OuterRef,
-    Q,
-    Subquery,
-)
+from django.db.models import Avg, Count, FloatField, OuterRef, Q, Subquery
 
 from marketplace.models import Listing, TargetTask
 from valuation.models import SampleScore, ValuationJob

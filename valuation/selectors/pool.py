@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from django.db.models import (
-    Count,
-    Exists,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-)
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from marketplace.models import DatasetVersion, Listing, Sample
 from valuation.models import SampleModelFeature

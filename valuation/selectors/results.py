@@ -6,9 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import (
-    QuerySet,
-)
+from django.db.models import QuerySet
 
 from marketplace.models import Sample
 from marketplace.selectors import (
