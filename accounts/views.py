@@ -18,7 +18,7 @@ from accounts.services import profile_update, user_create
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        return redirect("core:home")
+        return redirect("website:home")
     if request.method == "POST":
         form = SignUpForm(request.POST)
         if form.is_valid():
@@ -34,7 +34,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             )
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome to DataMarket — your account is ready.")
-            return redirect(_safe_next(request) or "core:home")
+            return redirect(_safe_next(request) or "website:home")
     else:
         roles = request.GET.getlist("role")
         preselected = [role for role in roles if role in ("provider", "buyer")]

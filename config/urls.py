@@ -3,13 +3,24 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.health import healthz
+from marketplace import urls as marketplace_urls
+from payments import subset_urls
+from website import urls as website_urls
 
 urlpatterns = [
-    path("", include("core.urls")),
+    path("", include("website.urls")),
     path("accounts/", include("accounts.urls")),
     path("payments/", include("payments.urls")),
     path("valuation/", include("valuation.urls")),
-    path("", include("marketplace.urls")),
+    path("valuation/", include(subset_urls.pages)),
+    # One "marketplace" namespace: the app's own pages, then those that also show valuations.
+    path(
+        "",
+        include(
+            (marketplace_urls.urlpatterns + website_urls.marketplace_pages, "marketplace"),
+            namespace="marketplace",
+        ),
+    ),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -18,6 +29,6 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
 ]
 
-handler403 = "core.views.permission_denied"
-handler404 = "core.views.page_not_found"
-handler500 = "core.views.server_error"
+handler403 = "website.views.permission_denied"
+handler404 = "website.views.page_not_found"
+handler500 = "website.views.server_error"

@@ -352,3 +352,34 @@ class TargetSample(SampleContent):
 
     def __str__(self) -> str:
         return f"{self.task} #{self.external_id}"
+
+
+class AccessGrant(models.Model):
+    """A user's right to read one sample in full, e.g. because they bought it.
+
+    Written by ``marketplace.services.access`` for whoever sells access (payments, per paid
+    order); read by the marketplace and valuation pages. Sample and listing are plain ids, not
+    foreign keys, so a grant outlives a listing take-down like the purchase it records.
+    ``source`` names what granted it (``order:<id>``); revoking a source (a full refund)
+    revokes all its grants at once.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_grants"
+    )
+    sample_ref = models.BigIntegerField()
+    listing_ref = models.BigIntegerField()
+    source = models.CharField(max_length=64)
+    granted_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "sample_ref"], name="marketplace_access_grant_once_per_source"
+            )
+        ]
+        indexes = [models.Index(fields=["user", "revoked_at"], name="mkt_access_user_live")]
+
+    def __str__(self) -> str:
+        return f"Access of user {self.user_id} to sample {self.sample_ref} ({self.source})"

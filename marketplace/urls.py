@@ -1,4 +1,5 @@
-"""Marketplace pages (mounted at the site root by config/urls.py)."""
+"""Marketplace pages (mounted at the site root by config/urls.py, in the ``marketplace``
+namespace together with website.urls.marketplace_pages)."""
 
 from django.urls import path
 
@@ -8,9 +9,7 @@ app_name = "marketplace"
 
 urlpatterns = [
     # Provider
-    path("provider/datasets/", views.provider_datasets, name="provider_datasets"),
     path("provider/datasets/new/", views.listing_create_page, name="listing_create"),
-    path("provider/datasets/<slug:slug>/", views.provider_listing, name="provider_listing"),
     path("provider/datasets/<slug:slug>/edit/", views.listing_edit_page, name="listing_edit"),
     path("provider/datasets/<slug:slug>/upload/", views.version_upload_page, name="version_upload"),
     path(
@@ -41,9 +40,7 @@ urlpatterns = [
         name="version_duplicates",
     ),
     # Buyer
-    path("data/", views.listing_list, name="listing_list"),
     path("notices/", views.demo_notices, name="notices"),
-    path("data/<slug:slug>/", views.listing_detail, name="listing_detail"),
     path("tasks/", views.task_list, name="task_list"),
     path("tasks/new/", views.task_create, name="task_create"),
     path("tasks/<int:task_id>/", views.task_detail, name="task_detail"),

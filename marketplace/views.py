@@ -1,9 +1,10 @@
 """Marketplace pages: thin views over ``marketplace.services`` and ``selectors``.
 
-Provider: my datasets, create/edit a listing, upload a version (a status page that
+Provider: create/edit a listing, upload a version (a status page that
 refreshes itself without JavaScript; JS polls the API for a live progress bar), the
-validation report with the choice, the duplicates view. Buyer: browse/search, listing page,
-target tasks. Objects the user may not see answer 404.
+validation report with the choice, the duplicates view. Buyer: target tasks. Pages that
+also show valuation results (catalogue, listing page, my datasets) are website.market_pages.
+Objects the user may not see answer 404.
 """
 
 from __future__ import annotations
@@ -19,26 +20,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from accounts.selectors import user_has_role
+from accounts.permissions import role_required
 from core.errors import Invalid, NotAllowed, ServiceError
-from core.permissions import role_required
-from marketplace.forms import ListingForm, SearchForm, TargetSetForm, TargetTaskForm, UploadForm
+from marketplace.forms import ListingForm, TargetSetForm, TargetTaskForm, UploadForm
 from marketplace.models import DatasetVersion, Listing
 from marketplace.selectors import (
     demo_notices_text,
-    listing_facets,
     listing_get_for_owner,
-    listing_get_for_viewer,
-    listing_preview_samples,
-    listing_search,
-    listings_of_provider,
     target_samples,
     target_task_get_for_viewer,
     target_tasks_of_buyer,
     version_duplicate_summary,
     version_duplicates,
     version_get_for_owner,
-    versions_for_viewer,
 )
 from marketplace.services.listings import (
     listing_create,
@@ -58,17 +52,12 @@ from marketplace.services.versions import (
     version_discard,
     version_upload,
 )
-from valuation.selectors import (
-    latest_succeeded_job,
-    listing_value_expression,
-    listing_value_in_job,
-    provider_valuation_summaries,
-)
 
 PAGE_SIZE = 12
 
 
-def _owned_listing(request: HttpRequest, slug: str) -> Listing:
+def owned_listing_or_404(request: HttpRequest, slug: str) -> Listing:
+    """The signed-in provider's own listing (staff: any), else 404."""
     listing = listing_get_for_owner(slug=slug, user=request.user)
     if listing is None:
         raise Http404("No such dataset.")
@@ -91,40 +80,6 @@ def _service_error(request: HttpRequest, error: ServiceError) -> None:
 
 
 @role_required("provider")
-def provider_datasets(request: HttpRequest) -> HttpResponse:
-    listings = list(listings_of_provider(provider=request.user))
-    totals = {
-        "listings": len(listings),
-        "published": sum(1 for item in listings if item.status == Listing.Status.PUBLISHED),
-        "samples": sum(
-            item.current_version.sample_count for item in listings if item.current_version
-        ),
-        "tokens": sum(
-            item.current_version.token_count for item in listings if item.current_version
-        ),
-    }
-    valuations = provider_valuation_summaries(provider=request.user)
-    scored = sum(row.scored for row in valuations)
-    valuation_totals = {
-        "jobs": sum(row.jobs for row in valuations),
-        "scored": scored,
-        "positive_percent": round(100 * sum(row.positive for row in valuations) / scored)
-        if scored
-        else 0,
-    }
-    return render(
-        request,
-        "marketplace/provider_datasets.html",
-        {
-            "listings": listings,
-            "totals": totals,
-            "valuations": valuations,
-            "valuation_totals": valuation_totals,
-        },
-    )
-
-
-@role_required("provider")
 def listing_create_page(request: HttpRequest) -> HttpResponse:
     form = ListingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -144,7 +99,7 @@ def listing_create_page(request: HttpRequest) -> HttpResponse:
 
 @role_required("provider")
 def listing_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
-    listing = _owned_listing(request, slug)
+    listing = owned_listing_or_404(request, slug)
     form = ListingForm(request.POST or None, initial=ListingForm.initial_for(listing))
     if request.method == "POST" and form.is_valid():
         try:
@@ -163,28 +118,6 @@ def listing_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@role_required("provider", "staff")
-def provider_listing(request: HttpRequest, slug: str) -> HttpResponse:
-    listing = _owned_listing(request, slug)
-    versions = list(versions_for_viewer(listing=listing, user=request.user))
-    current = listing.current_version
-    summary = version_duplicate_summary(version=current) if current else None
-    valuations = provider_valuation_summaries(provider=listing.provider, listing=listing)
-    return render(
-        request,
-        "marketplace/provider_listing.html",
-        {
-            "listing": listing,
-            "valuation": valuations[0] if valuations else None,
-            "versions": versions,
-            "current": current,
-            "summary": summary,
-            "duplicates": (summary["exact"] + summary["near"]) if summary else 0,
-            "is_owner": listing.provider_id == request.user.pk,
-        },
-    )
-
-
 def _run_listing_action(
     request: HttpRequest,
     slug: str,
@@ -199,7 +132,7 @@ def _run_listing_action(
     success adds ``success`` (``{title}`` is the listing's title) and leads to the page named
     ``done``, the listing's page by default.
     """
-    listing = _owned_listing(request, slug)
+    listing = owned_listing_or_404(request, slug)
     try:
         action(listing=listing, actor=request.user)
     except ServiceError as error:
@@ -241,7 +174,7 @@ def listing_delete_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @role_required("provider")
 def version_upload_page(request: HttpRequest, slug: str) -> HttpResponse:
-    listing = _owned_listing(request, slug)
+    listing = owned_listing_or_404(request, slug)
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -328,49 +261,6 @@ def version_duplicates_page(request: HttpRequest, version_id: int) -> HttpRespon
 
 
 # --- buyer ----------------------------------------------------------------------------------
-
-
-def listing_list(request: HttpRequest) -> HttpResponse:
-    """Browse and search published listings; open to everyone."""
-    job = latest_succeeded_job(buyer=request.user) if request.user.is_authenticated else None
-    value_expression = listing_value_expression(job=job) if job else None
-    form = SearchForm(
-        request.GET or None, facets=listing_facets(), with_value_sort=value_expression is not None
-    )
-    listings = listing_search(value_expression=value_expression)
-    if form.is_bound and form.is_valid():
-        listings = listing_search(**form.search_kwargs(), value_expression=value_expression)
-    elif form.is_bound:
-        listings = Listing.objects.none()
-    page = Paginator(listings, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "marketplace/listing_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "valued_by": job},
-    )
-
-
-def listing_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    listing = listing_get_for_viewer(slug=slug, user=request.user)
-    if listing is None:
-        raise Http404("No such dataset.")
-    # The same valuation as the browse page's "Mean value" column: the buyer's latest
-    # finished one.
-    job = latest_succeeded_job(buyer=request.user) if request.user.is_authenticated else None
-    return render(
-        request,
-        "marketplace/listing_detail.html",
-        {
-            "listing": listing,
-            "preview": listing_preview_samples(listing=listing),
-            "is_owner": request.user.is_authenticated and listing.provider_id == request.user.pk,
-            "valued_by": job,
-            "value": listing_value_in_job(job=job, listing=listing) if job else None,
-            "is_buyer": user_has_role(request.user, "buyer"),
-        },
-    )
 
 
 def demo_notices(request: HttpRequest) -> HttpResponse:

@@ -22,12 +22,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from accounts.permissions import role_required
 from core.api import service_error_json
 from core.money import format_money, format_share
-from core.permissions import role_required
-from payments import conf
+from payments import conf, subset
 from payments.charts import platform_revenue_chart, provider_earnings_chart
 from payments.errors import GatewayNotConfiguredError, PaymentsError, WebhookPayloadError
+from payments.forms import SubsetForm
 from payments.gateways import gateway_is_test_mode
 from payments.gateways.base import GatewayError, is_simulated_account
 from payments.models import Order, Quote
@@ -64,7 +65,11 @@ from payments.services.orders import (
     order_create_from_quote,
     order_test_payment_confirm,
 )
+from payments.services.quotes import quote_create_for_job
 from payments.services.webhooks import webhook_event_receive
+from valuation.errors import ValuationError
+from valuation.models import ValuationJob
+from valuation.selectors import job_get_for_user
 
 # --- Stripe webhook -------------------------------------------------------------------------
 
@@ -368,3 +373,42 @@ def reconcile(request: HttpRequest) -> HttpResponse:
     """The same checks as ``manage.py payments_reconcile``, on a page."""
     mismatches = reconciliation_mismatches()
     return render(request, "payments/reconcile.html", {"mismatches": mismatches})
+
+
+# --- choosing a subset of a finished valuation (mounted under /valuation/, config/urls.py) ---
+
+
+@role_required("buyer")
+def job_subset(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Preview a subset (GET with the form's fields) and quote it (POST: recomputed here, so
+    the quote is for exactly what the rule picks). Only the job's own buyer may use it."""
+    job = job_get_for_user(job_id=job_id, user=request.user)
+    if job is None or job.buyer_id != request.user.pk:
+        raise Http404("No such valuation.")
+    if job.status != ValuationJob.Status.SUCCEEDED:
+        messages.info(request, "You can choose a subset once the valuation has finished.")
+        return redirect("valuation:job_detail", job_id=job.pk)
+    data = request.POST if request.method == "POST" else (request.GET or None)
+    form = SubsetForm(data, initial=subset.subset_initial(job=job))
+    preview = None
+    if form.is_bound and form.is_valid():
+        try:
+            preview = subset.job_subset_select(job=job, **form.selection_kwargs())
+        except ValuationError as error:
+            form.add_error(None, str(error))
+    if request.method == "POST" and preview is not None:
+        try:
+            quote = quote_create_for_job(
+                buyer=request.user,
+                job_id=job.pk,
+                sample_ids=list(preview.sample_ids),
+                value_rate=conf.value_rate(),
+                include_non_positive=preview.include_non_positive,
+            )
+        except PaymentsError as error:
+            form.add_error(None, f"No quote: {error}")
+        else:
+            return redirect("payments:quote_detail", quote_id=quote.pk)
+    return render(
+        request, "payments/job_subset.html", {"job": job, "form": form, "preview": preview}
+    )

@@ -6,8 +6,6 @@
     POST /api/valuation/jobs/<id>/cancel/     cancel a queued or running job
     POST /api/valuation/jobs/<id>/retry/      restart a failed or cancelled job
     GET  /api/valuation/jobs/<id>/scores/     samples ranked by value (no text)
-    POST /api/valuation/jobs/<id>/subset/     choose a subset (top-k, threshold, budget);
-                                              quote it with POST /api/payments/quotes/
 
 Views are thin: selectors read, services write, service errors become the API's JSON error
 shape (403 not allowed, 400 invalid request, 409 wrong state).
@@ -27,12 +25,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsBuyer
 from core.api import paginated
-from core.permissions import IsBuyer
 from core.validators import BUDGET_MAX, ID_MAX
 from marketplace.models import DatasetVersion
 from marketplace.selectors import target_task_get_for_viewer
-from valuation import conf, selectors, subset
+from valuation import conf, selectors
 from valuation.models import ValuationJob
 from valuation.services import valuation_job_cancel, valuation_job_request, valuation_job_retry
 from valuation.services.jobs import MAX_SEED
@@ -292,69 +290,3 @@ class ValuationJobScoresApi(ValuationApi):
             for offset, score in enumerate(page)
         ]
         return paginator.get_paginated_response(ValuationScoreSerializer(rows, many=True).data)
-
-
-class ValuationSubsetRequestSerializer(serializers.Serializer):
-    mode = serializers.ChoiceField(choices=subset.MODES)
-    k = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
-    threshold = serializers.FloatField(required=False, min_value=-1e12, max_value=1e12)
-    budget = serializers.IntegerField(
-        min_value=0,
-        max_value=BUDGET_MAX,
-        required=False,
-        help_text="Minor units (cents) of the listings' currency, at most 9,999,999,900.",
-    )
-    include_non_positive = serializers.BooleanField(default=False)
-
-
-class ValuationSubsetSerializer(serializers.Serializer):
-    mode = serializers.CharField()
-    include_non_positive = serializers.BooleanField()
-    count = serializers.IntegerField()
-    sample_ids = serializers.ListField(child=serializers.IntegerField())
-    total_value = serializers.CharField(help_text="Exact sum of values, as 'n/d'.")
-    total_value_float = serializers.FloatField()
-    exact_price = serializers.CharField(
-        help_text="Exact sum of the chosen samples' prices in minor units, as 'n/d'."
-    )
-    estimated_price = serializers.IntegerField(
-        help_text="What the quote for this subset charges (minor units): exact_price rounded up."
-    )
-    currency = serializers.CharField()
-    candidate_count = serializers.IntegerField(help_text="Samples for sale to this buyer.")
-    owned_count = serializers.IntegerField(
-        help_text="Valued samples left out because the buyer already owns them."
-    )
-
-
-class ValuationJobSubsetApi(ValuationApi):
-    """Only the job's buyer may choose from it; anyone else gets 404 and nothing changes."""
-
-    permission_classes = [IsBuyer]
-
-    @extend_schema(
-        request=ValuationSubsetRequestSerializer,
-        responses={200: ValuationSubsetSerializer},
-        operation_id="valuation_jobs_subset",
-    )
-    def post(self, request: Request, job_id: int) -> Response:
-        job = self.job_or_404(request, job_id)
-        if job.buyer_id != request.user.pk:
-            raise Http404("No such valuation.")
-        params = ValuationSubsetRequestSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        preview = subset.job_subset_select(job=job, **params.validated_data)
-        data = {
-            "mode": preview.mode,
-            "include_non_positive": preview.include_non_positive,
-            "count": preview.count,
-            "sample_ids": list(preview.sample_ids),
-            "total_value": str(preview.total_value),
-            "total_value_float": float(preview.total_value),
-            "exact_price": str(preview.exact_price),
-            "estimated_price": preview.estimated_price,
-            "currency": preview.currency,
-            "candidate_count": preview.candidate_count,
-            "owned_count": preview.owned_count,
-        }
-        return Response(ValuationSubsetSerializer(data).data)

@@ -12,5 +12,4 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", api.ValuationJobCancelApi.as_view(), name="job_cancel"),
     path("jobs/<int:job_id>/retry/", api.ValuationJobRetryApi.as_view(), name="job_retry"),
     path("jobs/<int:job_id>/scores/", api.ValuationJobScoresApi.as_view(), name="job_scores"),
-    path("jobs/<int:job_id>/subset/", api.ValuationJobSubsetApi.as_view(), name="job_subset"),
 ]

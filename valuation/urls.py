@@ -13,5 +13,4 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/retry/", views.job_retry, name="job_retry"),
     path("jobs/<int:job_id>/results/", views.job_results, name="job_results"),
-    path("jobs/<int:job_id>/subset/", views.job_subset, name="job_subset"),
 ]

@@ -10,10 +10,10 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
-from core.permissions import role_required
-from valuation import selectors, subset
+from accounts.permissions import role_required
+from valuation import selectors
 from valuation.errors import ValuationError
-from valuation.forms import SubsetForm, ValuationRequestForm
+from valuation.forms import ValuationRequestForm
 from valuation.models import ValuationJob
 from valuation.services import valuation_job_cancel, valuation_job_request, valuation_job_retry
 
@@ -151,44 +151,4 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
             "listing_id": listing_id,
             "query": f"listing={listing_id}" if listing_id else "",
         },
-    )
-
-
-@role_required("buyer")
-def job_subset(request: HttpRequest, job_id: int) -> HttpResponse:
-    """Preview a subset (GET with the form's fields) and quote it (POST: recomputed here, so
-    the quote is for exactly what the rule picks). Only the job's own buyer may use it."""
-    job = _job_or_404(request, job_id)
-    if job.buyer_id != request.user.pk:
-        raise Http404("No such valuation.")
-    if job.status != ValuationJob.Status.SUCCEEDED:
-        messages.info(request, "You can choose a subset once the valuation has finished.")
-        return redirect("valuation:job_detail", job_id=job.pk)
-    data = request.POST if request.method == "POST" else (request.GET or None)
-    form = SubsetForm(data, initial=subset.subset_initial(job=job))
-    preview = None
-    if form.is_bound and form.is_valid():
-        try:
-            preview = subset.job_subset_select(job=job, **form.selection_kwargs())
-        except ValuationError as error:
-            form.add_error(None, str(error))
-    if request.method == "POST" and preview is not None:
-        from payments import conf as payments_conf
-        from payments.errors import PaymentsError
-        from payments.services.quotes import quote_create_for_job
-
-        try:
-            quote = quote_create_for_job(
-                buyer=request.user,
-                job_id=job.pk,
-                sample_ids=list(preview.sample_ids),
-                value_rate=payments_conf.value_rate(),
-                include_non_positive=preview.include_non_positive,
-            )
-        except PaymentsError as error:
-            form.add_error(None, f"No quote: {error}")
-        else:
-            return redirect("payments:quote_detail", quote_id=quote.pk)
-    return render(
-        request, "valuation/job_subset.html", {"job": job, "form": form, "preview": preview}
     )

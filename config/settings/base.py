@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "marketplace",
     "valuation",
     "payments",
+    "website",
 ]
 
 MIDDLEWARE = [
@@ -79,8 +80,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "core.context_processors.navigation",
-                "core.context_processors.payments_mode",
+                "website.context_processors.navigation",
+                "website.context_processors.payments_mode",
             ],
             # ``value`` / ``signed_value``: LinFiK values in one format on every page.
             "builtins": ["core.templatetags.values"],
@@ -126,9 +127,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "core:home"
-LOGOUT_REDIRECT_URL = "core:home"
-CSRF_FAILURE_VIEW = "core.views.csrf_failure"
+LOGIN_REDIRECT_URL = "website:home"
+LOGOUT_REDIRECT_URL = "website:home"
+CSRF_FAILURE_VIEW = "website.views.csrf_failure"
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsBuyer, IsProvider, IsStaff
 from core.api import paginated
-from core.permissions import IsBuyer, IsProvider, IsStaff
 from marketplace.api import serializers as s
 from marketplace.models import DatasetVersion, Listing, TargetTask
 from marketplace.selectors import (

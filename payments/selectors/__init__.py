@@ -1,7 +1,8 @@
 """Reads of the payments app: ledger balances, entitlements, orders and reports.
 
-The entitlement checks are re-exported here because other apps look them up as
-``payments.selectors.user_has_listing_entitlement`` (see marketplace.selectors).
+The entitlement checks are payments' own rules (a quote never sells a sample twice, downloads).
+Marketplace and valuation pages read marketplace access grants, which payments writes beside
+each entitlement (payments.services.orders and refunds).
 """
 
 from payments.selectors.entitlements import (

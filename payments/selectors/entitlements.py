@@ -1,4 +1,5 @@
-"""Who may read what they bought: the entitlement seam for marketplace and valuation.
+"""What a buyer owns, for payments' own rules: quotes skip owned samples, downloads.
+Marketplace and valuation read the marketplace access grants written beside each entitlement.
 
 An entitlement is live from payment until a full refund. It refers to samples and listings
 by the ids stored on the order lines, so it survives a listing take-down.

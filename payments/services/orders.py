@@ -15,6 +15,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from marketplace.services.access import access_grant_many
 from payments import conf
 from payments.errors import (
     NotAllowedError,
@@ -186,6 +187,26 @@ def order_test_payment_confirm(*, order_id: int, buyer: AbstractBaseUser) -> Ord
     return order_mark_paid(order_id=order.pk, payment=state)
 
 
+def access_source(order: Order) -> str:
+    """The source of the marketplace access grants of ``order`` (revoked by a full refund)."""
+    return f"order:{order.pk}"
+
+
+def _access_grant(order: Order, now: datetime) -> None:
+    """Let the buyer read the samples bought: one marketplace access grant per order line."""
+    pairs = [
+        (int(sample_ref), int(listing_ref))
+        for sample_ref, listing_ref in order.lines.values_list("sample_ref", "listing_ref")
+        if sample_ref.isdigit() and listing_ref.isdigit()
+    ]
+    access_grant_many(
+        user_id=order.buyer_id,
+        sample_listing_ids=pairs,
+        source=access_source(order),
+        granted_at=now,
+    )
+
+
 @transaction.atomic
 def order_mark_paid(*, order_id: int, payment: CheckoutState, now: datetime | None = None) -> Order:
     """Book a confirmed payment once: order paid, entitlement, ledger, payout lines; then
@@ -207,6 +228,7 @@ def order_mark_paid(*, order_id: int, payment: CheckoutState, now: datetime | No
         update_fields=["status", "paid_at", "checkout_session_id", "payment_intent_id", "charge_id"]
     )
     Entitlement.objects.create(buyer_id=order.buyer_id, order=order, granted_at=now)
+    _access_grant(order, now)
     lines = _payout_lines_create(order)
     _post_payment_ledger(order, lines, now)
 

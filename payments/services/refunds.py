@@ -19,6 +19,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from marketplace.services.access import access_revoke_for_source
 from payments import conf
 from payments.allocation import allocate_pro_rata
 from payments.errors import OrderStateError, PaymentMismatchError
@@ -39,6 +40,7 @@ from payments.models import (
     TransferReversal,
 )
 from payments.services.ledger import EntrySpec, ledger_account_get, ledger_transaction_post
+from payments.services.orders import access_source
 
 Kind = LedgerAccount.Kind
 REFUNDABLE = (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED, Order.Status.REFUNDED)
@@ -101,6 +103,7 @@ def order_refund_record(
     order.save(update_fields=["amount_refunded", "status"])
     if fully:
         Entitlement.objects.filter(order=order, revoked_at__isnull=True).update(revoked_at=now)
+        access_revoke_for_source(source=access_source(order), revoked_at=now)
 
     if reversals and get_gateway().moves_money:
         from payments.tasks import transfer_reversal_task

@@ -1,4 +1,4 @@
-"""core.permissions: role checks for pages (decorator and mixin) and for the API."""
+"""accounts.permissions: role checks for pages (decorator and mixin) and for the API."""
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
@@ -8,7 +8,7 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.models import Profile
-from core.permissions import IsBuyer, IsProvider, IsStaff, RoleRequired, role_required
+from accounts.permissions import IsBuyer, IsProvider, IsStaff, RoleRequired, role_required
 from tests.accounts.urls_for_tests import WRITTEN
 
 pytestmark = pytest.mark.urls("tests.accounts.urls_for_tests")

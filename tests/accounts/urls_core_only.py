@@ -2,12 +2,12 @@
 
 from django.urls import include, path
 
-handler403 = "core.views.permission_denied"
-handler404 = "core.views.page_not_found"
-handler500 = "core.views.server_error"
+handler403 = "website.views.permission_denied"
+handler404 = "website.views.page_not_found"
+handler500 = "website.views.server_error"
 
 urlpatterns = [
-    path("", include("core.urls")),
+    path("", include("website.urls")),
     path("accounts/", include("accounts.urls")),
     path("api/accounts/", include("accounts.api_urls")),
 ]

@@ -11,14 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsBuyer, IsProvider, IsStaff, RoleRequiredMixin, role_required
 from accounts.selectors import profile_for
 from accounts.services import profile_update
 from config.urls import urlpatterns as site_urlpatterns
-from core.permissions import IsBuyer, IsProvider, IsStaff, RoleRequiredMixin, role_required
 
-handler403 = "core.views.permission_denied"
-handler404 = "core.views.page_not_found"
-handler500 = "core.views.server_error"
+handler403 = "website.views.permission_denied"
+handler404 = "website.views.page_not_found"
+handler500 = "website.views.server_error"
 
 WRITTEN = "written by a role-protected view"
 

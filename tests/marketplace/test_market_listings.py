@@ -7,6 +7,7 @@ import re
 import pytest
 from django.db.models import F, FloatField, Value
 from django.forms.models import model_to_dict
+from django.utils import timezone
 
 from core.errors import Invalid, NotAllowed
 from marketplace.licences import licence_normalise
@@ -17,6 +18,7 @@ from marketplace.selectors import (
     listing_search,
     listings_visible,
 )
+from marketplace.services.access import access_grant_many
 from marketplace.services.listings import (
     listing_create,
     listing_delete,
@@ -230,19 +232,18 @@ def test_take_down_is_staff_only_and_final(provider_a, buyer_a, staff, ready_lis
 
 
 @pytest.mark.django_db
-def test_past_buyers_keep_access_through_the_entitlement_seam(
-    provider_a, buyer_a, buyer_b, staff, ready_listing, monkeypatch
+def test_past_buyers_keep_access_through_their_access_grants(
+    provider_a, buyer_a, buyer_b, staff, ready_listing
 ):
-    import payments.selectors as payments_selectors
-
     listing = ready_listing(provider_a, [{"text": "hello there world"}])
-    listing_take_down(listing=listing, actor=staff, reason="Complaint")
-    monkeypatch.setattr(
-        payments_selectors,
-        "user_has_listing_entitlement",
-        lambda *, user, listing: user == buyer_a,
-        raising=False,
+    sample = listing.current_version.samples.get()
+    access_grant_many(
+        user_id=buyer_a.pk,
+        sample_listing_ids=[(sample.pk, listing.pk)],
+        source="order:1",
+        granted_at=timezone.now(),
     )
+    listing_take_down(listing=listing, actor=staff, reason="Complaint")
     assert listing_get_for_viewer(slug=listing.slug, user=buyer_a) == listing
     assert listing_get_for_viewer(slug=listing.slug, user=buyer_b) is None
 

@@ -145,7 +145,7 @@ def test_catalogue_prices_filter_in_the_currency_shown(world):
 
 
 def test_demo_source_text_links_to_the_notices_page(settings):
-    from marketplace.management.commands.seed_demo import demo_source_text
+    from website.management.commands.seed_demo import demo_source_text
 
     settings.SITE_URL = "http://127.0.0.1:8000"
     provider = person("wn", is_provider=True)

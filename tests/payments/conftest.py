@@ -17,14 +17,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.services import user_create
+from marketplace.models import TargetTask
 from payments.models import Order, Quote
 from payments.pricing import CandidateSample, ListingTerms
 from payments.selectors.ledger import ledger_is_balanced, ledger_unbalanced_transactions
 from payments.services.orders import order_checkout_start, order_create_from_quote
 from payments.services.quotes import ValuationMeta, quote_create
+from tests.factories import make_listing, make_sample
 from tests.fakes.stripe_api import FakeStripe, sign
+from valuation.models import SampleScore, ValuationJob
 
 WEBHOOK_SECRET = "whsec_test_secret_for_payments"
 WEBHOOK_URL = "/payments/stripe/webhook/"
@@ -175,3 +179,39 @@ def deliver(client: Client, event: dict, *, secret: str = WEBHOOK_SECRET, timest
         content_type="application/json",
         HTTP_STRIPE_SIGNATURE=sign(payload, secret, timestamp=timestamp),
     )
+
+
+# --- a finished valuation job to quote from (two listings, three scored samples) ---------
+
+
+@pytest.fixture
+def world(buyer, provider_a, provider_b, settings):
+    settings.PLATFORM_FEE_BPS = 2000
+    la, lb = make_listing(provider_a, "la"), make_listing(provider_b, "lb", floor=50)
+    samples = {
+        "a1": make_sample(la, 0, 1000),
+        "a2": make_sample(la, 1, 1000),
+        "b1": make_sample(lb, 0, 2000),
+    }
+    task = TargetTask.objects.create(buyer=buyer, name="t", target_set_hash="e" * 64)
+    job = ValuationJob.objects.create(
+        buyer=buyer,
+        task=task,
+        target_set_hash="e" * 64,
+        model_spec="tiny",
+        model_identity="sha-model",
+        method="alinfik",
+        label_fraction=0.5,
+        status=ValuationJob.Status.SUCCEEDED,
+        fidelity={"spearman": 0.9},
+        finished_at=timezone.now(),
+    )
+    for key, score in (("a1", 3.0), ("a2", 1.0), ("b1", 2.0)):
+        sample = samples[key]
+        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=score)
+    return {"job": job, "samples": samples, "listings": (la, lb), "task": task}
+
+
+def ids(world, *keys) -> list[int]:
+    """The primary keys of the named samples of ``world``."""
+    return [world["samples"][key].pk for key in keys]

@@ -20,9 +20,10 @@ from payments.services.orders import (
     order_test_payment_confirm,
 )
 from payments.services.quotes import quote_create_for_job
+from payments.subset import job_subset_select
 from tests.payments.journey import build_job_world, pks
+from valuation.budget import money_to_minor_units
 from valuation.errors import ValuationRequestInvalid
-from valuation.subset import job_subset_select, money_to_minor_units
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_mode")]
 
@@ -34,11 +35,11 @@ def world(buyer, provider_a, provider_b, settings):
 
 
 def subset_url(world) -> str:
-    return reverse("valuation:job_subset", args=[world["job"].pk])
+    return reverse("subset:job_subset", args=[world["job"].pk])
 
 
 def api_url(world) -> str:
-    return reverse("valuation-api:job_subset", args=[world["job"].pk])
+    return reverse("subset-api:job_subset", args=[world["job"].pk])
 
 
 # --- the selection rules over the job ---------------------------------------------------------

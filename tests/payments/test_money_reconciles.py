@@ -34,9 +34,9 @@ from payments.services.orders import (
 )
 from payments.services.quotes import quote_create, quote_create_for_job
 from payments.services.refunds import order_refund_record
+from payments.subset import job_subset_select
 from tests.payments.conftest import META
 from tests.payments.journey import build_sub_cent_job
-from valuation.subset import job_subset_select
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_mode")]
 

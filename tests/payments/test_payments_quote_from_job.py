@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 from django.utils import timezone
 
-from marketplace.models import Listing, Sample, TargetTask
+from marketplace.models import Listing, Sample
 from payments.errors import NotAllowedError, QuoteError
 from payments.models import Quote
 from payments.selectors import user_has_listing_entitlement, user_has_sample_entitlement
@@ -15,42 +15,11 @@ from payments.services.orders import (
     order_test_payment_confirm,
 )
 from payments.services.quotes import quote_create_for_job
-from tests.factories import make_listing, make_sample
-from valuation.models import SampleScore, ValuationJob
+from tests.factories import make_sample
+from tests.payments.conftest import ids
+from valuation.models import ValuationJob
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("test_mode")]
-
-
-@pytest.fixture
-def world(buyer, provider_a, provider_b, settings):
-    settings.PLATFORM_FEE_BPS = 2000
-    la, lb = make_listing(provider_a, "la"), make_listing(provider_b, "lb", floor=50)
-    samples = {
-        "a1": make_sample(la, 0, 1000),
-        "a2": make_sample(la, 1, 1000),
-        "b1": make_sample(lb, 0, 2000),
-    }
-    task = TargetTask.objects.create(buyer=buyer, name="t", target_set_hash="e" * 64)
-    job = ValuationJob.objects.create(
-        buyer=buyer,
-        task=task,
-        target_set_hash="e" * 64,
-        model_spec="tiny",
-        model_identity="sha-model",
-        method="alinfik",
-        label_fraction=0.5,
-        status=ValuationJob.Status.SUCCEEDED,
-        fidelity={"spearman": 0.9},
-        finished_at=timezone.now(),
-    )
-    for key, score in (("a1", 3.0), ("a2", 1.0), ("b1", 2.0)):
-        sample = samples[key]
-        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=score)
-    return {"job": job, "samples": samples, "listings": (la, lb), "task": task}
-
-
-def ids(world, *keys):
-    return [world["samples"][key].pk for key in keys]
 
 
 def test_a_job_quote_uses_the_scores_listings_and_job_identity(world, buyer, provider_a):

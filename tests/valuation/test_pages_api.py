@@ -4,14 +4,15 @@ their scores are written directly)."""
 import json
 import re
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from marketplace.models import Sample
 from marketplace.selectors import listing_preview_samples
+from marketplace.services.access import access_grant_many
 from valuation.models import SampleScore, ValuationChunk, ValuationJob
 from valuation.services import valuation_job_request
 from valuation.services.scores import job_summary_compute
@@ -257,13 +258,15 @@ def test_results_show_snippets_only_for_samples_the_provider_lets_preview(
     assert " ".join(samples[19].text.split())[:40] in html
     assert samples[18].text not in html
 
-    # After purchase (payments' entitlement), the full text of a bought sample is shown.
+    # After purchase (a marketplace access grant), the full text of a bought sample is shown.
     bought = samples[18]
-    with mock.patch(
-        "valuation.selectors._payments_selector",
-        lambda name: (lambda user: {str(bought.pk)}) if name == "entitled_sample_refs" else None,
-    ):
-        html = client.get(reverse("valuation:job_results", args=[job.pk])).content.decode()
+    access_grant_many(
+        user_id=buyer.pk,
+        sample_listing_ids=[(bought.pk, version.listing_id)],
+        source="order:1",
+        granted_at=timezone.now(),
+    )
+    html = client.get(reverse("valuation:job_results", args=[job.pk])).content.decode()
     assert f'<span class="small" data-access="full">{bought.text}</span>' in html
 
 
@@ -349,7 +352,6 @@ def test_listing_value_expression_orders_marketplace_search(finished_job, buyer,
 
 
 def test_detail_page_tells_the_buyer_the_outcome(client, finished_job, buyer):
-    from django.utils import timezone
 
     login(client, buyer)
     ValuationJob.objects.filter(pk=finished_job.pk).update(finished_at=timezone.now())
@@ -463,7 +465,7 @@ def test_request_keeps_the_budget_and_the_subset_page_starts_from_it(
     assert job.budget == 1250
     ValuationJob.objects.filter(pk=job.pk).update(status=ValuationJob.Status.SUCCEEDED)
 
-    page = client.get(reverse("valuation:job_subset", args=[job.pk])).content.decode()
+    page = client.get(reverse("subset:job_subset", args=[job.pk])).content.decode()
 
     assert 'value="12.50"' in page
     assert re.search(r'<input[^>]*value="budget"[^>]*checked', page)

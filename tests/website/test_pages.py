@@ -9,8 +9,8 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from accounts.services import user_create
-from core.context_processors import NAV_SLOTS, initials, navigation
-from core.views import server_error
+from website.context_processors import NAV_SLOTS, initials, navigation
+from website.views import server_error
 
 STUB_URLS = "tests.accounts.urls_for_tests"
 CORE_ONLY_URLS = "tests.accounts.urls_core_only"
@@ -236,7 +236,7 @@ def test_styleguide_is_for_staff_only(client):
 
 @pytest.mark.django_db
 def test_csrf_failure_view_renders_the_styled_403(rf):
-    from core.views import csrf_failure
+    from website.views import csrf_failure
 
     request = rf.post("/accounts/profile/")
     request.user = AnonymousUser()

@@ -1,4 +1,5 @@
 """Choosing a subset of a finished valuation job's samples to buy (selectors: reads only).
+It lives with quotes: a subset is priced exactly as the quote for it will charge.
 
 Candidates are the job's scored samples that are sellable now (marketplace.selectors
 .sellable_samples: current ready version of a published listing, never a duplicate) and that
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
-from core.money import MoneyParseError, major_text, parse_major
+from core.money import major_text
 from marketplace import selection
 from marketplace.selectors import sellable_samples
 from payments import conf as payments_conf
@@ -30,15 +31,6 @@ MODE_THRESHOLD = "threshold"
 MODE_BUDGET = "budget"
 MODES = (MODE_TOP_K, MODE_THRESHOLD, MODE_BUDGET)
 READ_CHUNK_SIZE = 2000
-
-
-def money_to_minor_units(*, text: str, currency: str | None = None) -> int:
-    """What a buyer typed ("12", "12.50") as integer minor units of ``currency`` (default: the
-    platform's, in which listings are priced); refused with a clear text."""
-    try:
-        return parse_major(text, currency or payments_conf.platform_currency())
-    except MoneyParseError as exc:
-        raise ValuationRequestInvalid(str(exc)) from exc
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,4 @@
-"""Reads on the marketplace. Every read of listings, versions and samples goes through here,
-so the visibility rules live in one place:
-
-* samples and versions are only shown when their version is ``READY``;
-* buyers and anonymous visitors see published listings only; a provider sees their own
-  listings in every state; staff see everything;
-* a buyer's target tasks and target samples are visible to that buyer and staff only;
-* ``sellable_samples`` is what pricing, selection and valuation may sell: samples of the
-  current version of published listings that are not duplicates.
-"""
+"""Listings: who sees which, search, facets and previews."""
 
 from __future__ import annotations
 
@@ -17,26 +8,18 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import (
-    Count,
-    Exists,
-    Expression,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-)
+from django.db.models import Count, Exists, Expression, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.text import slugify
 
 from accounts.selectors import user_has_role
-from marketplace.models import DatasetVersion, Listing, Sample, Tag, TargetSample, TargetTask
+from marketplace.models import DatasetVersion, Listing, Sample, Tag
+from marketplace.selectors.access import user_has_listing_access
 
 User = AbstractBaseUser | AnonymousUser
 READY = DatasetVersion.Status.READY
 PUBLISHED = Listing.Status.PUBLISHED
+
 
 SORTS: dict[str, tuple[str, ...]] = {
     "newest": ("-listed_at", "-id"),
@@ -48,28 +31,6 @@ SORTS: dict[str, tuple[str, ...]] = {
     # "value" sorts on the ``average_value`` annotation the valuation app provides.
     "value": ("-average_value", "-listed_at", "-id"),
 }
-
-
-# --- entitlement seam -----------------------------------------------------------------------
-
-
-def user_has_listing_entitlement(*, user: User, listing: Listing) -> bool:
-    """Whether ``user`` bought data from ``listing`` (they keep access after a take-down).
-
-    Seam for the payments app: if ``payments.selectors.user_has_listing_entitlement(user=,
-    listing=)`` exists it decides; until then nobody holds an entitlement.
-    """
-    if not user.is_authenticated:
-        return False
-    try:
-        from payments import selectors as payments_selectors
-    except ImportError:
-        return False
-    check = getattr(payments_selectors, "user_has_listing_entitlement", None)
-    return bool(check(user=user, listing=listing)) if check else False
-
-
-# --- listings -------------------------------------------------------------------------------
 
 
 def listing_can_manage(*, user: User, listing: Listing) -> bool:
@@ -91,7 +52,7 @@ def listing_get_for_viewer(*, slug: str, user: User) -> Listing | None:
         return None
     if listing.status == PUBLISHED or listing_can_manage(user=user, listing=listing):
         return listing
-    if listing.status != Listing.Status.DRAFT and user_has_listing_entitlement(
+    if listing.status != Listing.Status.DRAFT and user_has_listing_access(
         user=user, listing=listing
     ):
         return listing
@@ -341,105 +302,3 @@ def demo_notices_text() -> str:
         return path.read_text(encoding="utf-8")
     except OSError:
         return ""
-
-
-# --- versions and samples -------------------------------------------------------------------
-
-
-def versions_for_viewer(*, listing: Listing, user: User) -> QuerySet[DatasetVersion]:
-    """Owner and staff see every version; others only ready ones of a visible listing."""
-    versions = DatasetVersion.objects.filter(listing=listing).order_by("-number")
-    if listing_can_manage(user=user, listing=listing):
-        return versions
-    return versions.filter(status=READY)
-
-
-def version_get_for_owner(*, version_id: int, user: User) -> DatasetVersion | None:
-    """A version with its validation report, for its listing's provider and staff only."""
-    version = DatasetVersion.objects.select_related("listing").filter(pk=version_id).first()
-    if version is None or not listing_can_manage(user=user, listing=version.listing):
-        return None
-    return version
-
-
-def version_samples(*, version: DatasetVersion) -> QuerySet[Sample]:
-    """Samples of a ready version (nothing for any other state)."""
-    if version.status != READY:
-        return Sample.objects.none()
-    return Sample.objects.filter(version=version).order_by("position")
-
-
-def version_duplicates(*, version: DatasetVersion) -> QuerySet[Sample]:
-    """The version's flagged samples with their originals and the originals' listings."""
-    if version.status != READY:
-        return Sample.objects.none()
-    return (
-        Sample.objects.filter(version=version, duplicate_of__isnull=False)
-        .select_related(
-            "duplicate_of",
-            "duplicate_of__version",
-            "duplicate_of__version__listing",
-            "duplicate_of__version__listing__provider",
-        )
-        .order_by("position")
-    )
-
-
-def version_duplicate_summary(*, version: DatasetVersion) -> dict[str, int]:
-    """Counts for dashboards: samples, exact/near duplicates, sellable samples and tokens."""
-    if version.status != READY:
-        return {"samples": 0, "exact": 0, "near": 0, "sellable": 0, "sellable_tokens": 0}
-    counts = Sample.objects.filter(version=version).aggregate(
-        samples=Count("id"),
-        exact=Count("id", filter=Q(duplicate_kind=Sample.DuplicateKind.EXACT)),
-        near=Count("id", filter=Q(duplicate_kind=Sample.DuplicateKind.NEAR)),
-        sellable=Count("id", filter=Q(duplicate_of__isnull=True)),
-        sellable_tokens=Sum("token_count", filter=Q(duplicate_of__isnull=True)),
-    )
-    counts["sellable_tokens"] = counts["sellable_tokens"] or 0
-    return counts
-
-
-def sellable_samples(
-    *,
-    listings: Iterable[Listing] | QuerySet[Listing] | None = None,
-    listing: Listing | None = None,
-) -> QuerySet[Sample]:
-    """What may be sold and paid for: samples of the *current* ready version of *published*
-    listings that are not duplicates. Pricing, subset selection and valuation read only this.
-    """
-    queryset = Sample.objects.filter(
-        version__status=READY,
-        version__listing__status=PUBLISHED,
-        version__listing__current_version_id=F("version_id"),
-        duplicate_of__isnull=True,
-    )
-    if listing is not None:
-        queryset = queryset.filter(version__listing=listing)
-    if listings is not None:
-        queryset = queryset.filter(version__listing__in=listings)
-    return queryset.order_by("version_id", "position")
-
-
-# --- target tasks ---------------------------------------------------------------------------
-
-
-def target_tasks_of_buyer(*, buyer: AbstractBaseUser) -> QuerySet[TargetTask]:
-    return TargetTask.objects.filter(buyer=buyer).order_by("-created_at", "-id")
-
-
-def target_tasks_visible(*, user: User) -> QuerySet[TargetTask]:
-    if user_has_role(user, "staff"):
-        return TargetTask.objects.all().order_by("-created_at", "-id")
-    if user.is_authenticated:
-        return target_tasks_of_buyer(buyer=user)
-    return TargetTask.objects.none()
-
-
-def target_task_get_for_viewer(*, task_id: int, user: User) -> TargetTask | None:
-    """The task if ``user`` is its buyer or staff, else None (callers answer 404)."""
-    return target_tasks_visible(user=user).filter(pk=task_id).first()
-
-
-def target_samples(*, task: TargetTask) -> QuerySet[TargetSample]:
-    return TargetSample.objects.filter(task=task).order_by("position")

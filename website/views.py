@@ -1,4 +1,4 @@
-"""The home page and the site-wide error pages."""
+"""The home page, the dashboard, the styleguide and the site-wide error pages."""
 
 from django.contrib.staticfiles import finders
 from django.http import (
@@ -16,11 +16,11 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_safe
 
+from accounts.permissions import RoleRequired, role_required
 from accounts.selectors import profile_for, user_roles
-from core.context_processors import EVERYONE, ROLE_TITLES, nav_items_for
 from core.errors import NotAllowed, ServiceError
-from core.permissions import RoleRequired, role_required
 from valuation.selectors import demo_valuation_pending, demo_valuation_showcase
+from website.context_processors import EVERYONE, ROLE_TITLES, nav_items_for
 
 ROLE_BLURBS = {
     "provider": "List text datasets, see what each sample is worth to real buyers, get paid "

@@ -1,0 +1,14 @@
+"""A buyer's typed budget ("12", "12.50") as integer minor units."""
+
+from __future__ import annotations
+
+from core.money import MoneyParseError, parse_major
+from valuation.errors import ValuationRequestInvalid
+
+
+def money_to_minor_units(*, text: str, currency: str = "usd") -> int:
+    """What a buyer typed as integer minor units; refused with a clear text."""
+    try:
+        return parse_major(text, currency)
+    except MoneyParseError as exc:
+        raise ValuationRequestInvalid(str(exc)) from exc
