@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,8 +121,8 @@ def build(*, scale: float, bench_dir: Path) -> dict:
                 floor_price_per_1k_tokens=rng.randint(1, 500),
                 currency="usd",
                 status=Listing.Status.PUBLISHED,
-                listed_at=now,
-                published_at=now,
+                listed_at=now - timedelta(minutes=i),
+                published_at=now - timedelta(minutes=i),
             )
             for i, pk in enumerate(listing_ids)
         ]
@@ -235,12 +236,9 @@ def build(*, scale: float, bench_dir: Path) -> dict:
                 [first_score + n_listings * per_listing],
             )
     scores_s = time.perf_counter() - began
-    bulk.analyze(
-        Listing._meta.db_table,
-        DatasetVersion._meta.db_table,
-        Sample._meta.db_table,
-        SampleScore._meta.db_table,
-    )
+    with connection.cursor() as cursor:  # statistics and visibility map, as autovacuum would
+        for model in (Listing, DatasetVersion, Sample, SampleScore):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     quote_id = money(buyers=buyers, listings=listings, providers=providers)
     buyer_client, provider_client = Client(), Client()
     buyer_client.force_login(buyers[0])
