@@ -123,6 +123,7 @@ def build(*, scale: float, bench_dir: Path) -> dict:
                 status=Listing.Status.PUBLISHED,
                 listed_at=now - timedelta(minutes=i),
                 published_at=now - timedelta(minutes=i),
+                current_version_id=version_ids[i],  # written next; foreign keys are deferred
             )
             for i, pk in enumerate(listing_ids)
         ]
@@ -144,7 +145,6 @@ def build(*, scale: float, bench_dir: Path) -> dict:
             for lid, vid in zip(listing_ids, version_ids, strict=True)
         ]
         bulk.copy_models(versions)
-        Listing.objects.filter(pk__in=listing_ids).update(current_version_id=models_f("id"))
         through = Listing.tags.through
         bulk.copy_rows(
             table=through._meta.db_table,
@@ -264,12 +264,6 @@ def build(*, scale: float, bench_dir: Path) -> dict:
     }
 
 
-def models_f(name: str):
-    from django.db.models import F
-
-    return F(name)
-
-
 def money(*, buyers, listings, providers) -> int:
     """Paid orders (the payout report of provider 0) and one open quote, by the services."""
     from payments.pricing import CandidateSample, ListingTerms
@@ -295,7 +289,7 @@ def money(*, buyers, listings, providers) -> int:
                 f"{listing.pk}-s{p}",
                 str(listing.provider_id),
                 str(listing.pk),
-                str(listing.current_version_id or listing.pk),
+                str(listing.current_version_id),
                 40,
                 1 + p,
             )
