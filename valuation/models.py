@@ -207,7 +207,8 @@ class SampleScore(models.Model):
             models.UniqueConstraint(fields=["job", "sample"], name="valuation_score_unique"),
         ]
         indexes = [
-            models.Index(fields=["job", "-score"]),
+            # Ranked pages (-score, then sample) read from the index alone.
+            models.Index(fields=["job", "-score", "sample"]),
             models.Index(fields=["job", "version", "score"]),
         ]
 

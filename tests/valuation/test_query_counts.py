@@ -90,3 +90,23 @@ def test_results_scores_and_job_list_queries_do_not_grow_with_the_pool(
         assert queries_for(client, path.format(large.pk)) == first, path
         # A deep page costs what the first one does.
         assert queries_for(client, path.format(large.pk) + "?page=4") == first, path
+
+
+def test_ranked_pages_equal_one_ordered_query_with_ties_and_a_listing_filter(
+    valuation_settings, make_version, target_task, buyer, django_capture_on_commit_callbacks
+):
+    from django.core.paginator import Paginator
+
+    from valuation.selectors import job_ranked_scores
+
+    versions = [make_version("Ties", n=240, seed=7), make_version("More", n=30, seed=8)]
+    job = finished(versions, target_task, buyer, django_capture_on_commit_callbacks)
+    for listing_id in (None, versions[1].listing_id):
+        plain = SampleScore.objects.filter(job=job).order_by("-score", "sample_id")
+        if listing_id is not None:
+            plain = plain.filter(version__listing_id=listing_id)
+        expected = list(plain.values_list("pk", flat=True))
+        paginator = Paginator(job_ranked_scores(job=job, listing_id=listing_id), 50)
+        paged = [s.pk for n in paginator.page_range for s in paginator.page(n).object_list]
+        assert paginator.count == len(expected)
+        assert paged == expected
