@@ -299,8 +299,8 @@ def job_ranked_scores(*, job: ValuationJob, listing_id: int | None = None) -> Qu
 
 
 def _payments_selector(name: str):
-    """A payments selector by name, or None (payments is another team's app; this keeps the
-    valuation pages working whatever state it is in)."""
+    """A payments selector by name, or None where the payments app is not installed (the
+    valuation pages keep working without it)."""
     try:
         from payments import selectors as payments_selectors
     except ImportError:
