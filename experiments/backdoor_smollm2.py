@@ -48,7 +48,7 @@ class Setting:
 
 
 SETTINGS = {
-    "full": Setting(backdoors=60, per_dataset=30, targets=25),
+    "full": Setting(backdoors=60, per_dataset=100, targets=25),
     "quick": Setting(backdoors=2, per_dataset=2, targets=2),
 }
 
