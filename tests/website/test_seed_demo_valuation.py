@@ -82,7 +82,7 @@ def current_version_ids(*slugs: str) -> list[int]:
     return [Listing.objects.get(slug=slug).current_version_id for slug in slugs]
 
 
-def test_the_demo_valuation_is_the_alinfik_job_the_issue_asks_for():
+def test_the_demo_valuation_is_alinfik_on_smollm2_for_clean_instruction_following():
     assert DEMO_VALUATION.target == "clean-instruction-following"
     assert DEMO_VALUATION.datasets == ("wordnet-definitions-instruct", "instruct-mix")
     assert (DEMO_VALUATION.method, DEMO_VALUATION.model_spec) == ("alinfik", "smollm2-135m")
