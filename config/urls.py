@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
 ]
 
+handler400 = "website.views.bad_request"
 handler403 = "website.views.permission_denied"
 handler404 = "website.views.page_not_found"
 handler500 = "website.views.server_error"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import get_resolver, get_urlconf
 
 from core.errors import ServiceError
 
@@ -26,10 +27,8 @@ class ServiceErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, ServiceError):
             return None
-        from core import views
-
-        if exception.status == 404:
-            return views.page_not_found(request, exception)
-        if exception.status == 403:
-            return views.permission_denied(request, exception)
-        return views.refused(request, exception)
+        # The pages are the project's error handlers (handler404, handler403, handler400 in
+        # the root urlconf), so this lowest layer names no view of a higher app.
+        status = exception.status if exception.status in (403, 404) else 400
+        handler = get_resolver(get_urlconf()).resolve_error_handler(status)
+        return handler(request, exception)

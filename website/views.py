@@ -101,8 +101,11 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return HttpResponseForbidden(html)
 
 
-def refused(request: HttpRequest, exception: ServiceError) -> HttpResponse:
-    """A service refused bad input or an action the current state does not allow (400, 409)."""
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """For ``handler400``: a service refused bad input or an action the current state does
+    not allow (400, 409, with its message), or Django refused a malformed request (400)."""
+    if not isinstance(exception, ServiceError):
+        exception = ServiceError("The request could not be understood.", code="bad_request")
     html = loader.render_to_string("400.html", {"error": exception}, request=request)
     return HttpResponse(html, status=exception.status)
 

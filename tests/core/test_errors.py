@@ -125,3 +125,12 @@ def test_a_form_shows_each_message_on_the_input_it_names():
     assert form.errors["name"] == ["Taken."]
     assert form.non_field_errors() == ["Not you.", "Changed meanwhile."]
     assert isinstance(form, ServiceErrorFormMixin)
+
+
+@pytest.mark.django_db
+def test_a_malformed_request_gets_the_refusal_page_with_400(client, settings):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    response = client.get("/", HTTP_HOST="evil.example")  # DisallowedHost -> handler400
+
+    assert response.status_code == 400
+    assert "The request could not be understood." in response.content.decode()
