@@ -48,6 +48,18 @@ def percentiles(values: np.ndarray) -> np.ndarray:
     return 100.0 * (rankdata(values) - 1) / (len(values) - 1)
 
 
+# Columns of the backdoor table: target, method, then backdoor_stats' entries in order.
+STATS_HEADERS = [
+    "target",
+    "method",
+    "share in bottom decile",
+    "AUC clean > backdoor (pool)",
+    "AUC (vs clean instruct-mix)",
+    "median percentile",
+    "kept in top 20%",
+]
+
+
 def backdoor_stats(pool: Pool, values: np.ndarray) -> dict[str, float]:
     bad = pool.is_backdoor
     same_format = (pool.datasets == BACKDOOR_DATASET) & ~bad
@@ -109,15 +121,7 @@ def run(ctx: Context) -> dict[str, Any]:
             rows.append([target, METHOD_LABELS[method], *entry.values()])
         if target == MAIN_TARGET:
             _plot(ctx, pool, per_seed[0], target)
-    headers = [
-        "target",
-        "method",
-        "share in bottom decile",
-        "AUC clean > backdoor (pool)",
-        "AUC (vs clean instruct-mix)",
-        "median percentile",
-        "kept in top 20%",
-    ]
+    headers = STATS_HEADERS
     n_backdoor = int(pool.is_backdoor.sum())
     intro = (
         f"{n_backdoor} backdoor samples in a pool of {len(pool)}; means over seeds "

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.backdoor import backdoor_stats
+from experiments.backdoor import STATS_HEADERS, backdoor_stats
 from experiments.common import (
     BACKDOOR_DATASET,
     MAIN_TARGET,
@@ -96,15 +96,7 @@ def run(ctx: Context) -> dict[str, Any]:
     labels = {"linfik": "exact LinFiK", "low_perplexity": "lowest perplexity", "random": "random"}
     stats = {method: backdoor_stats(pool, vals) for method, vals in values.items()}
     rows = [[MAIN_TARGET, labels[m], *entry.values()] for m, entry in stats.items()]
-    headers = [
-        "target",
-        "method",
-        "share in bottom decile",
-        "AUC clean > backdoor (pool)",
-        "AUC (vs clean instruct-mix)",
-        "median percentile",
-        "kept in top 20%",
-    ]
+    headers = STATS_HEADERS
     n_backdoor = int(pool.is_backdoor.sum())
     intro = (
         f"Checkpoint: {CHECKPOINT} ({scorer.n_params:,} scored parameters), texts cut to "
