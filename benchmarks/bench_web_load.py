@@ -86,7 +86,8 @@ def build(*, scale: float, bench_dir: Path) -> dict:
     from accounts.services import user_create
     from core import bulk
     from marketplace.models import DatasetVersion, Listing, Sample, Tag, TargetTask
-    from valuation.models import SampleScore, ValuationJob
+    from valuation.models import ListingSummary, SampleScore, ValuationJob
+    from valuation.services.scores import job_summary_compute, job_summary_save
 
     with connection.cursor() as cursor:
         cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
@@ -208,7 +209,6 @@ def build(*, scale: float, bench_dir: Path) -> dict:
         pool_size=n_listings * per_listing,
         started_at=now,
         finished_at=now,
-        summary={"listings": [], "bin_edges": []},
     )
     began = time.perf_counter()
     with transaction.atomic():
@@ -236,8 +236,13 @@ def build(*, scale: float, bench_dir: Path) -> dict:
                 [first_score + n_listings * per_listing],
             )
     scores_s = time.perf_counter() - began
+    summary_began = time.perf_counter()
+    with transaction.atomic():  # what the pipeline's last step writes
+        job_summary_save(job=job, summary=job_summary_compute(job=job, version_ids=version_ids))
+        job.save(update_fields=["summary"])
+    summary_s = time.perf_counter() - summary_began
     with connection.cursor() as cursor:  # statistics and visibility map, as autovacuum would
-        for model in (Listing, DatasetVersion, Sample, SampleScore):
+        for model in (Listing, DatasetVersion, Sample, SampleScore, ListingSummary):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
     quote_id = money(buyers=buyers, listings=listings, providers=providers)
     buyer_client, provider_client = Client(), Client()
@@ -252,7 +257,11 @@ def build(*, scale: float, bench_dir: Path) -> dict:
             "buyers": n_buyers,
             "scores": n_listings * per_listing,
         },
-        "build_seconds": {"samples": round(samples_s, 1), "scores": round(scores_s, 1)},
+        "build_seconds": {
+            "samples": round(samples_s, 1),
+            "scores": round(scores_s, 1),
+            "summary": round(summary_s, 1),
+        },
         "cookie_name": settings.SESSION_COOKIE_NAME,
         "buyer_session": buyer_client.cookies[settings.SESSION_COOKIE_NAME].value,
         "provider_session": provider_client.cookies[settings.SESSION_COOKIE_NAME].value,
@@ -314,6 +323,17 @@ def money(*, buyers, listings, providers) -> int:
         order_checkout_start(order_id=order.pk, buyer=buyer)
         order_test_payment_confirm(order_id=order.pk, buyer=buyer)
     return quote(buyers[0], listings[:20]).pk
+
+
+def built_before(*, targets: Path, scale: float, database: str) -> bool:
+    """Whether the last build in this folder was of ``scale`` on ``database``. Its session
+    cookies stay valid: sessions live in the database and the benchmark writes nothing else."""
+    if not targets.exists():
+        return False
+    return json.loads(targets.read_text()).get("built_for") == {
+        "scale": scale,
+        "database": database,
+    }
 
 
 def free_port() -> int:
@@ -421,6 +441,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60, help="each Locust run")
     parser.add_argument("--max-steps", type=int, default=4, help="rate doublings after it")
     parser.add_argument("--dir", default=str(REPO / "var" / "bench-web"))
+    parser.add_argument(
+        "--reuse", action="store_true", help="serve the data the last build left, if same scale"
+    )
     parser.add_argument("--child-build", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     bench_dir = Path(args.dir)
@@ -430,13 +453,15 @@ def main() -> None:
         began = time.perf_counter()
         built = build(scale=args.scale, bench_dir=bench_dir)
         built["build_seconds"]["total"] = round(time.perf_counter() - began, 1)
+        built["built_for"] = {"scale": args.scale, "database": os.environ["DATABASE_URL"]}
         targets.write_text(json.dumps(built))
         return
     if not args.postgres:
         raise SystemExit("--postgres (a database of the benchmark's own) is required")
     os.environ["DATABASE_URL"] = args.postgres
-    command = [sys.executable, __file__, "--child-build", "--scale", str(args.scale)]
-    subprocess.run([*command, "--dir", str(bench_dir)], cwd=REPO, check=True)
+    if not (args.reuse and built_before(targets=targets, scale=args.scale, database=args.postgres)):
+        command = [sys.executable, __file__, "--child-build", "--scale", str(args.scale)]
+        subprocess.run([*command, "--dir", str(bench_dir)], cwd=REPO, check=True)
     built = json.loads(targets.read_text())
     port = free_port()
     server = serve(workers=args.workers, bench_dir=bench_dir, port=port)
@@ -457,7 +482,8 @@ def main() -> None:
         server.wait(timeout=30)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     results = {"machine": machine, "workers": args.workers, **built, "runs": runs}
-    results.pop("buyer_session"), results.pop("provider_session")
+    for private in ("buyer_session", "provider_session", "built_for"):
+        results.pop(private)
     (bench_dir / "results.json").write_text(json.dumps(results, indent=2))
     counts = built["counts"]
     print(

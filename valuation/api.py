@@ -5,6 +5,7 @@
     GET  /api/valuation/jobs/<id>/            status, stage, progress, ETA, fidelity, summary
     POST /api/valuation/jobs/<id>/cancel/     cancel a queued or running job
     POST /api/valuation/jobs/<id>/retry/      restart a failed or cancelled job
+    GET  /api/valuation/jobs/<id>/listings/   per-listing figures, most valuable first
     GET  /api/valuation/jobs/<id>/scores/     samples ranked by value (no text)
 
 Views are thin: selectors read, services write, service errors become the API's JSON error
@@ -149,6 +150,27 @@ class ValuationScoreSerializer(serializers.Serializer):
     tokens = serializers.IntegerField()
 
 
+class ValuationListingSummarySerializer(serializers.Serializer):
+    listing_id = serializers.IntegerField()
+    listing_title = serializers.CharField(source="listing.title")
+    listing_slug = serializers.CharField(source="listing.slug")
+    version_id = serializers.IntegerField()
+    version_number = serializers.IntegerField(source="version.number")
+    valued = serializers.IntegerField()
+    exact = serializers.IntegerField()
+    positive = serializers.IntegerField()
+    negative = serializers.IntegerField()
+    zero = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    mean = serializers.FloatField(allow_null=True)
+    min = serializers.FloatField(source="low", allow_null=True)
+    max = serializers.FloatField(source="high", allow_null=True)
+    positive_value = serializers.FloatField(help_text="Sum of the positive sample values.")
+    histogram = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Samples per bin of the job's bin_edges."
+    )
+
+
 class ValuationScoresQuerySerializer(serializers.Serializer):
     listing = serializers.IntegerField(
         required=False, min_value=1, max_value=ID_MAX, help_text="Only this listing's samples."
@@ -249,6 +271,28 @@ class ValuationJobRetryApi(ValuationApi):
         return Response(ValuationJobDetailSerializer(job).data)
 
 
+class ValuationJobListingsApi(ValuationApi):
+    @extend_schema(
+        responses={200: paginated(ValuationListingSummarySerializer)},
+        operation_id="valuation_jobs_listings",
+    )
+    def get(self, request: Request, job_id: int) -> Response:
+        job = self.job_or_404(request, job_id)
+        if job.status != ValuationJob.Status.SUCCEEDED:
+            return _not_ready("Per-listing figures are available once the valuation succeeded.")
+        paginator = ValuationPagination()
+        page = paginator.paginate_queryset(
+            selectors.job_listing_summaries(job=job), request, view=self
+        )
+        data = ValuationListingSummarySerializer(page, many=True).data
+        return paginator.get_paginated_response(data)
+
+
+def _not_ready(message: str) -> Response:
+    body = {"error": {"code": "not_ready", "details": {}, "message": message}}
+    return Response(body, status=status.HTTP_409_CONFLICT)
+
+
 class ValuationJobScoresApi(ValuationApi):
     @extend_schema(
         responses={200: paginated(ValuationScoreSerializer)},
@@ -258,16 +302,7 @@ class ValuationJobScoresApi(ValuationApi):
     def get(self, request: Request, job_id: int) -> Response:
         job = self.job_or_404(request, job_id)
         if job.status != ValuationJob.Status.SUCCEEDED:
-            return Response(
-                {
-                    "error": {
-                        "code": "not_ready",
-                        "details": {},
-                        "message": "Scores are available once the valuation succeeded.",
-                    }
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
+            return _not_ready("Scores are available once the valuation succeeded.")
         query = ValuationScoresQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         scores = selectors.job_ranked_scores(

@@ -11,5 +11,10 @@ urlpatterns = [
     path("jobs/<int:job_id>/", api.ValuationJobDetailApi.as_view(), name="job_detail"),
     path("jobs/<int:job_id>/cancel/", api.ValuationJobCancelApi.as_view(), name="job_cancel"),
     path("jobs/<int:job_id>/retry/", api.ValuationJobRetryApi.as_view(), name="job_retry"),
+    path(
+        "jobs/<int:job_id>/listings/",
+        api.ValuationJobListingsApi.as_view(),
+        name="job_listings",
+    ),
     path("jobs/<int:job_id>/scores/", api.ValuationJobScoresApi.as_view(), name="job_scores"),
 ]

@@ -92,7 +92,12 @@ class ValuationJob(models.Model):
     )
     timings = models.JSONField(default=dict, blank=True, help_text="Seconds per stage.")
     fidelity = models.JSONField(default=dict, blank=True, help_text="Proxy vs exact, holdout.")
-    summary = models.JSONField(default=dict, blank=True, help_text="Per-listing distribution.")
+    summary = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Whole-pool figures of a finished job: counts, value range, histogram bins. "
+        "Per-listing figures are ListingSummary rows.",
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -214,6 +219,42 @@ class SampleScore(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} sample {self.sample_id}: {self.score:.4g}"
+
+
+class ListingSummary(models.Model):
+    """One listing's share of a finished job: counts, value statistics and a histogram on the
+    job's bins. Rows, not a list in the job's summary: a job can span 10,000 listings and a
+    results page shows a few of them, most valuable first."""
+
+    job = models.ForeignKey(
+        ValuationJob, on_delete=models.CASCADE, related_name="listing_summaries"
+    )
+    version = models.ForeignKey(
+        "marketplace.DatasetVersion", on_delete=models.CASCADE, related_name="+"
+    )
+    listing = models.ForeignKey("marketplace.Listing", on_delete=models.CASCADE, related_name="+")
+    valued = models.PositiveIntegerField(default=0, help_text="Samples with a score.")
+    exact = models.PositiveIntegerField(default=0, help_text="Scores computed exactly.")
+    positive = models.PositiveIntegerField(default=0)
+    negative = models.PositiveIntegerField(default=0)
+    zero = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0, help_text="Not valued, never sold.")
+    mean = models.FloatField(null=True, blank=True)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+    positive_value = models.FloatField(default=0.0, help_text="Sum of the positive scores.")
+    histogram = models.JSONField(default=list, blank=True, help_text="Samples per job bin.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "version"], name="valuation_listing_summary_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "-positive_value", "id"])]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} listing {self.listing_id}: {self.valued} valued"
 
 
 class ExactLabelSet(models.Model):

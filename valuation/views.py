@@ -3,6 +3,8 @@ they read through selectors, write through services, and show service errors as 
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +20,9 @@ from valuation.models import ValuationJob
 from valuation.services import valuation_job_cancel, valuation_job_request, valuation_job_retry
 
 RESULTS_PAGE_SIZE = 50
+LISTINGS_PAGE_SIZE = 20
+CHART_LISTINGS = 5  # the histogram's series: the most valuable listings (and all of them)
+FILTER_SELECT_LISTINGS = 50  # up to this many, the ranked table filters with a select
 
 
 def _job_or_404(request: HttpRequest, job_id: int) -> ValuationJob:
@@ -114,41 +119,48 @@ def job_retry(request: HttpRequest, job_id: int) -> HttpResponse:
     return redirect("valuation:job_detail", job_id=job.pk)
 
 
+def _query(**params: int | None) -> str:
+    """A query string of the parameters that are set and not a first page."""
+    return urlencode({key: value for key, value in params.items() if value and value != 1})
+
+
 @role_required("buyer", "staff")
 def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job_or_404(request, job_id)
     if job.status != ValuationJob.Status.SUCCEEDED:
         messages.info(request, "Results appear here once the valuation has finished.")
         return redirect("valuation:job_detail", job_id=job.pk)
-    listings = job.summary.get("listings", [])
     listing_id = request.GET.get("listing", "")
     # Not a valid id (too long for the database, not digits): show every listing's samples.
     listing_id = int(listing_id) if listing_id.isdigit() and len(listing_id) <= 18 else None
+    summaries = selectors.job_listing_summaries(job=job)
+    listings_page = Paginator(summaries, LISTINGS_PAGE_SIZE).get_page(
+        request.GET.get("listings_page")
+    )
     page = Paginator(
         selectors.job_ranked_scores(job=job, listing_id=listing_id), RESULTS_PAGE_SIZE
     ).get_page(request.GET.get("page"))
     rows = selectors.ranked_rows(
         scores=page.object_list, buyer=request.user, start_rank=page.start_index()
     )
-    edges = job.summary.get("bin_edges", [])
-    chart = {
-        "labels": [f"{low:.3g}" for low in edges[:-1]],
-        "datasets": [{"label": row["listing_title"], "data": row["histogram"]} for row in listings],
-    }
+    few = job.summary.get("listings_count", 0) <= FILTER_SELECT_LISTINGS
     return render(
         request,
         "valuation/job_results.html",
         {
             "job": job,
-            "listings": listings,
-            "bins": [
-                {"low": low, "high": high, "counts": [row["histogram"][i] for row in listings]}
-                for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=False))
-            ],
-            "chart": chart,
+            "overall": job.summary,
+            "listings_page": listings_page,
+            "histogram": selectors.value_histogram(
+                job=job, listings=list(summaries[:CHART_LISTINGS])
+            ),
+            "filter_listings": summaries.order_by("listing__title", "id") if few else None,
+            "filtered": summaries.filter(listing_id=listing_id).first() if listing_id else None,
             "page": page,
             "rows": rows,
             "listing_id": listing_id,
-            "query": f"listing={listing_id}" if listing_id else "",
+            # Each pager keeps the other table's place and the listing filter.
+            "query": _query(listing=listing_id, listings_page=listings_page.number),
+            "listings_query": _query(listing=listing_id, page=page.number),
         },
     )

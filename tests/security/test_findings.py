@@ -210,7 +210,7 @@ def finished_job(provider, buyer):
         method="alinfik",
         label_fraction=0.5,
         status=ValuationJob.Status.SUCCEEDED,
-        summary={"listings": [], "bin_edges": []},
+        summary={"n_scored": 0, "listings_count": 0, "bin_edges": []},
     )
     job.versions.set([listing.current_version])
     return job

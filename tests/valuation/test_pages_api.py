@@ -1,6 +1,7 @@
 """Buyer pages and the REST API of valuations (no model work: jobs are queued, not run, or
 their scores are written directly)."""
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -13,9 +14,9 @@ from rest_framework.test import APIClient
 from marketplace.models import Sample
 from marketplace.selectors import listing_preview_samples
 from marketplace.services.access import access_grant_many
-from valuation.models import SampleScore, ValuationChunk, ValuationJob
+from valuation.models import ListingSummary, SampleScore, ValuationChunk, ValuationJob
 from valuation.services import valuation_job_request
-from valuation.services.scores import job_summary_compute
+from valuation.services.scores import job_summary_compute, job_summary_save
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.valuation.urls")]
 
@@ -56,11 +57,12 @@ def finished_job(queued_job):
             )
     SampleScore.objects.bulk_create(rows)
     version_ids = sorted(job.versions.values_list("id", flat=True))
+    job_summary_save(job=job, summary=job_summary_compute(job=job, version_ids=version_ids))
     ValuationJob.objects.filter(pk=job.pk).update(
         status=ValuationJob.Status.SUCCEEDED,
         pool_size=len(rows),
         n_labelled=18,
-        summary=job_summary_compute(job=job, version_ids=version_ids),
+        summary=job.summary,
     )
     job.refresh_from_db()
     return job
@@ -198,20 +200,30 @@ def test_results_page_per_listing_counts_histogram_and_ranked_table(
     html = page.content.decode()
     assert page.status_code == 200
     news, code = (
-        {row["listing_title"]: row for row in finished_job.summary["listings"]}[name]
+        ListingSummary.objects.get(job=finished_job, listing__title=name)
         for name in ("News", "Code")
     )
     # News: 38 valued -> scores -0.10..0.27: 10 negative, 1 zero, 27 positive; 2 duplicates.
-    assert (news["negative"], news["zero"], news["positive"], news["duplicates"]) == (10, 1, 27, 2)
-    assert (code["negative"], code["zero"], code["positive"], code["duplicates"]) == (10, 1, 19, 0)
-    assert '<p class="stat-value" data-count="positive">27</p>' in html
-    assert '<p class="stat-value" data-count="duplicates">2</p>' in html
+    assert (news.negative, news.zero, news.positive, news.duplicates) == (10, 1, 27, 2)
+    assert (code.negative, code.zero, code.positive, code.duplicates) == (10, 1, 19, 0)
+    assert sum(news.histogram) == news.valued == 38 and sum(code.histogram) == code.valued == 30
+    # The whole pool's figures, then the listings, most valuable first.
+    totals = {key: finished_job.summary[key] for key in ("n_scored", "positive", "negative")}
+    assert totals == {"n_scored": 68, "positive": 46, "negative": 20}
+    assert '<p class="stat-value" data-total="positive">46</p>' in html
+    assert '<p class="stat-value" data-total="listings">2</p>' in html
+    assert '<td class="num" data-count="positive">27</td>' in html
+    assert '<td class="num" data-count="duplicates">2</td>' in html
+    assert html.index(f'data-listing="{news.listing_id}"') < html.index(
+        f'data-listing="{code.listing_id}"'
+    )
+    assert news.positive_value > code.positive_value
     assert "vendor/chartjs/chart.umd.min.js" in html
     chart = json.loads(
         html.split('id="histogram-data" type="application/json">')[1].split("</script>")[0]
     )
-    assert [d["label"] for d in chart["datasets"]] == ["Code", "News"]
-    assert [sum(d["data"]) for d in chart["datasets"]] == [30, 38]
+    assert [d["label"] for d in chart["datasets"]] == ["News", "Code"]
+    assert [sum(d["data"]) for d in chart["datasets"]] == [38, 30]
     assert "data-chart-fallback" in html  # the table, shown without JS
     # Ranked: the top sample is News' last one (0.27).
     assert html.index(">0.27<") < html.index(">0.19<")
@@ -248,9 +260,8 @@ def test_results_show_snippets_only_for_samples_the_provider_lets_preview(
         SampleScore(job=job, sample=s, version=version, score=float(i))
         for i, s in enumerate(samples)
     )
-    ValuationJob.objects.filter(pk=job.pk).update(
-        status="succeeded", summary=job_summary_compute(job=job, version_ids=[version.pk])
-    )
+    job_summary_save(job=job, summary=job_summary_compute(job=job, version_ids=[version.pk]))
+    ValuationJob.objects.filter(pk=job.pk).update(status="succeeded", summary=job.summary)
     html = (
         login(client, buyer).get(reverse("valuation:job_results", args=[job.pk])).content.decode()
     )
@@ -334,6 +345,37 @@ def test_api_scores_are_ranked(finished_job, buyer):
     assert [row["score"] for row in data["results"]] == [0.27, 0.26, 0.25]
     assert [row["rank"] for row in data["results"]] == [1, 2, 3]
     assert "text" not in data["results"][0]
+
+
+def test_api_listings_most_valuable_first_and_counts_per_listing(finished_job, buyer, make_user):
+    api = APIClient()
+    api.force_authenticate(buyer)
+    data = api.get(f"/api/valuation/jobs/{finished_job.pk}/listings/").json()
+    assert data["count"] == 2
+    news, code = data["results"]
+    # News: positive values 0.01..0.27 sum to 3.78; Code: 0.01..0.19 sum to 1.90.
+    assert (news["listing_title"], code["listing_title"]) == ("News", "Code")
+    assert news["positive_value"] == pytest.approx(3.78, abs=1e-9)
+    assert code["positive_value"] == pytest.approx(1.90, abs=1e-9)
+    assert (news["valued"], news["positive"], news["negative"], news["zero"]) == (38, 27, 10, 1)
+    assert (news["duplicates"], news["min"], news["max"]) == (2, -0.1, 0.27)
+    assert sum(news["histogram"]) == 38
+    # The ranked scores of one listing are counted from these figures.
+    scores = api.get(
+        f"/api/valuation/jobs/{finished_job.pk}/scores/?listing={code['listing_id']}"
+    ).json()
+    assert (
+        scores["count"]
+        == 30
+        == len(SampleScore.objects.filter(job=finished_job, version__listing_id=code["listing_id"]))
+    )
+    # Somebody else's job: 404; not finished: 409.
+    api.force_authenticate(make_user("other-buyer", roles=("buyer",)))
+    assert api.get(f"/api/valuation/jobs/{finished_job.pk}/listings/").status_code == 404
+    api.force_authenticate(buyer)
+    ValuationJob.objects.filter(pk=finished_job.pk).update(status=ValuationJob.Status.RUNNING)
+    response = api.get(f"/api/valuation/jobs/{finished_job.pk}/listings/")
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "not_ready")
 
 
 def test_listing_value_expression_orders_marketplace_search(finished_job, buyer, pool):
@@ -513,3 +555,25 @@ def test_api_request_accepts_a_budget_in_minor_units(
     assert response.status_code == 201, response.json()
     assert response.json()["budget"] == 999
     assert ValuationJob.objects.get().budget == 999
+
+
+def test_the_migration_moves_per_listing_figures_to_rows_and_back(finished_job):
+    from django.apps import apps
+
+    migration = importlib.import_module("valuation.migrations.0006_listing_summaries")
+    fields = ("listing_id", "version_id", "valued", "exact", "positive", "negative", "zero")
+    fields += ("duplicates", "mean", "low", "high", "positive_value", "histogram")
+    rows = sorted(ListingSummary.objects.filter(job=finished_job).values_list(*fields))
+    summary = finished_job.summary
+
+    migration.table_to_rows(apps, None)  # the earlier form: a list in the job's summary
+    ListingSummary.objects.all().delete()
+    finished_job.refresh_from_db()
+    listings = finished_job.summary["listings"]
+    assert [row["listing_title"] for row in listings] == ["Code", "News"]
+    assert "histogram" not in finished_job.summary
+
+    migration.rows_to_table(apps, None)
+    finished_job.refresh_from_db()
+    assert sorted(ListingSummary.objects.filter(job=finished_job).values_list(*fields)) == rows
+    assert finished_job.summary == summary

@@ -79,12 +79,16 @@ def test_alinfik_job_values_every_pool_sample(
     proxy = LinFiKProxy.load(artefact_local_path(name=pipeline.proxy_name(job_id=job.pk))[0])
     assert isinstance(proxy.head, EnsembleHead) and len(proxy.head.members) == 15
     assert proxy.metadata.fidelity["n_holdout"] == 18
-    listings = {row["listing_title"]: row for row in job.summary["listings"]}
-    assert (listings["News"]["valued"], listings["News"]["duplicates"]) == (38, 2)
-    assert (listings["Code"]["valued"], listings["Code"]["duplicates"]) == (30, 0)
+    listings = {row.listing.title: row for row in job.listing_summaries.select_related("listing")}
+    assert (listings["News"].valued, listings["News"].duplicates) == (38, 2)
+    assert (listings["Code"].valued, listings["Code"].duplicates) == (30, 0)
     for row in listings.values():
-        assert row["positive"] + row["negative"] + row["zero"] == row["valued"]
-        assert sum(row["histogram"]) == row["valued"]
+        assert row.positive + row.negative + row.zero == row.valued
+        assert sum(row.histogram) == row.valued
+    assert job.summary["histogram"] == [
+        a + b for a, b in zip(listings["News"].histogram, listings["Code"].histogram, strict=True)
+    ]
+    assert (job.summary["n_scored"], job.summary["listings_count"]) == (68, 2)
     assert set(job.timings) >= {"plan", "embed", "target", "exact", "train", "proxy", "finalise"}
     # Artefacts: the proxy stays, the (large) target gradient is removed on success.
     assert artefact_exists(name=pipeline.proxy_name(job_id=job.pk))

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from marketplace.models import Sample
 from valuation.models import SampleScore, ValuationJob
 from valuation.services import valuation_job_request
-from valuation.services.scores import job_summary_compute
+from valuation.services.scores import job_summary_compute, job_summary_save
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.valuation.urls")]
 
@@ -42,11 +42,13 @@ def finished(versions, target_task, buyer, capture) -> ValuationJob:
         )
     ]
     SampleScore.objects.bulk_create(rows)
-    ValuationJob.objects.filter(pk=job.pk).update(
-        status=ValuationJob.Status.SUCCEEDED,
-        pool_size=len(rows),
-        summary=job_summary_compute(job=job, version_ids=[v.pk for v in versions]),
+    job_summary_save(
+        job=job, summary=job_summary_compute(job=job, version_ids=[v.pk for v in versions])
     )
+    ValuationJob.objects.filter(pk=job.pk).update(
+        status=ValuationJob.Status.SUCCEEDED, pool_size=len(rows), summary=job.summary
+    )
+    job.refresh_from_db()
     return job
 
 
@@ -92,15 +94,34 @@ def test_results_scores_and_job_list_queries_do_not_grow_with_the_pool(
         assert queries_for(client, path.format(large.pk) + "?page=4") == first, path
 
 
+@pytest.mark.parametrize("mark_step", [10_000, 50, 7])
 def test_ranked_pages_equal_one_ordered_query_with_ties_and_a_listing_filter(
-    valuation_settings, make_version, target_task, buyer, django_capture_on_commit_callbacks
+    valuation_settings,
+    make_version,
+    target_task,
+    buyer,
+    django_capture_on_commit_callbacks,
+    monkeypatch,
+    mark_step,
 ):
+    """Whatever the rank marks (none below 10,000 scores; here also every 50th and every
+    7th rank, so pages start after a mark that falls inside a run of equal scores)."""
     from django.core.paginator import Paginator
 
     from valuation.selectors import job_ranked_scores
 
+    monkeypatch.setattr("valuation.services.scores.RANK_MARK_STEP", mark_step)
     versions = [make_version("Ties", n=240, seed=7), make_version("More", n=30, seed=8)]
     job = finished(versions, target_task, buyer, django_capture_on_commit_callbacks)
+    assert len(job.summary["rank_marks"]["keys"]) == 270 // mark_step
+    ranked = job_ranked_scores(job=job)
+    everything = list(
+        SampleScore.objects.filter(job=job)
+        .order_by("-score", "sample_id")
+        .values_list("sample_id", flat=True)
+    )
+    for start, stop in ((0, 7), (6, 8), (13, 29), (49, 101), (200, 270), (266, 400)):
+        assert [row.sample_id for row in ranked[start:stop]] == everything[start:stop]
     for listing_id in (None, versions[1].listing_id):
         plain = SampleScore.objects.filter(job=job).order_by("-score", "sample_id")
         if listing_id is not None:

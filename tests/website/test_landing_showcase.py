@@ -9,27 +9,28 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.text import slugify
 
 from accounts.services import user_create
-from marketplace.models import TargetTask
-from valuation.models import ValuationJob
+from marketplace.models import DatasetVersion, Listing, TargetTask
+from valuation.models import ListingSummary, ValuationJob
 from valuation.selectors import ShowcaseListing, demo_valuation_showcase
 
 pytestmark = pytest.mark.django_db
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+User = get_user_model()
 ILLUSTRATION = "Valuation · customer-support intents"
 
-SUMMARY = {
-    "n_scored": 2088,
-    "listings": [  # as job_summary_compute writes them: by listing title
-        {"listing_title": "Instruction mix", "valued": 588, "positive": 587, "mean": 113.385},
-        {"listing_title": "Mixed bag", "valued": 100, "positive": 40, "mean": 5.0},
-        {"listing_title": "Noisy scrape", "valued": 100, "positive": 10, "mean": -30.5},
-        {"listing_title": "WordNet definitions", "valued": 1300, "positive": 1300, "mean": 121.88},
-    ],
-}
+SUMMARY = {"n_scored": 2088, "listings_count": 4}
+LISTINGS = [  # (title, valued, positive, mean)
+    ("Instruction mix", 588, 587, 113.385),
+    ("Mixed bag", 100, 40, 5.0),
+    ("Noisy scrape", 100, 10, -30.5),
+    ("WordNet definitions", 1300, 1300, 121.88),
+]
 FIDELITY = {"spearman": 0.6234, "kendall_tau": 0.45, "precision_at_10pct": 0.5, "n_holdout": 21.0}
 
 
@@ -52,7 +53,7 @@ def make_job(
         target_set_hash="a" * 64,
         sample_count=50,
     )
-    return ValuationJob.objects.create(
+    job = ValuationJob.objects.create(
         buyer=buyer,
         task=task,
         target_set_hash="a" * 64,
@@ -65,6 +66,30 @@ def make_job(
         fidelity=FIDELITY,
         finished_at=timezone.now() if status == ValuationJob.Status.SUCCEEDED else None,
     )
+    provider = User.objects.filter(username="provider").first() or user_create(
+        username="provider", email="p@example.com", password=None, is_provider=True
+    )
+    for title, valued, positive, mean in LISTINGS:
+        listing = Listing.objects.create(
+            provider=provider,
+            title=title,
+            slug=f"{slugify(title)}-{job.pk}",
+            licence="MIT",
+            floor_price_per_1k_tokens=10,
+        )
+        version = DatasetVersion.objects.create(
+            listing=listing, number=1, original_filename="d.jsonl", format="jsonl"
+        )
+        ListingSummary.objects.create(
+            job=job,
+            version=version,
+            listing=listing,
+            valued=valued,
+            positive=positive,
+            negative=valued - positive,
+            mean=mean,
+        )
+    return job
 
 
 def test_showcase_reads_the_demo_buyers_finished_job():

@@ -37,9 +37,11 @@ from valuation.selectors.pool import (
 from valuation.selectors.results import (
     buyer_can_read_sample,
     buyer_readable_sample_ids,
+    job_listing_summaries,
     job_ranked_scores,
     job_scores,
     ranked_rows,
+    value_histogram,
 )
 from valuation.selectors.showcase import (
     ShowcaseListing,
@@ -69,9 +71,11 @@ __all__ = [
     "task_for_buyer",
     "buyer_can_read_sample",
     "buyer_readable_sample_ids",
+    "job_listing_summaries",
     "job_ranked_scores",
     "job_scores",
     "ranked_rows",
+    "value_histogram",
     "ListingValuationSummary",
     "latest_succeeded_job",
     "listing_value_expression",

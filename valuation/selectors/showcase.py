@@ -8,7 +8,7 @@ from django.conf import settings
 
 from core.formatting import value_text
 from valuation.demo import DEMO_BUYER_USERNAME
-from valuation.models import ValuationJob
+from valuation.models import ListingSummary, ValuationJob
 
 
 @dataclass(frozen=True)
@@ -80,19 +80,17 @@ def demo_valuation_showcase() -> ValuationShowcase | None:
     )
     if job is None:
         return None
-    rows = job.summary.get("listings", [])
-    largest = max((abs(row["mean"]) for row in rows if row["mean"] is not None), default=0.0)
+    rows = list(ListingSummary.objects.filter(job=job).select_related("listing"))
+    largest = max((abs(row.mean) for row in rows if row.mean is not None), default=0.0)
     listings = sorted(
         (
             ShowcaseListing(
-                title=row["listing_title"],
-                valued=int(row["valued"]),
-                positive=int(row["positive"]),
-                mean=row["mean"],
+                title=row.listing.title,
+                valued=row.valued,
+                positive=row.positive,
+                mean=row.mean,
                 bar_percent=(
-                    round(100 * abs(row["mean"]) / largest)
-                    if largest and row["mean"] is not None
-                    else 0
+                    round(100 * abs(row.mean) / largest) if largest and row.mean is not None else 0
                 ),
             )
             for row in rows

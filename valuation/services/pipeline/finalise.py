@@ -12,7 +12,7 @@ from valuation.lock_objects import job_qs_select_for_update
 from valuation.models import SampleScore, ValuationChunk, ValuationJob
 from valuation.selectors import job_version_ids
 from valuation.services.pipeline.artefacts import target_gradient_name
-from valuation.services.scores import job_summary_compute
+from valuation.services.scores import job_summary_compute, job_summary_save
 
 Stage = ValuationChunk.Stage
 
@@ -55,7 +55,7 @@ def job_finalise(*, chunk: ValuationChunk) -> None:
         now = timezone.now()
         own = round((now - chunk.started_at).total_seconds(), 3) if chunk.started_at else 0.0
         timings[Stage.FINALISE] = {"steps": 1, "work_seconds": own, "wall_seconds": own}
-        job.summary = summary
+        job_summary_save(job=job, summary=summary)
         job.timings = {**timings, "total_seconds": round((now - job.started_at).total_seconds(), 3)}
         job.status = ValuationJob.Status.SUCCEEDED
         job.stage = Stage.FINALISE
