@@ -28,6 +28,11 @@ def ingest_report_max_errors() -> int:
     return int(settings.INGEST_REPORT_MAX_ERRORS)
 
 
+def catalogue_facets_cache_seconds() -> int:
+    """How long the catalogue's filter options are reused; 0 reads them on every page."""
+    return max(0, int(settings.CATALOGUE_FACETS_CACHE_SECONDS))
+
+
 def near_duplicate_threshold() -> float:
     return float(settings.NEAR_DUPLICATE_THRESHOLD)
 

@@ -57,6 +57,15 @@ def tcp_reachable(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache (the catalogue reuses what it cached)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 @pytest.fixture
 def require_redis() -> str:
     url = redis_url()

@@ -94,6 +94,8 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Shared by the web processes of a deployment: set CACHE_URL (e.g. rediscache://host:6379/1).
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout rides out short locks.
@@ -208,6 +210,8 @@ INGEST_WRITE_METHOD = env.str("INGEST_WRITE_METHOD", default="auto")
 INGEST_REPORT_MAX_ERRORS = env.int("INGEST_REPORT_MAX_ERRORS", default=100)
 # Near-duplicate threshold on the Jaccard similarity of word 3-shingle sets.
 NEAR_DUPLICATE_THRESHOLD = env.float("NEAR_DUPLICATE_THRESHOLD", default=0.8)
+# The catalogue's filter options (tags, licences, languages) are read at most this often.
+CATALOGUE_FACETS_CACHE_SECONDS = env.int("CATALOGUE_FACETS_CACHE_SECONDS", default=60)
 # Target sets are small: a buyer's examples of the task.
 TARGET_MAX_SAMPLES = env.int("TARGET_MAX_SAMPLES", default=10_000)
 TARGET_UPLOAD_MAX_BYTES = env.int("TARGET_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)

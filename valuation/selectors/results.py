@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 
 from marketplace.models import Sample
 from marketplace.selectors import (
-    listings_preview_samples,
+    listings_preview_sample_ids,
     readable_sample_ids,
     user_can_read_sample,
 )
@@ -144,10 +144,7 @@ def ranked_rows(
     provider allows preview, nothing otherwise."""
     scores = list(scores)
     listings = {score.version.listing.pk: score.version.listing for score in scores}
-    previews = {
-        listing_pk: {sample.pk for sample in samples}
-        for listing_pk, samples in listings_preview_samples(listings=listings.values()).items()
-    }  # one query for every listing on the page
+    previews = listings_preview_sample_ids(listings=listings.values())  # one query for all
     readable = buyer_readable_sample_ids(buyer=buyer)
     rows = []
     for rank, score in enumerate(scores, start=start_rank):
