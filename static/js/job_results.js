@@ -7,11 +7,11 @@
   document.querySelector("[data-chart-fallback]").hidden = true;
   new Chart(document.getElementById("value-histogram"), {
     type: "bar",
-    data: data,
+    data: {labels: data.labels, datasets: data.datasets},
     options: {
       responsive: true, maintainAspectRatio: false,
       scales: {x: {title: {display: true, text: "sample value (bin start)"}},
-               y: {title: {display: true, text: "samples"}, beginAtZero: true}}
+               y: {title: {display: true, text: data.y_title || "samples"}, beginAtZero: true}}
     }
   });
 })();

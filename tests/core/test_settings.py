@@ -139,3 +139,23 @@ def test_app_settings_come_from_the_environment_in_every_process(tmp_path):
     )
     assert defaults.stdout.split("\n")[-2] == "256 (512, 128) True 1000 ('usd', 'eur', 'gbp') 5"
     assert configured.stdout.split("\n")[-2] == "64 (32, 8) False 7 ('usd', 'jpy') 9"
+
+
+def test_the_cache_is_per_process_by_default_and_shared_through_cache_url(tmp_path):
+    code = (
+        "import django; django.setup()\n"
+        "from django.conf import settings; from marketplace import conf\n"
+        "print(settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1],"
+        " settings.CACHES['default'].get('LOCATION', ''), conf.catalogue_facets_cache_seconds())"
+    )
+    defaults = _settings_in_a_fresh_process(code, {"VAR_DIR": str(tmp_path)})
+    shared = _settings_in_a_fresh_process(
+        code,
+        {
+            "VAR_DIR": str(tmp_path),
+            "CACHE_URL": "rediscache://127.0.0.1:6379/1",
+            "CATALOGUE_FACETS_CACHE_SECONDS": "0",
+        },
+    )
+    assert defaults.stdout.split("\n")[-2] == "LocMemCache  60"
+    assert shared.stdout.split("\n")[-2] == "RedisCache redis://127.0.0.1:6379/1 0"

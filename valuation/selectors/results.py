@@ -93,24 +93,36 @@ def job_listing_summaries(*, job: ValuationJob) -> QuerySet[ListingSummary]:
 
 def value_histogram(*, job: ValuationJob, listings: list[ListingSummary]) -> dict[str, Any]:
     """The results page's histogram: one bar series per listing of ``listings`` and, when
-    the job spans more listings than those, a first series for all of them. ``chart`` is
-    Chart.js data; ``series`` and ``bins`` are the same numbers for the table."""
+    the job spans more listings than those, a first series for all of them; then each series
+    is drawn as shares of its own samples (a listing's few hundred would not show beside a
+    pool's million). ``chart`` feeds Chart.js; ``series`` and ``bins`` (counts) the table."""
     summary = job.summary or {}
     edges = summary.get("bin_edges", [])
     series = [(row.listing.title, row.histogram) for row in listings]
-    if summary.get("listings_count", 0) > len(listings):
+    shares = summary.get("listings_count", 0) > len(listings)
+    if shares:
         series.insert(0, ("All listings", summary.get("histogram", [])))
     return {
         "chart": {
             "labels": [f"{low:.3g}" for low in edges[:-1]],
-            "datasets": [{"label": label, "data": data} for label, data in series],
+            "datasets": [
+                {"label": label, "data": _percentages(data) if shares else data}
+                for label, data in series
+            ],
+            "y_title": "% of the series' samples" if shares else "samples",
         },
         "series": [label for label, _ in series],
+        "shares": shares,
         "bins": [
             {"low": low, "high": high, "counts": [data[i] for _, data in series]}
             for i, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=False))
         ],
     }
+
+
+def _percentages(counts: list[int]) -> list[float]:
+    total = sum(counts)
+    return [round(100 * n / total, 2) if total else 0.0 for n in counts]
 
 
 def job_ranked_scores(*, job: ValuationJob, listing_id: int | None = None) -> RankedScores:
