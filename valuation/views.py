@@ -149,7 +149,8 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
         "valuation/job_results.html",
         {
             "job": job,
-            "overall": job.summary,
+            # None for a job finished without a stored summary: only the ranked table.
+            "overall": job.summary if "listings_count" in job.summary else None,
             "listings_page": listings_page,
             "histogram": selectors.value_histogram(
                 job=job, listings=list(summaries[:CHART_LISTINGS])

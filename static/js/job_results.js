@@ -1,8 +1,8 @@
 /* The results page's value histogram (Chart.js), from the #histogram-data JSON. */
 (function () {
-  if (typeof Chart === "undefined") { return; }
-  var data = JSON.parse(document.getElementById("histogram-data").textContent);
   var box = document.querySelector("[data-chart-box]");
+  if (typeof Chart === "undefined" || !box) { return; }
+  var data = JSON.parse(document.getElementById("histogram-data").textContent);
   box.hidden = false;
   document.querySelector("[data-chart-fallback]").hidden = true;
   new Chart(document.getElementById("value-histogram"), {

@@ -18,6 +18,7 @@ from django.utils import timezone
 from marketplace.models import Listing, Sample, TargetTask
 from tests.factories import make_listing, make_sample
 from valuation.models import SampleScore, ValuationJob
+from valuation.services.scores import job_summary_compute, job_summary_save
 
 ROWS = {
     "a1": ("la", 0, 1000, 3.0),
@@ -60,7 +61,14 @@ def build_job_world(*, buyer, provider_a, provider_b) -> dict:
     for key, (_, _, _, value) in ROWS.items():
         sample = samples[key]
         SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=value)
+    summarise(job, [listing.current_version_id for listing in listings.values()])
     return {"job": job, "samples": samples, "listings": listings, "task": task}
+
+
+def summarise(job: ValuationJob, version_ids: list[int]) -> None:
+    """What the pipeline's last step stores for a finished job."""
+    job_summary_save(job=job, summary=job_summary_compute(job=job, version_ids=version_ids))
+    job.save(update_fields=["summary"])
 
 
 def pks(world: dict, *keys: str) -> list[int]:
@@ -91,4 +99,5 @@ def build_sub_cent_job(*, buyer, providers: list, samples: int = 40) -> Valuatio
         sample = make_sample(listings[index % 4], index // 4, 20 + (index * 37) % 280)
         value = ((index * 7919) % 23 - 5) / 7
         SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=value)
+    summarise(job, [listing.current_version_id for listing in listings])
     return job

@@ -67,3 +67,16 @@ def test_a_job_over_more_listings_than_a_select_holds_filters_by_link(
     assert html.count("no preview") + html.count('data-access="preview"') == (
         many.scores.filter(version__listing=listing).count()
     )
+
+
+def test_a_job_without_a_stored_summary_shows_its_ranked_samples_only(client, buyer, many):
+    many.listing_summaries.all().delete()
+    many.summary = {}
+    many.save(update_fields=["summary"])
+    client.force_login(buyer)
+    response = client.get(f"/valuation/jobs/{many.pk}/results/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Listings by value" not in html and "histogram-data" not in html
+    assert html.count('<td class="num">') >= 50  # the ranked table's first page
+    assert "Page 1 of " in html
