@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
 from core.models import WorkerHeartbeat
+from core.worker_health import heartbeat_interval
 
 
 def check_database() -> dict:
@@ -79,7 +80,7 @@ def worker_status() -> dict[str, list[dict]]:
     status code. A worker beats every WORKER_HEARTBEAT_SECONDS (core.worker_health): ``alive``
     when its last beat is under three intervals old."""
     now = timezone.now()
-    window = 3 * float(getattr(settings, "WORKER_HEARTBEAT_SECONDS", 30.0))
+    window = 3 * heartbeat_interval()
     status: dict[str, list[dict]] = {}
     for beat in WorkerHeartbeat.objects.order_by("queue", "hostname"):
         age = max(0.0, (now - beat.seen_at).total_seconds())

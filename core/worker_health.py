@@ -13,13 +13,12 @@ import threading
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL_SECONDS = 30.0
-
 
 def heartbeat_interval() -> float:
+    """Seconds between a worker's heartbeats (``WORKER_HEARTBEAT_SECONDS``)."""
     from django.conf import settings
 
-    return float(getattr(settings, "WORKER_HEARTBEAT_SECONDS", DEFAULT_INTERVAL_SECONDS))
+    return float(settings.WORKER_HEARTBEAT_SECONDS)
 
 
 def record_heartbeats(*, hostname: str, queues: list[str]) -> None:

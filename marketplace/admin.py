@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 
 from core.errors import ServiceError
 from marketplace.forms import TakeDownForm
-from marketplace.models import DatasetVersion, Listing, Sample, Tag, TargetTask
+from marketplace.models import AccessGrant, DatasetVersion, Listing, Sample, Tag, TargetTask
 from marketplace.services.listings import listing_take_down
 
 
@@ -127,3 +127,13 @@ class TargetTaskAdmin(ReadOnlyAdmin):
 @admin.register(Tag)
 class TagAdmin(ReadOnlyAdmin):
     search_fields = ("name",)
+
+
+@admin.register(AccessGrant)
+class AccessGrantAdmin(ReadOnlyAdmin):
+    """Who may read which sample in full, and why (``order:<id>``); a full refund revokes."""
+
+    list_display = ("user", "sample_ref", "listing_ref", "source", "granted_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("user__username", "source")
+    list_select_related = ("user",)

@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from valuation.models import ExactLabelSet, ModelFeatureSet, ValuationChunk, ValuationJob
+from valuation.models import (
+    ExactLabelSet,
+    ListingSummary,
+    ModelFeatureSet,
+    ValuationChunk,
+    ValuationJob,
+)
 
 
 class ValuationChunkInline(admin.TabularInline):
@@ -54,3 +60,16 @@ class ModelFeatureSetAdmin(admin.ModelAdmin):
     @admin.display(description="Samples stored", ordering="n_samples")
     def samples(self, feature_set: ModelFeatureSet) -> int:
         return feature_set.n_samples
+
+
+@admin.register(ListingSummary)
+class ListingSummaryAdmin(admin.ModelAdmin):
+    """Per-listing figures of finished jobs (written by the pipeline's last step)."""
+
+    list_display = ["job", "listing", "version", "valued", "positive", "mean", "positive_value"]
+    search_fields = ["listing__title", "job__buyer__username"]
+    list_select_related = ["job", "listing", "version"]
+    readonly_fields = [field.name for field in ListingSummary._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

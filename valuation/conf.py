@@ -29,6 +29,16 @@ def model_dtype() -> str:
     return str(settings.VALUATION_MODEL_DTYPE)
 
 
+def device() -> str:
+    """``VALUATION_DEVICE``: cuda, cpu or auto (cuda when available)."""
+    return str(settings.VALUATION_DEVICE or "auto")
+
+
+def landing_demo_valuation() -> bool:
+    """Whether the home page shows the demo buyer's latest finished valuation."""
+    return bool(settings.LANDING_DEMO_VALUATION)
+
+
 def max_length() -> int:
     return int(settings.VALUATION_MAX_LENGTH)
 

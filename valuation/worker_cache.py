@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from django.conf import settings
 
 from core import artefacts
 from valuation import conf
@@ -75,7 +74,7 @@ class TokenSource:
 
 def worker_device() -> str:
     """This process's device, from VALUATION_DEVICE (auto: cuda when available)."""
-    return str(resolve_device(str(getattr(settings, "VALUATION_DEVICE", "auto") or "auto")))
+    return str(resolve_device(conf.device()))
 
 
 def _stamp(path: Path) -> tuple:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
 from core.formatting import value_text
+from valuation import conf
 from valuation.demo import DEMO_BUYER_USERNAME
 from valuation.models import ListingSummary, ValuationJob
 
@@ -56,7 +55,7 @@ class ValuationShowcase:
 def demo_valuation_pending() -> bool:
     """Whether the demo buyer's valuation is queued or running (the landing page then says
     that its example card will make way for the real figures)."""
-    if not getattr(settings, "LANDING_DEMO_VALUATION", False):
+    if not conf.landing_demo_valuation():
         return False
     return ValuationJob.objects.filter(
         buyer__username=DEMO_BUYER_USERNAME,
@@ -68,7 +67,7 @@ def demo_valuation_showcase() -> ValuationShowcase | None:
     """The demo buyer's latest succeeded valuation (``seed_demo``, computed by the worker of
     ``make run``) for the landing page, or None: none finished yet, or the setting
     ``LANDING_DEMO_VALUATION`` is off (production). Aggregates only, no sample text."""
-    if not getattr(settings, "LANDING_DEMO_VALUATION", False):
+    if not conf.landing_demo_valuation():
         return None
     job = (
         ValuationJob.objects.filter(

@@ -41,6 +41,7 @@ from marketplace.selectors import version_duplicate_summary
 from marketplace.services.listings import listing_create, listing_publish
 from marketplace.services.targets import target_set_upload, target_task_create
 from marketplace.services.versions import version_upload
+from payments import conf as payments_conf
 from payments.errors import PaymentsError
 from payments.gateways import gateway_is_test_mode
 from payments.services.demo import DemoSeller, demo_purchases_record
@@ -265,7 +266,7 @@ class Command(BaseCommand):
                 licence=licence_normalise(entry["license"]),
                 tags=entry.get("tags", []),
                 floor_price_per_1k_tokens=int(entry["floor_price_cents_per_1k_tokens"]),
-                currency=str(getattr(settings, "PLATFORM_CURRENCY", "usd")).lower(),
+                currency=payments_conf.platform_currency(),
             )
         except Invalid as exc:
             reasons = " ".join(exc.messages)
