@@ -80,3 +80,10 @@ def test_a_job_without_a_stored_summary_shows_its_ranked_samples_only(client, bu
     assert "Listings by value" not in html and "histogram-data" not in html
     assert html.count('<td class="num">') >= 50  # the ranked table's first page
     assert "Page 1 of " in html
+
+
+def test_a_listing_outside_the_valuation_gets_an_empty_table_that_says_so(client, buyer, many):
+    client.force_login(buyer)
+    html = client.get(f"/valuation/jobs/{many.pk}/results/?listing=999999").content.decode()
+    assert "This valuation holds no samples of that listing." in html
+    assert "no preview" not in html and 'data-access="preview"' not in html
