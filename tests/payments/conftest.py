@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from accounts.services import user_create
-from marketplace.models import TargetTask
 from payments.models import Order, Quote
 from payments.pricing import CandidateSample, ListingTerms
 from payments.selectors.ledger import ledger_is_balanced, ledger_unbalanced_transactions
@@ -28,7 +26,7 @@ from payments.services.orders import order_checkout_start, order_create_from_quo
 from payments.services.quotes import ValuationMeta, quote_create
 from tests.factories import make_listing, make_sample
 from tests.fakes.stripe_api import FakeStripe, sign
-from valuation.models import SampleScore, ValuationJob
+from tests.payments.journey import finished_job
 
 WEBHOOK_SECRET = "whsec_test_secret_for_payments"
 WEBHOOK_URL = "/payments/stripe/webhook/"
@@ -193,23 +191,9 @@ def world(buyer, provider_a, provider_b, settings):
         "a2": make_sample(la, 1, 1000),
         "b1": make_sample(lb, 0, 2000),
     }
-    task = TargetTask.objects.create(buyer=buyer, name="t", target_set_hash="e" * 64)
-    job = ValuationJob.objects.create(
-        buyer=buyer,
-        task=task,
-        target_set_hash="e" * 64,
-        model_spec="tiny",
-        model_identity="sha-model",
-        method="alinfik",
-        label_fraction=0.5,
-        status=ValuationJob.Status.SUCCEEDED,
-        fidelity={"spearman": 0.9},
-        finished_at=timezone.now(),
-    )
-    for key, score in (("a1", 3.0), ("a2", 1.0), ("b1", 2.0)):
-        sample = samples[key]
-        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=score)
-    return {"job": job, "samples": samples, "listings": (la, lb), "task": task}
+    scored = [(samples["a1"], 3.0), (samples["a2"], 1.0), (samples["b1"], 2.0)]
+    job = finished_job(buyer=buyer, task_name="t", scored=scored, listings=(la, lb))
+    return {"job": job, "samples": samples, "listings": (la, lb), "task": job.task}
 
 
 def ids(world, *keys) -> list[int]:

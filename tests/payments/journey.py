@@ -13,6 +13,8 @@ browser). Built with ``tests.factories.make_listing``/``make_sample``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.utils import timezone
 
 from marketplace.models import Listing, Sample, TargetTask
@@ -44,7 +46,21 @@ def build_job_world(*, buyer, provider_a, provider_b) -> dict:
     Sample.objects.filter(pk=samples["a4"].pk).update(
         duplicate_of=samples["a1"], duplicate_kind="exact"
     )
-    task = TargetTask.objects.create(buyer=buyer, name="Journey task", target_set_hash="e" * 64)
+    job = finished_job(
+        buyer=buyer,
+        task_name="Journey task",
+        scored=[(samples[key], value) for key, (_, _, _, value) in ROWS.items()],
+        listings=listings.values(),
+    )
+    return {"job": job, "samples": samples, "listings": listings, "task": job.task}
+
+
+def finished_job(
+    *, buyer, task_name: str, scored: list[tuple[Sample, float]], listings: Iterable[Listing]
+) -> ValuationJob:
+    """A succeeded valuation of ``scored`` (sample, value) for a new task of ``buyer``, with
+    the summary the pipeline's last step stores (over the current versions of ``listings``)."""
+    task = TargetTask.objects.create(buyer=buyer, name=task_name, target_set_hash="e" * 64)
     job = ValuationJob.objects.create(
         buyer=buyer,
         task=task,
@@ -56,19 +72,16 @@ def build_job_world(*, buyer, provider_a, provider_b) -> dict:
         status=ValuationJob.Status.SUCCEEDED,
         fidelity={"spearman": 0.9},
         finished_at=timezone.now(),
-        pool_size=len(ROWS),
+        pool_size=len(scored),
     )
-    for key, (_, _, _, value) in ROWS.items():
-        sample = samples[key]
-        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=value)
-    summarise(job, [listing.current_version_id for listing in listings.values()])
-    return {"job": job, "samples": samples, "listings": listings, "task": task}
-
-
-def summarise(job: ValuationJob, version_ids: list[int]) -> None:
-    """What the pipeline's last step stores for a finished job."""
+    SampleScore.objects.bulk_create(
+        SampleScore(job=job, sample=sample, version=sample.version, score=value)
+        for sample, value in scored
+    )
+    version_ids = [listing.current_version_id for listing in listings]
     job_summary_save(job=job, summary=job_summary_compute(job=job, version_ids=version_ids))
     job.save(update_fields=["summary"])
+    return job
 
 
 def pks(world: dict, *keys: str) -> list[int]:
@@ -82,22 +95,9 @@ def build_sub_cent_job(*, buyer, providers: list, samples: int = 40) -> Valuatio
     listings = [
         make_listing(providers[i % len(providers)], f"lst{i}", floor=3 + 7 * i) for i in range(4)
     ]
-    task = TargetTask.objects.create(buyer=buyer, name="Cheap samples", target_set_hash="e" * 64)
-    job = ValuationJob.objects.create(
-        buyer=buyer,
-        task=task,
-        target_set_hash="e" * 64,
-        model_spec="tiny",
-        model_identity="sha-model",
-        method="alinfik",
-        label_fraction=0.5,
-        status=ValuationJob.Status.SUCCEEDED,
-        finished_at=timezone.now(),
-        pool_size=samples,
-    )
+    scored = []
     for index in range(samples):
         sample = make_sample(listings[index % 4], index // 4, 20 + (index * 37) % 280)
-        value = ((index * 7919) % 23 - 5) / 7
-        SampleScore.objects.create(job=job, sample=sample, version=sample.version, score=value)
-    summarise(job, [listing.current_version_id for listing in listings])
+        scored.append((sample, ((index * 7919) % 23 - 5) / 7))
+    job = finished_job(buyer=buyer, task_name="Cheap samples", scored=scored, listings=listings)
     return job
