@@ -75,6 +75,12 @@ def test_length_strata_are_word_count_quartiles():
     ]
     pair = Sample("p", prompt="one two", response="three")  # counts prompt and response
     assert list(length_strata([pair, samples[0]], n_buckets=2)) == ["length-q1", "length-q0"]
+    # The service buckets stored token counts with the same rule.
+    from valuation.services.pipeline.plan import token_strata
+
+    assert list(token_strata(np.arange(1, 9), n_buckets=4)) == list(length_strata(samples, 4))
+    with pytest.raises(ValueError, match="at least 1"):
+        length_strata(samples, n_buckets=0)
 
 
 def test_selection_allocates_by_largest_remainder_with_one_per_stratum():

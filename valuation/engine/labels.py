@@ -23,12 +23,18 @@ LabelFn = Callable[[Sequence[int]], np.ndarray]
 
 def length_strata(samples: Sequence[Sample], n_buckets: int = 4) -> np.ndarray:
     """Quantile buckets of word count ("length-q0" shortest ... ), used when no strata are given."""
+    return quantile_strata([len(sample.display_text.split()) for sample in samples], n_buckets)
+
+
+def quantile_strata(lengths: Sequence[float] | np.ndarray, n_buckets: int = 4) -> np.ndarray:
+    """Quantile buckets of ``lengths``, named "length-q0" (shortest) ... "length-q<n-1>"."""
     if n_buckets < 1:
         raise ValueError(f"n_buckets must be at least 1, got {n_buckets}")
-    lengths = np.array([len(sample.display_text.split()) for sample in samples], dtype=np.float64)
+    lengths = np.asarray(lengths, dtype=np.float64)
     edges = np.quantile(lengths, np.linspace(0.0, 1.0, n_buckets + 1)[1:-1])
     buckets = np.searchsorted(edges, lengths, side="right")
-    return np.array([f"length-q{bucket}" for bucket in buckets], dtype=object)
+    names = np.array([f"length-q{bucket}" for bucket in range(n_buckets)], dtype=object)
+    return names[buckets]  # references to n_buckets shared strings: 8 bytes per sample
 
 
 def round_half_up(value: float) -> int:

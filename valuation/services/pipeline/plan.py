@@ -15,7 +15,7 @@ from django.db import transaction
 
 from valuation import conf, worker_cache
 from valuation.engine.crossfit import MIN_LABELS
-from valuation.engine.labels import round_half_up, stratified_selection
+from valuation.engine.labels import quantile_strata, round_half_up, stratified_selection
 from valuation.errors import ValuationRequestInvalid
 from valuation.lock_objects import job_qs_select_for_update
 from valuation.models import ExactLabel, ExactLabelSet, ValuationChunk, ValuationJob
@@ -37,12 +37,8 @@ def version_seed(*, seed: int, version_id: int) -> int:
 
 
 def token_strata(token_counts: np.ndarray, n_buckets: int = N_LENGTH_STRATA) -> np.ndarray:
-    """Quantile buckets of token count (the engine's ``length_strata``, on stored counts)."""
-    lengths = np.asarray(token_counts, dtype=np.float64)
-    edges = np.quantile(lengths, np.linspace(0.0, 1.0, n_buckets + 1)[1:-1])
-    buckets = np.searchsorted(edges, lengths, side="right")
-    names = np.array([f"length-q{bucket}" for bucket in range(n_buckets)], dtype=object)
-    return names[buckets]  # references to n_buckets shared strings: 8 bytes per sample
+    """Quantile buckets of stored token counts (the engine's strata, on what the DB holds)."""
+    return quantile_strata(token_counts, n_buckets)
 
 
 def labels_for_pool(*, counts: dict[int, int], fraction: float) -> int:
