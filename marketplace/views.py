@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import role_required
-from core.errors import Invalid, NotAllowed, ServiceError
+from core.errors import Conflict, Invalid, NotAllowed, ServiceError
 from marketplace.forms import ListingForm, TargetSetForm, TargetTaskForm, UploadForm
 from marketplace.models import DatasetVersion, Listing
 from marketplace.selectors import (
@@ -104,7 +104,7 @@ def listing_edit_page(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             listing_update(listing=listing, actor=request.user, data=form.service_data())
-        except Invalid as error:
+        except (Invalid, Conflict) as error:  # bad input, or the listing's state refuses
             form.add_service_error(error)
         except NotAllowed as error:
             raise Http404("No such dataset.") from error
@@ -186,6 +186,8 @@ def version_upload_page(request: HttpRequest, slug: str) -> HttpResponse:
                 filename=upload.name,
                 declared_format=form.cleaned_data["format"] or None,
             )
+        except Conflict as error:  # uploads closed, or a version still in progress
+            form.add_service_error(error)
         except Invalid as error:
             form.add_service_error(error, field="file")
         except NotAllowed as error:

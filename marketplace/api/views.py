@@ -86,7 +86,8 @@ def _run_listing_action(request: Request, slug: str, action: Callable[..., Any])
     """Run an owner action (publish, unpublish, delete) on a listing the caller can see.
 
     A listing the caller may not see answers 404; the service's refusals (not the owner: 403,
-    wrong state: 400) are turned into the API's error shape by ``ServiceApi``.
+    a state that refuses the action: 409) are turned into the API's error shape by
+    ``ServiceApi``.
     """
     return action(listing=_visible_listing(request, slug), actor=request.user)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.selectors import user_has_role
-from core.errors import Invalid, NotAllowed
+from core.errors import Conflict, Invalid, NotAllowed
 from core.validators import FLOOR_PRICE_MAX
 from marketplace import conf
 from marketplace.licences import licence_normalise
@@ -253,7 +253,9 @@ def listing_update(*, listing: Listing, actor: AbstractBaseUser, data: dict[str,
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status == Listing.Status.TAKEN_DOWN:
-        raise Invalid("This listing was taken down by staff and cannot be edited.")
+        raise Conflict(
+            "This listing was taken down by staff and cannot be edited.", code="taken_down"
+        )
     fields = _clean_fields(dict(data), listing=listing)
     tag_names = fields.pop("tags", None)
     for name, value in fields.items():
@@ -273,14 +275,18 @@ def listing_publish(*, listing: Listing, actor: AbstractBaseUser) -> Listing:
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status == Listing.Status.TAKEN_DOWN:
-        raise Invalid(
+        raise Conflict(
             f"This listing was taken down by staff ({listing.takedown_reason}) and cannot be "
-            "published again."
+            "published again.",
+            code="taken_down",
         )
     if listing.status == Listing.Status.PUBLISHED:
-        raise Invalid("This listing is already published.")
+        raise Conflict("This listing is already published.", code="already_published")
     if not listing.versions.filter(status=DatasetVersion.Status.READY).exists():
-        raise Invalid("Upload a dataset version and wait until it is ready to publish.")
+        raise Conflict(
+            "Upload a dataset version and wait until it is ready to publish.",
+            code="no_ready_version",
+        )
     now = timezone.now()
     listing.status = Listing.Status.PUBLISHED
     listing.published_at = now
@@ -296,7 +302,10 @@ def listing_unpublish(*, listing: Listing, actor: AbstractBaseUser) -> Listing:
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status != Listing.Status.PUBLISHED:
-        raise Invalid(f"Only a published listing can be unpublished (it is {listing.status}).")
+        raise Conflict(
+            f"Only a published listing can be unpublished (it is {listing.status}).",
+            code="not_published",
+        )
     listing.status = Listing.Status.UNPUBLISHED
     listing.save(update_fields=["status", "updated_at"])
     return listing
@@ -316,7 +325,7 @@ def listing_take_down(*, listing: Listing, actor: AbstractBaseUser, reason: str)
         raise Invalid("Say why the listing is taken down.", field="reason")
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.status == Listing.Status.TAKEN_DOWN:
-        raise Invalid("This listing is already taken down.")
+        raise Conflict("This listing is already taken down.", code="already_taken_down")
     listing.status = Listing.Status.TAKEN_DOWN
     listing.takedown_reason = reason
     listing.taken_down_at = timezone.now()
@@ -335,13 +344,19 @@ def listing_delete(*, listing: Listing, actor: AbstractBaseUser) -> None:
     _require_owner(listing=listing, actor=actor)
     listing = Listing.objects.select_for_update().get(pk=listing.pk)
     if listing.listed_at is not None:
-        raise Invalid("A listing that has been published cannot be deleted; unpublish it instead.")
+        raise Conflict(
+            "A listing that has been published cannot be deleted; unpublish it instead.",
+            code="has_been_published",
+        )
     if (
         listing.versions.filter(status__in=DatasetVersion.IN_PROGRESS)
         .exclude(status=DatasetVersion.Status.VALIDATED)
         .exists()
     ):
-        raise Invalid("A version is still being processed; wait for it to finish.")
+        raise Conflict(
+            "A version is still being processed; wait for it to finish.",
+            code="version_in_progress",
+        )
     versions = list(listing.versions.all())
     listing.current_version = None
     listing.save(update_fields=["current_version"])

@@ -35,7 +35,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.bulk import analyze, copy_models, copy_rows, reserve_ids
-from core.errors import Invalid, NotAllowed
+from core.errors import Conflict, Invalid, NotAllowed
 from marketplace import conf, fingerprints
 from marketplace.ingest.parsers import format_for
 from marketplace.ingest.records import FileError, Record, ReportBuilder
@@ -184,15 +184,18 @@ def version_upload(
     with transaction.atomic():
         listing = Listing.objects.select_for_update().get(pk=listing.pk)
         if listing.status == Listing.Status.TAKEN_DOWN:
-            raise Invalid("This listing was taken down by staff; uploads are closed.")
+            raise Conflict(
+                "This listing was taken down by staff; uploads are closed.", code="taken_down"
+            )
         busy = listing.versions.filter(status__in=DatasetVersion.IN_PROGRESS).exclude(
             status=Status.VALIDATED
         )
         if busy.exists():
             other = busy.first()
-            raise Invalid(
+            raise Conflict(
                 f"Version {other.number} is still being processed ({other.status}); "
-                "wait until it is finished."
+                "wait until it is finished.",
+                code="version_in_progress",
             )
         replaced = list(listing.versions.filter(status=Status.VALIDATED))
         for old in replaced:
@@ -278,12 +281,15 @@ def version_accept_valid_rows(
     """The provider's choice "ingest the N valid rows": skip invalid rows and ingest."""
     _require_owner(listing=version.listing, actor=actor)
     if version.status != Status.VALIDATED:
-        raise Invalid(
-            f"Only a version awaiting your choice can be accepted (this one is {version.status})."
+        raise Conflict(
+            f"Only a version awaiting your choice can be accepted (this one is {version.status}).",
+            code="not_awaiting_choice",
         )
     with transaction.atomic():
         if not _transition(version, from_statuses=[Status.VALIDATED], to=Status.INGESTING):
-            raise Invalid("This version changed meanwhile; reload the page.")
+            raise Conflict(
+                "This version changed meanwhile; reload the page.", code="version_changed"
+            )
         _set(version, valid_rows_only=True)
     _dispatch(version, step="ingest")
     return version
@@ -300,9 +306,10 @@ def version_discard(*, version: DatasetVersion, actor: AbstractBaseUser) -> Data
         from_statuses=[Status.STAGED, Status.VALIDATED, Status.FAILED],
         to=Status.DISCARDED,
     ):
-        raise Invalid(
+        raise Conflict(
             "Only a version waiting to be processed, awaiting your choice or failed can be "
-            f"discarded (this one is {version.status})."
+            f"discarded (this one is {version.status}).",
+            code="not_discardable",
         )
     version_files_delete(versions=[version])
     return version
@@ -525,7 +532,10 @@ def _finish(
 def version_fail_stuck(*, version: DatasetVersion, reason: str) -> DatasetVersion:
     """Operator tool: fail a version stuck in processing (its worker died), removing rows."""
     if version.status not in (Status.STAGED, Status.VALIDATING, Status.INGESTING):
-        raise Invalid(f"Version {version.pk} is {version.status}, not stuck in processing.")
+        raise Conflict(
+            f"Version {version.pk} is {version.status}, not stuck in processing.",
+            code="not_stuck",
+        )
     _delete_rows(version)
     _set(version, status=Status.FAILED, error=reason or "Processing was interrupted.")
     return version

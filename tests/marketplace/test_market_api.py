@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import auth_token_get_or_create
 from marketplace.models import DatasetVersion, Listing, Sample, TargetSample, TargetTask
-from marketplace.services.listings import listing_publish
+from marketplace.services.listings import listing_publish, listing_take_down
 from marketplace.services.targets import target_set_upload, target_task_create
 from marketplace.services.versions import version_upload
 from tests.marketplace.conftest import jsonl, sentence
@@ -57,10 +57,15 @@ def test_provider_flow_over_the_api(provider_a):
     assert body["current_version"] is None
 
     refused = api.post(f"{API}/listings/{slug}/publish/")
-    assert refused.status_code == 400
-    assert refused.json()["error"]["details"] == {
-        "non_field_errors": ["Upload a dataset version and wait until it is ready to publish."]
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "error": {
+            "code": "no_ready_version",
+            "message": "Upload a dataset version and wait until it is ready to publish.",
+            "details": {},
+        }
     }
+    assert Listing.objects.get(slug=slug).status == Listing.Status.DRAFT
 
     content = b'{"id": "a", "text": "first good row"}\n{oops\n{"id": "c", "text": "third row"}\n'
     uploaded = api.post(
@@ -361,6 +366,120 @@ MATRIX = [
     ("delete", "/target-tasks/{task}/", None, (401, 404, 404, 204, 404, 403)),
     ("post", "/target-tasks/{task}/target-set/", "upload", (401, 404, 404, 200, 404, 403)),
 ]
+
+
+# (user, method, url template, payload kind, take the published listing down first,
+# expected error code, expected message)
+CONFLICTS = [
+    (
+        "provider_a",
+        "post",
+        "/listings/{pub}/publish/",
+        None,
+        False,
+        "already_published",
+        "This listing is already published.",
+    ),
+    (
+        "provider_a",
+        "post",
+        "/listings/{draft}/unpublish/",
+        None,
+        False,
+        "not_published",
+        "Only a published listing can be unpublished (it is draft).",
+    ),
+    (
+        "provider_a",
+        "delete",
+        "/listings/{pub}/",
+        None,
+        False,
+        "has_been_published",
+        "A listing that has been published cannot be deleted; unpublish it instead.",
+    ),
+    (
+        "provider_a",
+        "post",
+        "/versions/{ready_version}/accept/",
+        None,
+        False,
+        "not_awaiting_choice",
+        "Only a version awaiting your choice can be accepted (this one is ready).",
+    ),
+    (
+        "provider_a",
+        "post",
+        "/versions/{ready_version}/discard/",
+        None,
+        False,
+        "not_discardable",
+        "Only a version waiting to be processed, awaiting your choice or failed can be "
+        "discarded (this one is ready).",
+    ),
+    (
+        "provider_a",
+        "patch",
+        "/listings/{pub}/",
+        "title",
+        True,
+        "taken_down",
+        "This listing was taken down by staff and cannot be edited.",
+    ),
+    (
+        "provider_a",
+        "post",
+        "/listings/{pub}/publish/",
+        None,
+        True,
+        "taken_down",
+        "This listing was taken down by staff (Complaint) and cannot be published again.",
+    ),
+    (
+        "provider_a",
+        "post",
+        "/listings/{pub}/versions/",
+        "upload",
+        True,
+        "taken_down",
+        "This listing was taken down by staff; uploads are closed.",
+    ),
+    (
+        "staff",
+        "post",
+        "/listings/{pub}/take-down/",
+        "reason",
+        True,
+        "already_taken_down",
+        "This listing is already taken down.",
+    ),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "method", "template", "kind", "taken_down", "code", "message"),
+    CONFLICTS,
+    ids=[f"{m} {t}{' (taken down)' if d else ''}" for _r, m, t, _k, d, _c, _m in CONFLICTS],
+)
+def test_a_refusal_by_state_is_a_409_with_its_code_and_changes_nothing(
+    world, role, method, template, kind, taken_down, code, message
+):
+    if taken_down:
+        listing_take_down(listing=world["pub"], actor=world["users"]["staff"], reason="Complaint")
+    url = API + template.format(
+        pub=world["pub"].slug,
+        draft=world["draft"].slug,
+        ready_version=world["ready_version"].pk,
+    )
+    data, fmt = payload(kind)
+    before = database_state()
+
+    response = getattr(client_for(world["users"][role]), method)(url, data, format=fmt)
+
+    assert response.status_code == 409, response.content[:300]
+    assert response.json() == {"error": {"code": code, "message": message, "details": {}}}
+    assert database_state() == before, "a refused request changed the database"
 
 
 def payload(kind: str | None):

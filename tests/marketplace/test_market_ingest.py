@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.files.storage import default_storage
 
-from core.errors import Invalid, NotAllowed
+from core.errors import Conflict, Invalid, NotAllowed
 from marketplace import fingerprints
 from marketplace.models import DatasetVersion, Sample, SampleBand
 from marketplace.selectors import sellable_samples, version_samples
@@ -318,8 +318,13 @@ def test_refused_uploads_store_nothing(provider_a, provider_b, make_listing, set
     with pytest.raises(NotAllowed):
         upload(listing, provider_b, b'{"text": "not mine"}')
     listing_take_down(listing=listing, actor=staff, reason="spam")
-    with pytest.raises(Invalid):
+    with pytest.raises(Conflict) as closed:
         upload(listing, provider_a, b'{"text": "after take-down"}')
+    assert (closed.value.status, closed.value.code, closed.value.message) == (
+        409,
+        "taken_down",
+        "This listing was taken down by staff; uploads are closed.",
+    )
     assert DatasetVersion.objects.count() == 0
     assert not default_storage.exists("datasets")
 
@@ -355,12 +360,40 @@ def test_choices_are_for_the_owner_and_the_right_state(provider_a, provider_b, m
     version.refresh_from_db()
     assert version.status == Status.VALIDATED
     ready = upload(make_listing(provider_a, title="r"), provider_a, b'{"text": "x"}')
-    with pytest.raises(Invalid):
+    stored = ready.source_file.name
+    with pytest.raises(Conflict) as accept:
         version_accept_valid_rows(version=ready, actor=provider_a)
-    with pytest.raises(Invalid):
+    assert (accept.value.code, accept.value.message) == (
+        "not_awaiting_choice",
+        "Only a version awaiting your choice can be accepted (this one is ready).",
+    )
+    with pytest.raises(Conflict) as discard:
         version_discard(version=ready, actor=provider_a)
+    assert (discard.value.code, discard.value.message) == (
+        "not_discardable",
+        "Only a version waiting to be processed, awaiting your choice or failed can be "
+        "discarded (this one is ready).",
+    )
     ready.refresh_from_db()
-    assert ready.status == Status.READY
+    assert (ready.status, ready.valid_rows_only) == (Status.READY, False)
+    assert default_storage.exists(stored)
+
+
+@pytest.mark.django_db
+def test_accepting_a_version_that_changed_meanwhile_is_a_conflict(provider_a, make_listing):
+    version = upload(make_listing(provider_a), provider_a, b'{"text": "good"}\n{bad\n')
+    assert version.status == Status.VALIDATED
+    # Another tab discarded it after this page was loaded.
+    DatasetVersion.objects.filter(pk=version.pk).update(status=Status.DISCARDED)
+    with pytest.raises(Conflict) as refused:
+        version_accept_valid_rows(version=version, actor=provider_a)
+    assert (refused.value.code, refused.value.message) == (
+        "version_changed",
+        "This version changed meanwhile; reload the page.",
+    )
+    version.refresh_from_db()
+    assert (version.status, version.valid_rows_only) == (Status.DISCARDED, False)
+    assert Sample.objects.filter(version=version).count() == 0
 
 
 @pytest.mark.django_db
@@ -394,8 +427,9 @@ def test_a_version_in_progress_blocks_new_uploads(provider_a, make_listing):
     listing = make_listing(provider_a)
     version = upload(listing, provider_a, b'{"text": "one"}')
     DatasetVersion.objects.filter(pk=version.pk).update(status=Status.INGESTING)
-    with pytest.raises(Invalid) as refused:
+    with pytest.raises(Conflict) as refused:
         upload(listing, provider_a, b'{"text": "two"}')
+    assert refused.value.code == "version_in_progress"
     assert refused.value.messages == [
         "Version 1 is still being processed (ingesting); wait until it is finished."
     ]
@@ -515,5 +549,11 @@ def test_staged_version_can_be_cancelled_and_stuck_ones_failed(provider_a, make_
     failed = version_services.version_fail_stuck(version=stuck, reason="Worker lost.")
     assert (failed.status, failed.error) == (Status.FAILED, "Worker lost.")
     assert Sample.objects.filter(version=stuck).count() == 0
-    with pytest.raises(Invalid):
+    with pytest.raises(Conflict) as refused:
         version_services.version_fail_stuck(version=failed, reason="again")
+    assert (refused.value.code, refused.value.message) == (
+        "not_stuck",
+        f"Version {failed.pk} is failed, not stuck in processing.",
+    )
+    failed.refresh_from_db()
+    assert (failed.status, failed.error) == (Status.FAILED, "Worker lost.")

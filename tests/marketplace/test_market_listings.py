@@ -9,9 +9,9 @@ from django.db.models import F, FloatField, Value
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from core.errors import Invalid, NotAllowed
+from core.errors import Conflict, Invalid, NotAllowed
 from marketplace.licences import licence_normalise
-from marketplace.models import Listing
+from marketplace.models import DatasetVersion, Listing
 from marketplace.selectors import (
     listing_get_for_viewer,
     listing_preview_samples,
@@ -176,8 +176,9 @@ def test_random_preview_is_deterministic_and_skips_duplicates(provider_a, ready_
 def test_publish_needs_a_ready_version(provider_a, make_listing):
     listing = make_listing(provider_a)
     before = snapshot(listing)
-    with pytest.raises(Invalid) as refused:
+    with pytest.raises(Conflict) as refused:
         listing_publish(listing=listing, actor=provider_a)
+    assert (refused.value.status, refused.value.code) == (409, "no_ready_version")
     assert refused.value.messages == [
         "Upload a dataset version and wait until it is ready to publish."
     ]
@@ -193,11 +194,25 @@ def test_publish_unpublish_cycle(provider_a, provider_b, ready_listing):
     assert published.status == Listing.Status.PUBLISHED
     first_listed = published.listed_at
     assert first_listed is not None
-    with pytest.raises(Invalid):
+    before = snapshot(published)
+    with pytest.raises(Conflict) as again_published:
         listing_publish(listing=published, actor=provider_a)
+    assert (again_published.value.code, again_published.value.message) == (
+        "already_published",
+        "This listing is already published.",
+    )
+    assert snapshot(published) == before
 
     unpublished = listing_unpublish(listing=published, actor=provider_a)
     assert unpublished.status == Listing.Status.UNPUBLISHED
+    before = snapshot(unpublished)
+    with pytest.raises(Conflict) as not_published:
+        listing_unpublish(listing=unpublished, actor=provider_a)
+    assert (not_published.value.code, not_published.value.message) == (
+        "not_published",
+        "Only a published listing can be unpublished (it is unpublished).",
+    )
+    assert snapshot(unpublished) == before
     assert listing_search().count() == 0
     again = listing_publish(listing=unpublished, actor=provider_a)
     assert again.listed_at == first_listed
@@ -225,10 +240,26 @@ def test_take_down_is_staff_only_and_final(provider_a, buyer_a, staff, ready_lis
     assert listing_get_for_viewer(slug=listing.slug, user=buyer_a) is None
     assert listing_get_for_viewer(slug=listing.slug, user=provider_a) == listing
     assert listing_get_for_viewer(slug=listing.slug, user=staff) == listing
-    with pytest.raises(Invalid):
+    before = snapshot(taken)
+    with pytest.raises(Conflict) as republish:
         listing_publish(listing=taken, actor=provider_a)
-    with pytest.raises(Invalid):
+    assert republish.value.code == "taken_down"
+    assert republish.value.message == (
+        "This listing was taken down by staff (Copyright complaint) and cannot be published again."
+    )
+    with pytest.raises(Conflict) as edit:
         listing_update(listing=taken, actor=provider_a, data={"title": "Sneaky"})
+    assert (edit.value.code, edit.value.message) == (
+        "taken_down",
+        "This listing was taken down by staff and cannot be edited.",
+    )
+    with pytest.raises(Conflict) as twice:
+        listing_take_down(listing=taken, actor=staff, reason="Again")
+    assert (twice.value.code, twice.value.message) == (
+        "already_taken_down",
+        "This listing is already taken down.",
+    )
+    assert snapshot(taken) == before
 
 
 @pytest.mark.django_db
@@ -258,9 +289,31 @@ def test_delete_only_never_published_drafts(provider_a, provider_b, ready_listin
 
     published = ready_listing(provider_a, [{"text": "another text here"}], title="P")
     listing_unpublish(listing=published, actor=provider_a)
-    with pytest.raises(Invalid):
+    before = snapshot(published)
+    with pytest.raises(Conflict) as refused:
         listing_delete(listing=published, actor=provider_a)
-    assert Listing.objects.filter(pk=published.pk).exists()
+    assert (refused.value.code, refused.value.message) == (
+        "has_been_published",
+        "A listing that has been published cannot be deleted; unpublish it instead.",
+    )
+    assert snapshot(published) == before
+    assert published.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_draft_with_a_version_in_progress_cannot_be_deleted(provider_a, ready_listing):
+    draft = ready_listing(provider_a, [{"text": "hello there world"}], publish=False)
+    version = draft.current_version
+    DatasetVersion.objects.filter(pk=version.pk).update(status=DatasetVersion.Status.INGESTING)
+    before = snapshot(draft)
+    with pytest.raises(Conflict) as refused:
+        listing_delete(listing=draft, actor=provider_a)
+    assert (refused.value.code, refused.value.message) == (
+        "version_in_progress",
+        "A version is still being processed; wait for it to finish.",
+    )
+    assert snapshot(draft) == before
+    assert DatasetVersion.objects.filter(pk=version.pk, status="ingesting").exists()
 
 
 @pytest.mark.django_db

@@ -209,6 +209,13 @@ def test_listing_actions_say_what_happened_and_where_to_go(provider_a, ready_lis
             Listing.Status.PUBLISHED,
         ),
         (
+            "listing_publish",
+            listing,
+            page[listing],
+            "This listing is already published.",
+            Listing.Status.PUBLISHED,
+        ),
+        (
             "listing_delete",
             listing,
             page[listing],
@@ -235,6 +242,60 @@ def test_listing_actions_say_what_happened_and_where_to_go(provider_a, ready_lis
         assert post_action(provider_a, action, target) == (302, goes_to, [message]), action
         after = Listing.objects.filter(pk=target.pk).values_list("status", flat=True).first()
         assert after == status_after, (action, target.title)
+
+
+@pytest.mark.django_db
+def test_publishing_a_published_listing_on_its_page_says_so_and_changes_nothing(
+    provider_a, ready_listing
+):
+    listing = ready_listing(provider_a, [{"text": "hello there"}], title="Chats")
+    fields = ("status", "published_at", "listed_at", "updated_at")
+    before = Listing.objects.values_list(*fields).get(pk=listing.pk)
+    browser = client_for(provider_a)
+
+    response = browser.post(
+        reverse("marketplace:listing_publish", args=[listing.slug]), follow=True
+    )
+
+    assert response.status_code == 200
+    assert response.redirect_chain == [
+        (reverse("marketplace:provider_listing", args=[listing.slug]), 302)
+    ]
+    assert "This listing is already published." in response.content.decode()
+    assert Listing.objects.values_list(*fields).get(pk=listing.pk) == before
+
+
+@pytest.mark.django_db
+def test_a_taken_down_listing_refuses_edits_and_uploads_on_its_pages(
+    provider_a, staff, ready_listing
+):
+    """A refusal by the listing's state is shown on the form the provider sent, with the
+    service's message, and nothing changes."""
+    from marketplace.services.listings import listing_take_down
+
+    listing = ready_listing(provider_a, [{"text": "hello there"}], title="Chats")
+    listing_take_down(listing=listing, actor=staff, reason="Complaint")
+    before = list(Listing.objects.filter(pk=listing.pk).values())
+    versions = DatasetVersion.objects.count()
+    browser = client_for(provider_a)
+
+    edit = browser.post(
+        reverse("marketplace:listing_edit", args=[listing.slug]), listing_form(title="Sneaky")
+    )
+    upload = browser.post(
+        reverse("marketplace:version_upload", args=[listing.slug]),
+        {"file": SimpleUploadedFile("v2.jsonl", jsonl([{"text": "after take-down"}]))},
+    )
+
+    for response, message in (
+        (edit, "This listing was taken down by staff and cannot be edited."),
+        (upload, "This listing was taken down by staff; uploads are closed."),
+    ):
+        html = response.content.decode()
+        assert response.status_code == 200, html[:300]
+        assert message in html and "<form" in html
+    assert list(Listing.objects.filter(pk=listing.pk).values()) == before
+    assert DatasetVersion.objects.count() == versions
 
 
 @pytest.mark.django_db
