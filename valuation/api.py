@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsBuyer
 from core.api import paginated
+from core.errors import Conflict
 from core.validators import BUDGET_MAX, ID_MAX
 from marketplace.models import DatasetVersion
 from marketplace.selectors import target_task_get_for_viewer
@@ -279,18 +280,15 @@ class ValuationJobListingsApi(ValuationApi):
     def get(self, request: Request, job_id: int) -> Response:
         job = self.job_or_404(request, job_id)
         if job.status != ValuationJob.Status.SUCCEEDED:
-            return _not_ready("Per-listing figures are available once the valuation succeeded.")
+            raise Conflict(
+                "Per-listing figures are available once the valuation succeeded.", code="not_ready"
+            )
         paginator = ValuationPagination()
         page = paginator.paginate_queryset(
             selectors.job_listing_summaries(job=job), request, view=self
         )
         data = ValuationListingSummarySerializer(page, many=True).data
         return paginator.get_paginated_response(data)
-
-
-def _not_ready(message: str) -> Response:
-    body = {"error": {"code": "not_ready", "details": {}, "message": message}}
-    return Response(body, status=status.HTTP_409_CONFLICT)
 
 
 class ValuationJobScoresApi(ValuationApi):
@@ -302,7 +300,7 @@ class ValuationJobScoresApi(ValuationApi):
     def get(self, request: Request, job_id: int) -> Response:
         job = self.job_or_404(request, job_id)
         if job.status != ValuationJob.Status.SUCCEEDED:
-            return _not_ready("Scores are available once the valuation succeeded.")
+            raise Conflict("Scores are available once the valuation succeeded.", code="not_ready")
         query = ValuationScoresQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         scores = selectors.job_ranked_scores(

@@ -376,6 +376,17 @@ def test_api_listings_most_valuable_first_and_counts_per_listing(finished_job, b
     ValuationJob.objects.filter(pk=finished_job.pk).update(status=ValuationJob.Status.RUNNING)
     response = api.get(f"/api/valuation/jobs/{finished_job.pk}/listings/")
     assert (response.status_code, response.json()["error"]["code"]) == (409, "not_ready")
+    scores = api.get(f"/api/valuation/jobs/{finished_job.pk}/scores/")
+    assert (scores.status_code, scores.json()) == (
+        409,
+        {
+            "error": {
+                "code": "not_ready",
+                "details": {},
+                "message": "Scores are available once the valuation succeeded.",
+            }
+        },
+    )
 
 
 def test_listing_value_expression_orders_marketplace_search(finished_job, buyer, pool):
